@@ -1,2 +1,59 @@
+// main.cpp — the native `needlepoint` CLI: dispatches to one subcommand per file.
 #include <cstdio>
-int main() { std::puts("needlepoint"); return 0; }
+#include <cstring>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+const char* kUsage =
+    "needlepoint — private, on-device function calling with Needle-architecture models\n"
+    "\n"
+    "usage: needlepoint <command> [options]\n"
+    "\n"
+    "  run --model M --query Q --tools JSON|@file [--max-tokens N] [--no-constrain]\n"
+    "        call a tool: prints {calls, raw, tokens, truncated, timings} as JSON\n"
+    "  tokenize (--model M | --spm file.model)   stdin lines -> space-separated ids\n"
+    "  detokenize (--model M | --spm file.model) stdin lines of ids -> text\n"
+    "  logits --model M --enc-ids a,b,c --dec-ids x,y [--all]\n"
+    "        logits at the last decoder position (--all: every position) as JSON\n"
+    "  embed --model M --enc-ids a,b,c      retrieval-head embedding as JSON\n"
+    "  inspect --model M                    metadata and tensor table\n"
+    "  make-model --out F [--config small|needle] [--type f32|f16|q8_0|q4_0]\n"
+    "             [--spm file.model] [--seed N] [--d-ff N --ffn drelu|swiglu|geglu]\n"
+    "        write a random-weight model (for tests and benchmarks)\n"
+    "  pack-tokenizer --spm file.model --model in.gguf --out out.gguf\n"
+    "        replace a model's tokenizer with a SentencePiece .model\n"
+    "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n";
+
+struct Command {
+  const char* name;
+  int (*fn)(const np_cli::Args&);
+};
+
+const Command kCommands[] = {
+    {"run", np_cli::cmd_run},
+    {"tokenize", np_cli::cmd_tokenize},
+    {"detokenize", np_cli::cmd_detokenize},
+    {"logits", np_cli::cmd_logits},
+    {"embed", np_cli::cmd_embed},
+    {"inspect", np_cli::cmd_inspect},
+    {"make-model", np_cli::cmd_make_model},
+    {"pack-tokenizer", np_cli::cmd_pack_tokenizer},
+    {"normalize-tools", np_cli::cmd_normalize_tools},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  np_cli::Args args(argv + 2, argv + argc);
+  for (const auto& c : kCommands)
+    if (!std::strcmp(argv[1], c.name)) return c.fn(args);
+  return np_cli::usage_error(std::string("unknown command '") + argv[1] + "'");
+}

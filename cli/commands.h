@@ -1,0 +1,33 @@
+// commands.h — the needlepoint CLI's subcommands. Each takes the arguments after its name
+// and returns the process exit code (0 ok, 1 bad input or failure, 2 usage error).
+// Errors go to stderr as "error: CODE: message".
+#pragma once
+#include <string>
+#include <vector>
+
+namespace np_cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_run(const Args& args);            // cmd_run.cpp
+int cmd_logits(const Args& args);         // cmd_model.cpp
+int cmd_embed(const Args& args);          // cmd_model.cpp
+int cmd_inspect(const Args& args);        // cmd_model.cpp
+int cmd_make_model(const Args& args);     // cmd_model.cpp
+int cmd_pack_tokenizer(const Args& args); // cmd_model.cpp
+int cmd_tokenize(const Args& args);       // cmd_tokenize.cpp
+int cmd_detokenize(const Args& args);     // cmd_tokenize.cpp
+int cmd_normalize_tools(const Args& args);// cmd_tools.cpp
+
+// Small argument helpers shared by the commands (args.cpp).
+// Finds "--name value"; returns false if absent. "--name=value" also accepted.
+bool arg_value(const Args& args, const std::string& name, std::string* out);
+bool arg_flag(const Args& args, const std::string& name);
+// Reads a whole file; false on failure.
+bool read_file(const std::string& path, std::string* out);
+// "@path" -> file contents, otherwise the text itself.
+bool text_or_file(const std::string& v, std::string* out);
+int fail(const std::string& message);     // prints "error: message", returns 1
+int usage_error(const std::string& message);  // prints message + hint, returns 2
+
+}  // namespace np_cli

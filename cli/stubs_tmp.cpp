@@ -1,0 +1,15 @@
+// stubs_tmp.cpp — TEMPORARY during parallel development: each command's owner deletes its
+// stub here when its real implementation lands. Every stub fails loudly.
+#include "commands.h"
+namespace np_cli {
+#define NP_STUB(fn) int fn(const Args&) { return fail(#fn " not implemented yet"); }
+NP_STUB(cmd_run)
+NP_STUB(cmd_logits)
+NP_STUB(cmd_embed)
+NP_STUB(cmd_inspect)
+NP_STUB(cmd_make_model)
+NP_STUB(cmd_pack_tokenizer)
+NP_STUB(cmd_tokenize)
+NP_STUB(cmd_detokenize)
+NP_STUB(cmd_normalize_tools)
+}
