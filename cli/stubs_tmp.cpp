@@ -4,12 +4,15 @@
 namespace np_cli {
 #define NP_STUB(fn) int fn(const Args&) { return fail(#fn " not implemented yet"); }
 NP_STUB(cmd_run)
+NP_STUB(cmd_tokenize)
+NP_STUB(cmd_detokenize)
+NP_STUB(cmd_normalize_tools)
+}
+namespace np_cli {
+// cmd_model.cpp.wip lands once gguf and tokenizer link.
 NP_STUB(cmd_logits)
 NP_STUB(cmd_embed)
 NP_STUB(cmd_inspect)
 NP_STUB(cmd_make_model)
 NP_STUB(cmd_pack_tokenizer)
-NP_STUB(cmd_tokenize)
-NP_STUB(cmd_detokenize)
-NP_STUB(cmd_normalize_tools)
 }

@@ -1,0 +1,172 @@
+// model.h — a Needle-architecture encoder-decoder loaded from GGUF, and its inference
+// forward pass: encoder, cross-attention K/V computed once per input, decoder steps with a
+// self-attention KV cache, tied logits, and the retrieval head.
+// Not here: prompt building and decoding policy (tool_caller.h), training (later).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "np/gguf.h"
+#include "np/status.h"
+#include "np/tokenizer.h"
+
+namespace np {
+
+enum class FfnActivation { kNone, kDRelu, kSwiGlu, kGeGlu };
+const char* ffn_activation_name(FfnActivation a);  // "none", "drelu", "swiglu", "geglu"
+
+// Hyper-parameters, as the GGUF metadata states them (keys in docs/model-format.md).
+struct ModelConfig {
+  int32_t vocab_size = 8192;
+  int32_t d_model = 512;
+  int32_t n_heads = 8;
+  int32_t n_kv_heads = 4;
+  int32_t n_enc_layers = 12;
+  int32_t n_dec_layers = 8;
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-6f;
+  int32_t max_enc_len = 1024;
+  int32_t max_dec_len = 512;
+  int32_t d_ff = 0;                         // 0: no feed-forward block (Needle v1)
+  FfnActivation ffn_act = FfnActivation::kNone;
+  int32_t contrastive_dim = 128;            // 0: no retrieval head
+  std::string encoder_mask = "bidirectional";
+  int32_t tool_call_id = 4, tools_id = 5;
+  int32_t pad_id = 0, eos_id = 1, bos_id = 2, unk_id = 3;
+
+  int32_t head_dim() const { return d_model / n_heads; }
+  int32_t kv_dim() const { return n_kv_heads * head_dim(); }
+  int32_t contrastive_hidden() const { return d_model / 4; }
+
+  static ModelConfig needle_v1();  // the published 26M configuration
+  static ModelConfig small();      // a tiny config for tests: d=64, 4/2 heads, 2+2 layers
+  Status validate() const;         // consistency (divisibility, ranges), BadMetadata on failure
+};
+
+// Reads/writes the needle.* keys (not the tokenizer keys).
+Status model_config_from_gguf(const GgufFile& f, ModelConfig* out);
+void model_config_to_gguf(const ModelConfig& c, GgufWriter& w);
+
+// A weight matrix W of shape (rows=out, cols=in), row-major, y = W x. `f32` is what the
+// reference kernels read: either straight into the file bytes (F32, suitably aligned) or a
+// dequantized copy. `type`/`raw` keep the on-disk encoding for the quantized kernels to come.
+struct Matrix {
+  int64_t rows = 0, cols = 0;
+  GgmlType type = GgmlType::F32;
+  const uint8_t* raw = nullptr;
+  const float* f32 = nullptr;   // (rows, cols)
+  std::vector<float> storage;   // owns f32 when it is a copy
+};
+
+struct AttentionWeights {
+  Matrix wq, wk, wv, wo;            // (d, d), (kv_dim, d), (kv_dim, d), (d, d)
+  std::vector<float> q_norm, k_norm; // (head_dim) zero-centred g
+  float gate = 0.5f;                // sigmoid of the stored pre-sigmoid scalar
+};
+
+struct FeedForwardWeights {
+  std::vector<float> norm;          // (d)
+  float gate = 0.5f;                // sigmoid(ffn_gate)
+  Matrix w_gate, w_up, w_down;      // (d_ff, d), (d_ff, d), (d, d_ff)
+};
+
+struct EncoderLayer {
+  std::vector<float> attn_norm;     // (d)
+  AttentionWeights attn;
+  bool has_ffn = false;
+  FeedForwardWeights ffn;
+};
+
+struct DecoderLayer {
+  std::vector<float> attn_norm;     // (d)
+  AttentionWeights self_attn;
+  std::vector<float> cross_norm;    // (d)
+  AttentionWeights cross_attn;
+  bool has_ffn = false;
+  FeedForwardWeights ffn;
+};
+
+struct RetrievalHead {
+  Matrix hidden;                    // (d/4, d)
+  std::vector<float> hidden_bias;   // (d/4)
+  Matrix proj;                      // (contrastive_dim, d/4)
+  float log_temp = 0.0f;
+};
+
+// RoPE cos/sin tables, (max_pos, head_dim/2) each; filled by init (see ops/rope.cpp).
+struct RopeTable {
+  int32_t max_pos = 0, half = 0;
+  std::vector<float> cos, sin;
+  void init(int32_t max_pos, int32_t head_dim, float theta);
+};
+
+// What the encoder produced for one input: its output states and, per decoder layer,
+// the cross-attention keys (QK-normed, no RoPE) and values.
+struct EncoderOutput {
+  int32_t T = 0;
+  std::vector<float> out;                     // (T, d)
+  std::vector<uint8_t> key_valid;             // (T) 0 where the input is padding
+  std::vector<std::vector<float>> cross_k;    // [dec layer] (T, kv_dim)
+  std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
+};
+
+// Decoder self-attention cache for one sequence.
+struct DecoderState {
+  int32_t pos = 0;                            // tokens consumed so far
+  std::vector<std::vector<float>> k, v;       // [dec layer] (max_dec_len, kv_dim)
+};
+
+class Model {
+ public:
+  // Validates every tensor's presence, type and shape against the metadata.
+  static Result<std::shared_ptr<Model>> load(std::shared_ptr<const GgufFile> file);
+  static Result<std::shared_ptr<Model>> load_file(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const GgufFile& file() const { return *file_; }
+  bool has_retrieval_head() const { return config_.contrastive_dim > 0; }
+
+  // ids: T tokens (1 <= T <= max_enc_len), each in [0, vocab). Pad ids are masked as keys.
+  Status encode(const std::vector<int32_t>& ids, EncoderOutput* out) const;
+  // The retrieval head's unit-norm embedding of an encoder output (contrastive_dim floats).
+  Status embed(const EncoderOutput& enc, const std::vector<int32_t>& ids, std::vector<float>* out) const;
+
+  DecoderState new_decoder_state() const;
+  // Feeds one token at state.pos; writes vocab_size logits. InvalidInput when the cache is full.
+  Status decode_step(const EncoderOutput& enc, DecoderState& state, int32_t token,
+                     float* logits) const;
+
+  // Embedding + all layers' weights (tests and the later training engine read these).
+  const Matrix& embedding() const { return embedding_; }
+  const std::vector<EncoderLayer>& encoder_layers() const { return enc_layers_; }
+  const std::vector<DecoderLayer>& decoder_layers() const { return dec_layers_; }
+
+ private:
+  Status bind_weights();
+  std::shared_ptr<const GgufFile> file_;
+  ModelConfig config_;
+  Tokenizer tokenizer_;
+  Matrix embedding_;                // (vocab, d)
+  std::vector<EncoderLayer> enc_layers_;
+  std::vector<float> enc_out_norm_; // (d)
+  std::vector<DecoderLayer> dec_layers_;
+  std::vector<float> dec_out_norm_; // (d)
+  RetrievalHead retrieval_;
+  RopeTable rope_;
+};
+
+// Writes a complete model file with random weights (tests, benchmarks, the placeholder
+// model before a trained one exists). Every norm, gate, bias and log_temp is random too,
+// so parity tests exercise them. Projections and the embedding are stored as `type`.
+Status model_write_random(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed,
+                          GgmlType type, GgufWriter* w);
+
+// A small synthetic tokenizer (specials, <tool_call>, <tools>, 256 byte pieces, ASCII
+// characters, and generated merges up to vocab_size pieces) for random models made without
+// a SentencePiece file.
+Result<Tokenizer> synthetic_tokenizer(int32_t vocab_size);
+
+}  // namespace np

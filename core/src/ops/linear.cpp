@@ -1,0 +1,44 @@
+// linear.cpp — y = x W^T for W stored (out, in) row-major: the reference kernel.
+// Reference loops with several accumulators so the compiler can vectorise the dot
+// product; no intrinsics (those arrive with the speed work, dispatched from here).
+#include "ops/ops.h"
+
+namespace np {
+
+namespace {
+
+// dot of two length-n vectors with 16 independent partial sums (fixed order, so the
+// result is reproducible for a given n).
+float dot_ref(const float* a, const float* b, int64_t n) {
+  float acc[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  for (int j = 0; j < 8; ++j) acc[j] += acc[j + 8];
+  for (int j = 0; j < 4; ++j) acc[j] += acc[j + 4];
+  return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+}
+
+}  // namespace
+
+void linear_forward(float* out, const float* inp, const Matrix& W, int T) {
+  const int64_t R = W.rows, C = W.cols;
+  constexpr int64_t kRowBlock = 64;  // rows of W kept hot in cache across the tokens
+  for (int64_t r0 = 0; r0 < R; r0 += kRowBlock) {
+    const int64_t r1 = r0 + kRowBlock < R ? r0 + kRowBlock : R;
+    for (int t = 0; t < T; ++t) {
+      const float* x = inp + static_cast<int64_t>(t) * C;
+      float* y = out + static_cast<int64_t>(t) * R;
+      for (int64_t r = r0; r < r1; ++r) y[r] = dot_ref(x, W.f32 + r * C, C);
+    }
+  }
+}
+
+void add_bias(float* out, const float* bias, int T, int R) {
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) out[static_cast<int64_t>(t) * R + r] += bias[r];
+}
+
+}  // namespace np

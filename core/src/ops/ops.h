@@ -1,0 +1,45 @@
+// ops.h — the forward kernels of a Simple Attention Network, reference (_ref) versions:
+// plain loops that serve as the specification. Shapes use T (tokens), C (channels),
+// NH (query heads), NKV (key/value heads), HS (head size). Faster variants (SIMD, int8,
+// threads) come later behind the same signatures; backward passes will sit beside each
+// forward in the same file.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "np/model.h"
+
+namespace np {
+
+// out (T, W.rows) = inp (T, W.cols) @ W^T            [linear.cpp]
+void linear_forward(float* out, const float* inp, const Matrix& W, int T);
+// out (T, R) += or = ... variant with a bias: out[t][r] += bias[r]
+void add_bias(float* out, const float* bias, int T, int R);
+
+// y = x * (1 + g) / sqrt(mean(x^2) + eps), per row of C   [norm.cpp]
+void zcrmsnorm_forward(float* out, const float* inp, const float* g, int rows, int C, float eps);
+
+// Half-split rotary embedding, in place on x (T, NH, HS); token t has position pos0 + t.
+// cos/sin tables are (max_pos, HS/2).                      [rope.cpp]
+void rope_forward(float* x, const RopeTable& rope, int T, int NH, int HS, int pos0);
+
+// Grouped-query attention.                                  [attention.cpp]
+//   out (Tq, NH*HS) = softmax(q k^T / sqrt(HS) + mask) v, per head; query head h reads
+//   kv head h / (NH/NKV). q (Tq, NH*HS), k and v (Tk, NKV*HS).
+//   key_valid (Tk) or null: 0 masks that key. causal_offset < 0: no causal mask; otherwise
+//   query i sees keys j <= i + causal_offset. Masked scores are set to the lowest finite
+//   float before the softmax.
+void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
+                       int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
+                       int causal_offset);
+
+// x (T, C) += gate * y (T, C)
+void gated_residual_forward(float* x, const float* y, float gate, int T, int C);
+
+// Feed-forward block: out (T, C) = act(h Wg, h Wu) Wd.        [ffn.cpp]
+void ffn_forward(float* out, const float* h, const FeedForwardWeights& w, FfnActivation act,
+                 int T, int C, int DFF);
+float gelu_tanh(float x);
+
+
+}  // namespace np

@@ -1,0 +1,40 @@
+// rope.cpp — half-split rotary position embedding. Reference.
+// rope(x) = [x1*cos - x2*sin, x2*cos + x1*sin], x1/x2 the first/second half of a head;
+// angle for pair i at position t is t / theta^(2i/HS). Angles are computed in double.
+#include <cmath>
+
+#include "ops/ops.h"
+
+namespace np {
+
+void RopeTable::init(int32_t max_positions, int32_t head_dim, float theta) {
+  max_pos = max_positions;
+  half = head_dim / 2;
+  cos.assign(static_cast<size_t>(max_pos) * half, 0.0f);
+  sin.assign(static_cast<size_t>(max_pos) * half, 0.0f);
+  for (int32_t t = 0; t < max_pos; ++t)
+    for (int32_t i = 0; i < half; ++i) {
+      const double inv_freq = std::pow(static_cast<double>(theta), -2.0 * i / head_dim);
+      const double angle = t * inv_freq;
+      cos[static_cast<size_t>(t) * half + i] = static_cast<float>(std::cos(angle));
+      sin[static_cast<size_t>(t) * half + i] = static_cast<float>(std::sin(angle));
+    }
+}
+
+void rope_forward(float* x, const RopeTable& rope, int T, int NH, int HS, int pos0) {
+  const int half = HS / 2;
+  for (int t = 0; t < T; ++t) {
+    const float* c = rope.cos.data() + static_cast<size_t>(pos0 + t) * half;
+    const float* s = rope.sin.data() + static_cast<size_t>(pos0 + t) * half;
+    for (int h = 0; h < NH; ++h) {
+      float* v = x + (static_cast<int64_t>(t) * NH + h) * HS;
+      for (int i = 0; i < half; ++i) {
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * c[i] - x2 * s[i];
+        v[i + half] = x2 * c[i] + x1 * s[i];
+      }
+    }
+  }
+}
+
+}  // namespace np
