@@ -3,7 +3,6 @@
 #include "commands.h"
 namespace np_cli {
 #define NP_STUB(fn) int fn(const Args&) { return fail(#fn " not implemented yet"); }
-NP_STUB(cmd_run)
 NP_STUB(cmd_tokenize)
 NP_STUB(cmd_detokenize)
 NP_STUB(cmd_normalize_tools)

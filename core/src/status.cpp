@@ -24,6 +24,7 @@ const char* code_name(Code c) {
     case Code::kInvalidInput: return "INVALID_INPUT";
     case Code::kBadTokenizer: return "BAD_TOKENIZER";
     case Code::kInternal: return "INTERNAL";
+    case Code::kAborted: return "ABORTED";
   }
   return "UNKNOWN";
 }

@@ -29,6 +29,7 @@ enum class Code : int {
   kInvalidInput = 16,    // bad argument to an API call (ids out of range, empty query, ...)
   kBadTokenizer = 17,    // tokenizer data malformed
   kInternal = 18,        // a bug: an invariant did not hold
+  kAborted = 19,         // the caller stopped the call (token callback returned false)
 };
 
 const char* code_name(Code c);  // "BAD_MAGIC", ... (stable strings used by the JS layer)

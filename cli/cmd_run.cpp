@@ -1,0 +1,28 @@
+// cmd_run.cpp — `needlepoint run`: one tool call from the command line, result as JSON.
+#include <cstdio>
+#include <cstdlib>
+
+#include "commands.h"
+#include "np/tool_caller.h"
+
+namespace np_cli {
+
+int cmd_run(const Args& args) {
+  std::string model_path, query, tools_arg, tools, max_s;
+  if (!arg_value(args, "--model", &model_path)) return usage_error("--model is required");
+  if (!arg_value(args, "--query", &query)) return usage_error("--query is required");
+  if (!arg_value(args, "--tools", &tools_arg)) return usage_error("--tools is required (JSON text or @file)");
+  if (!text_or_file(tools_arg, &tools)) return fail("IO_ERROR: cannot read " + tools_arg.substr(1));
+  np::CallOptions opt;
+  if (arg_value(args, "--max-tokens", &max_s)) opt.max_tokens = std::atoi(max_s.c_str());
+  opt.constrained = !arg_flag(args, "--no-constrain");
+  auto model = np::Model::load_file(model_path);
+  if (!model.ok()) return fail(model.status().to_string());
+  np::ToolCaller caller(model.take());
+  auto r = caller.call(query, tools, opt);
+  if (!r.ok()) return fail(r.status().to_string());
+  std::printf("%s\n", np::call_result_to_json(r.value()).c_str());
+  return 0;
+}
+
+}  // namespace np_cli

@@ -1,0 +1,69 @@
+// tool_caller.h — the engine's front door: (query, tools JSON) -> function calls.
+// Builds the encoder input as Needle was trained (query, <tools>, normalised tools JSON),
+// runs the encoder once, decodes greedily from EOS with the answer grammar constraining
+// every token (names are declared tools, keys belong to the chosen tool and appear once,
+// values follow the parameter types, the output is always valid answer JSON), and maps
+// names back to the caller's spelling.
+// Not here: model math (model.h), tools parsing (tools.h), the grammar (decode/).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "np/model.h"
+#include "np/status.h"
+#include "np/tools.h"
+
+namespace np {
+
+struct CallOptions {
+  int32_t max_tokens = 0;       // generated-token budget; 0 = the model's decoder context - 1
+  bool constrained = true;      // grammar-constrained decoding (false: plain greedy)
+  // Called for every generated token with its id and text; return false to stop (the call
+  // then fails with Code::kAborted).
+  std::function<bool(int32_t id, const std::string& text)> on_token;
+};
+
+struct CallTimings {
+  double tokenize_ms = 0, encode_ms = 0, decode_ms = 0, total_ms = 0;
+};
+
+struct CallResult {
+  std::vector<Call> calls;      // with the caller's tool names
+  std::string raw;              // the answer text the model wrote (leading <tool_call> dropped)
+  bool valid = true;            // raw parsed as an answer (always true when constrained)
+  std::string error;            // why raw did not parse (unconstrained decoding only)
+  bool truncated = false;       // the input did not fit the encoder context and was cut
+  bool completed = false;       // the token budget ran out and the grammar closed the JSON
+  std::string stop_reason;      // "complete" (answer closed), "eos", "max_tokens"
+  int32_t input_tokens = 0;     // encoder tokens used
+  int32_t output_tokens = 0;    // decoder tokens generated
+  std::vector<int32_t> input_ids, output_ids;
+  CallTimings timings;
+};
+
+class ToolCaller {
+ public:
+  explicit ToolCaller(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
+  const Model& model() const { return *model_; }
+
+  // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query), kAborted.
+  Result<CallResult> call(std::string_view query, std::string_view tools_json,
+                          const CallOptions& options = CallOptions()) const;
+  // The encoder input for (query, normalised tools JSON): encode(query) cut to
+  // max_enc_len - 2 tokens, <tools>, encode(tools) cut to fill the context.
+  std::vector<int32_t> build_encoder_input(std::string_view query, const std::string& tools_json,
+                                           bool* truncated) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+};
+
+// The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,
+// "stop_reason":...,"tokens":{"input":N,"output":N},"timings":{...}} (compact).
+std::string call_result_to_json(const CallResult& r);
+
+}  // namespace np

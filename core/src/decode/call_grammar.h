@@ -1,0 +1,116 @@
+// call_grammar.h — a byte-level pushdown automaton for Needle's answer JSON, built from the
+// tool list, used to constrain decoding:
+//   answer := [' '] '[' ( ']' | call (',' call)* ']' )
+//   call   := '{"name":"' NAME '","arguments":{' ( '}' | pair (',' pair)* '}' ) '}'
+//   pair   := '"' KEY '":' VALUE
+// NAME is one of the declared tools; KEY one of the chosen tool's parameters, each at most
+// once per call; VALUE follows the parameter's type: string -> JSON string, integer ->
+// JSON integer, number -> JSON number, boolean -> true/false, enum -> one of the listed
+// values, anything else -> any JSON value (depth <= 8). No whitespace outside strings:
+// the model was trained on compact JSON (the single leading space is SentencePiece's
+// dummy prefix on the answer). Strings must be valid UTF-8 and valid JSON escapes.
+// Not here: tokens (the caller feeds each candidate token's bytes), the model.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace np {
+
+enum class ValueKind : uint8_t { kAny, kString, kInteger, kNumber, kBoolean, kEnum };
+
+struct GrammarParam {
+  std::string key;                   // the key as it appears between the quotes (JSON-escaped)
+  ValueKind kind = ValueKind::kAny;
+  std::vector<std::string> literals; // kEnum: each value's compact JSON text
+};
+
+struct GrammarTool {
+  std::string name;                  // snake_case name as the model writes it
+  std::vector<GrammarParam> params;
+};
+
+class CallGrammar {
+ public:
+  explicit CallGrammar(const std::vector<GrammarTool>* tools) : tools_(tools) {}
+
+  // Feeds bytes; false (and the state is then unspecified) if any byte is not allowed.
+  // Copy the grammar first to test a candidate.
+  bool feed(std::string_view bytes);
+  bool feed_byte(uint8_t c);
+  // The answer is complete (the closing ']' was consumed).
+  bool done() const { return st_ == St::kDone; }
+  // The shortest text that completes a valid answer from here ("" when done).
+  std::string completion() const;
+
+ private:
+  enum class St : uint8_t {
+    kStart,      // optional ' ' then '['
+    kStartSpace, // after the leading ' ': '['
+    kArrOpen,    // after '[': '{' or ']'
+    kLit,        // matching lit_ from lit_pos_, then next_
+    kName,       // inside the name string (prefix_)
+    kArgsOpen,   // after '{' of arguments: '"' or '}'
+    kArgsNext,   // after a value: ',' or '}'
+    kKey,        // inside a key string (prefix_)
+    kValue,      // first byte of a value
+    kInValue,    // inside a value run by the generic value machine (j_)
+    kEnumLit,    // inside an enum/boolean literal (prefix_)
+    kAfterCall,  // after a call's '}': ',' or ']'
+    kDone,
+  };
+  // Generic JSON value machine (strings, numbers, literals, nested arrays/objects).
+  enum class J : uint8_t {
+    kIdle,        // not in a value
+    kValueStart,  // expecting a value
+    kString,      // inside a string
+    kEscape,      // after '\'
+    kHex,         // inside \uXXXX (hex_left_ digits to go)
+    kUtf8,        // inside a multi-byte UTF-8 sequence
+    kNumber,      // inside a number (num_ state)
+    kWord,        // inside true/false/null (prefix_ holds what's left)
+    kArrStart,    // after '[': a value or ']'
+    kObjKeyOrEnd, // after '{': '"' or '}'
+    kObjKey,      // after ',' in an object: '"'
+    kColon,       // after a key: ':'
+    kAfterItem,   // after a value inside a container: ',' or the closer
+  };
+  enum class Num : uint8_t { kSign, kZero, kInt, kDot, kFrac, kE, kESign, kExp };
+
+  // Feed to the generic value machine. Returns 1 consumed, 0 reject, 2 value finished
+  // without consuming c (numbers end on the next byte).
+  int feed_json(uint8_t c);
+  bool json_value_finished() const { return j_ == J::kIdle; }
+  void json_end_value();  // a value inside the machine ended: pop to the container state
+  std::string json_completion() const;
+
+  bool string_byte(uint8_t c, bool* closed);  // shared string-content rules
+  void begin_value();
+  const GrammarParam* current_param() const;
+  const GrammarTool* current_tool() const { return tool_ < 0 ? nullptr : &(*tools_)[tool_]; }
+
+  const std::vector<GrammarTool>* tools_;
+  St st_ = St::kStart;
+  St next_ = St::kStart;
+  std::string lit_;
+  size_t lit_pos_ = 0;
+  std::string prefix_;
+  int tool_ = -1;                  // index of the chosen tool in this call
+  int param_ = -1;                 // index of the current key's parameter
+  std::vector<uint8_t> used_;      // per parameter of the chosen tool: key already written
+  // generic value machine
+  J j_ = J::kIdle;
+  Num num_ = Num::kSign;
+  bool num_integer_only_ = false;
+  int num_len_ = 0;
+  std::string stack_;              // '[' / '{' per open container
+  bool str_is_key_ = false;        // the open generic string is an object key
+  int hex_left_ = 0;
+  bool hex_first_d_ = false;
+  int utf8_left_ = 0;
+  uint8_t utf8_lo_ = 0x80, utf8_hi_ = 0xBF;  // allowed range of the next continuation byte
+  std::vector<std::string> word_candidates_;  // kEnumLit candidates
+};
+
+}  // namespace np
