@@ -5,7 +5,6 @@ namespace np_cli {
 #define NP_STUB(fn) int fn(const Args&) { return fail(#fn " not implemented yet"); }
 NP_STUB(cmd_tokenize)
 NP_STUB(cmd_detokenize)
-NP_STUB(cmd_normalize_tools)
 }
 namespace np_cli {
 // cmd_model.cpp.wip lands once gguf and tokenizer link.
