@@ -23,7 +23,7 @@ enum class TokenType : int32_t {
 struct TokenizerConfig {
   bool add_dummy_prefix = true;          // tokenizer.ggml.add_space_prefix
   bool remove_extra_whitespaces = true;  // tokenizer.ggml.remove_extra_whitespaces
-  bool escape_whitespaces = true;        // spaces -> U+2581 (always true for Needle)
+  bool escape_whitespaces = true;        // spaces -> U+2581; false is UNSUPPORTED (no GGUF key holds it)
   bool byte_fallback = true;             // tokenizer.ggml.byte_fallback
   int32_t pad_id = 0, eos_id = 1, bos_id = 2, unk_id = 3;  // -1 when the model has none
 };
@@ -37,12 +37,17 @@ class Tokenizer {
   static Result<Tokenizer> from_pieces(std::vector<std::string> pieces, std::vector<float> scores,
                                        std::vector<TokenType> types, TokenizerConfig config);
 
-  // SentencePiece Encode(text): no BOS/EOS added. Invalid UTF-8 bytes are handled as
-  // SentencePiece does (each becomes U+FFFD... or byte pieces; match spm_encode).
+  // SentencePiece Encode(text): no BOS/EOS added. As SentencePiece does, each byte that is
+  // not part of a valid UTF-8 sequence (overlong forms and surrogates are invalid) becomes
+  // U+FFFD, which then falls back to the byte pieces <0xEF><0xBF><0xBD> (or unk) unless
+  // the vocab has it. Only ' ' (0x20) counts as whitespace; tabs/newlines are ordinary
+  // characters. E.g. Needle: "a\xffb" -> pieces ▁ a <0xEF> <0xBF> <0xBD> b.
   std::vector<int32_t> encode(std::string_view text) const;
   // SentencePiece Decode(ids): control tokens dropped, byte pieces reassembled into UTF-8
-  // (invalid sequences -> U+FFFD as SentencePiece does), U+2581 -> space, the leading space
-  // of the first piece removed when add_dummy_prefix is on.
+  // (each byte that does not form a valid character -> U+FFFD), U+2581 -> space. While
+  // the text is still empty, a leading U+2581 is removed (with remove_extra_whitespaces on,
+  // from every piece until something is output; otherwise from the first such piece only;
+  // neither flag on: kept). Ids out of range are skipped (SentencePiece refuses the call).
   std::string decode(const std::vector<int32_t>& ids) const;
 
   // The bytes a token contributes to decoded text in the middle of a sequence:
@@ -63,6 +68,10 @@ class Tokenizer {
   void write_gguf(GgufWriter& w) const;
 
  private:
+  // Shared by every factory: validates the vocab and builds the lookup tables.
+  static Result<Tokenizer> build(std::vector<std::string> pieces, std::vector<float> scores,
+                                 std::vector<TokenType> types, TokenizerConfig config,
+                                 std::string unk_surface);
   // (implementation state: vocab maps, user-defined symbol trie, byte piece ids, ...)
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
