@@ -3,8 +3,6 @@
 #include "commands.h"
 namespace np_cli {
 #define NP_STUB(fn) int fn(const Args&) { return fail(#fn " not implemented yet"); }
-NP_STUB(cmd_tokenize)
-NP_STUB(cmd_detokenize)
 }
 namespace np_cli {
 // cmd_model.cpp.wip lands once gguf and tokenizer link.
