@@ -133,6 +133,9 @@ class Model:
         self.cfg = cfg
         self.w = w
         self.vocab = w["token_embd.weight"].shape[0]
+        # The GELU that geglu uses; check_parity.py swaps in gelu_erf on a copy to show that
+        # the engine is closer to this one than to the other.
+        self.gelu = gelu_tanh
 
 
 def load_model(path):
@@ -216,7 +219,12 @@ def gelu_tanh(x):
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def feed_forward(h, w, prefix, act):
+def gelu_erf(x):
+    """Exact GELU, 0.5*x*(1 + erf(x/sqrt(2))): NOT what Needle uses; kept to tell the two apart."""
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+
+
+def feed_forward(h, w, prefix, act, gelu=gelu_tanh):
     """FFN(h) = act(h Wg, h Wu) Wd, no biases. h (B, T, C) -> (B, T, C).
     drelu: relu(g)*relu(u); swiglu: silu(g)*u; geglu: gelu(g)*u."""
     g = h @ w[f"{prefix}.ffn_gate_proj.weight"].T                             # (B, T, d_ff)
@@ -226,7 +234,7 @@ def feed_forward(h, w, prefix, act):
     elif act == "swiglu":
         a = g * sigmoid(g) * u
     elif act == "geglu":
-        a = gelu_tanh(g) * u
+        a = gelu(g) * u
     else:
         raise ModelError(f"unknown activation {act!r}")
     return a @ w[f"{prefix}.ffn_down_proj.weight"].T
@@ -238,7 +246,7 @@ def ffn_sublayer(x, model, prefix):
     if not cfg.d_ff:
         return x
     h = zcrmsnorm(x, w[f"{prefix}.ffn_norm.weight"], cfg.eps)
-    return x + sigmoid(w[f"{prefix}.ffn_gate"][0]) * feed_forward(h, w, prefix, cfg.ffn_act)
+    return x + sigmoid(w[f"{prefix}.ffn_gate"][0]) * feed_forward(h, w, prefix, cfg.ffn_act, model.gelu)
 
 
 def embed_tokens(model, ids):

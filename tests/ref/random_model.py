@@ -7,7 +7,7 @@ non-zero so that each is exercised. Not the engine's `make-model`: configs and r
 differ on purpose.
 
   random_model.py --out F.gguf [--config pysmall] [--type f32|f16|bf16|q8_0|q4_0] [--seed N]
-                  [--d-ff N --ffn drelu|swiglu|geglu] [--alignment 32]
+                  [--d-ff N --ffn drelu|swiglu|geglu] [--alignment 32] [--shuffle]
 """
 
 import argparse
@@ -58,8 +58,9 @@ def tokenizer_vocab(vocab):
     return pieces, scores, types
 
 
-def make_writer(cfg, type_name, seed, d_ff=0, ffn="drelu", alignment=32):
-    """Returns a GGUFWriter holding a random-weight model."""
+def make_writer(cfg, type_name, seed, d_ff=0, ffn="drelu", alignment=32, shuffle=False):
+    """Returns a GGUFWriter holding a random-weight model. shuffle: tensors in a random order
+    (a reader must go by name and offset, not by position)."""
     qtype = gguf_np.TYPE_BY_NAME[type_name]
     rng = np.random.default_rng(seed)
     C, NH, NKV = cfg["d_model"], cfg["n_heads"], cfg["n_kv_heads"]
@@ -142,12 +143,15 @@ def make_writer(cfg, type_name, seed, d_ff=0, ffn="drelu", alignment=32):
     w.add_tensor("contrastive.hidden.bias", rng.normal(0.0, 0.1, C // 4), gguf_np.F32)
     proj("contrastive.proj.weight", cfg["contrastive_dim"], C // 4)
     w.add_tensor("contrastive.log_temp", np.array([np.log(1 / 0.07) + rng.normal(0, 0.1)]), gguf_np.F32)
+    if shuffle:
+        perm = np.random.default_rng(seed + 1).permutation(len(w.tensors))
+        w.tensors = [w.tensors[i] for i in perm]
     return w
 
 
 def write_random_model(path, config="pysmall", type_name="f32", seed=0, d_ff=0, ffn="drelu",
-                       alignment=32):
-    make_writer(CONFIGS[config], type_name, seed, d_ff, ffn, alignment).write(path)
+                       alignment=32, shuffle=False):
+    make_writer(CONFIGS[config], type_name, seed, d_ff, ffn, alignment, shuffle).write(path)
 
 
 def main(argv=None):
@@ -159,8 +163,9 @@ def main(argv=None):
     ap.add_argument("--d-ff", type=int, default=0)
     ap.add_argument("--ffn", default="drelu", choices=list(needle_ref.FFN_ACTIVATIONS))
     ap.add_argument("--alignment", type=int, default=32)
+    ap.add_argument("--shuffle", action="store_true", help="write the tensors in a random order")
     a = ap.parse_args(argv)
-    write_random_model(a.out, a.config, a.type, a.seed, a.d_ff, a.ffn, a.alignment)
+    write_random_model(a.out, a.config, a.type, a.seed, a.d_ff, a.ffn, a.alignment, a.shuffle)
     return 0
 
 
