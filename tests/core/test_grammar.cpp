@@ -106,6 +106,7 @@ TEST_CASE("grammar rejects what it promises to exclude", "[grammar]") {
       R"([{"name":"ping","arguments":{}},])",                            // trailing comma
       R"([{"name":"set_lights","arguments":{"extra":[1,]}}])",           // trailing comma inside any
       R"([] [])",                                                         // anything after the end
+      R"([{"name":"set_lights","arguments":{"level":1e400}}])",          // exponent past double range
   };
   for (const char* s : bad) {
     INFO(s);
@@ -122,19 +123,27 @@ TEST_CASE("grammar completion closes any reachable prefix", "[grammar][fuzz]") {
   std::string alphabet = "[]{}\",:\\/ -+.0123456789eEtrufalsnbgdhwpiocmyvkxqzU";
   for (const auto& t : tools) alphabet += t.name;
   alphabet += "\xC3\xA9\xE6\x9D\xB1\xF0\x9F\x98\x80";
+  std::vector<std::string> pieces = {"{\"name\":\"", "\",\"arguments\":{", "\",\"arguments\":{\"", "\":", "\"", ",\"",
+                                     "\"}", "}}", "celsius", "true", "false", "null", "12", "-3.5", "[{", "}]"};
+  for (const auto& t : tools) {
+    pieces.push_back(t.name);
+    for (const auto& p : t.params) pieces.push_back(p.key), pieces.push_back("\"" + p.key + "\":");
+  }
   int completed = 0, with_keys = 0;
   for (int walk = 0; walk < 1500; ++walk) {
     CallGrammar g(&tools);
     std::string text;
-    const int len = static_cast<int>(rng() % 160);
+    const int len = static_cast<int>(rng() % 300);
     for (int i = 0; i < len && !g.done(); ++i) {
       bool moved = false;
-      for (int tries = 0; tries < 64 && !moved; ++tries) {
-        const char c = alphabet[rng() % alphabet.size()];
+      for (int tries = 0; tries < 400 && !moved; ++tries) {
+        // token-like pieces three times in four, single bytes otherwise
+        const std::string piece = rng() % 4 ? pieces[rng() % pieces.size()]
+                                            : std::string(1, alphabet[rng() % alphabet.size()]);
         CallGrammar t = g;
-        if (t.feed_byte(static_cast<uint8_t>(c))) {
+        if (t.feed(piece) && !t.done()) {  // keep walking; completion() does the closing
           g = t;
-          text.push_back(c);
+          text += piece;
           moved = true;
         }
       }

@@ -1,6 +1,8 @@
 // call_grammar.cpp — the answer-JSON pushdown automaton (see call_grammar.h).
 #include "decode/call_grammar.h"
 
+#include <algorithm>
+
 namespace np {
 
 namespace {
@@ -117,6 +119,8 @@ int CallGrammar::feed_json(uint8_t c) {
         case Num::kZero: case Num::kInt: case Num::kFrac: case Num::kExp:
           if (is_digit(c) && num_ != Num::kZero) {
             if (!more) return 0;
+            // At most two exponent digits: a double overflows past e308 and parsers reject it.
+            if (num_ == Num::kExp && ++exp_digits_ > 2) return 0;
             ++num_len_;
             return 1;
           }
@@ -135,10 +139,10 @@ int CallGrammar::feed_json(uint8_t c) {
           return 0;
         case Num::kE:
           if ((c == '+' || c == '-') && more) { num_ = Num::kESign; ++num_len_; return 1; }
-          if (is_digit(c) && more) { num_ = Num::kExp; ++num_len_; return 1; }
+          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return 1; }
           return 0;
         case Num::kESign:
-          if (is_digit(c) && more) { num_ = Num::kExp; ++num_len_; return 1; }
+          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return 1; }
           return 0;
       }
       return 0;
@@ -228,6 +232,8 @@ bool CallGrammar::feed_byte(uint8_t c) {
     case St::kArgsOpen:
     case St::kArgsNext:
       if (c == '}') { st_ = St::kLit; lit_ = "}"; lit_pos_ = 0; next_ = St::kAfterCall; return true; }
+      // Another key only while the chosen tool has parameters not yet written.
+      if (std::find(used_.begin(), used_.end(), 0) == used_.end()) return false;
       if (st_ == St::kArgsOpen && c == '"') { st_ = St::kKey; prefix_.clear(); return true; }
       if (st_ == St::kArgsNext && c == ',') { st_ = St::kLit; lit_ = "\""; lit_pos_ = 0; next_ = St::kKey; return true; }
       return false;

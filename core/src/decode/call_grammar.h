@@ -104,6 +104,7 @@ class CallGrammar {
   Num num_ = Num::kSign;
   bool num_integer_only_ = false;
   int num_len_ = 0;
+  int exp_digits_ = 0;
   std::string stack_;              // '[' / '{' per open container
   bool str_is_key_ = false;        // the open generic string is an object key
   int hex_left_ = 0;
