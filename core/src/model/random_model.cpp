@@ -86,7 +86,10 @@ Status model_write_random(const ModelConfig& config, const Tokenizer& tokenizer,
         // projections ~ N(0, 1/in).
         const double sd = s.name == "token_embd.weight" ? 0.05 : 1.0 / std::sqrt(static_cast<double>(s.dims[0]));
         for (auto& v : buf) v = static_cast<float>(rng.normal() * sd);
+        // Quantized types need rows that are whole blocks of 32; narrower matrices (the
+        // small config's retrieval projection) stay F32, as ggml's quantizers do.
         t = type;
+        if ((type == GgmlType::Q8_0 || type == GgmlType::Q4_0) && s.dims[0] % 32 != 0) t = GgmlType::F32;
         break;
       }
       case TensorKind::kVector:
