@@ -10,6 +10,7 @@ another way, closed gates giving a closed-form output. Run: /usr/bin/python3 tes
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -529,6 +530,7 @@ def main():
             print(f"FAIL  {name}")
             traceback.print_exc()
     print(f"{len(tests) - len(failed)}/{len(tests)} passed")
+    shutil.rmtree(TMP, ignore_errors=True)
     return 1 if failed else 0
 
 
