@@ -26,9 +26,12 @@ const char* ggml_type_name(GgmlType t);           // "F32", "F16", "Q4_0", "Q8_0
 bool ggml_type_known(uint32_t t);                 // one of the above
 int64_t ggml_type_block_size(GgmlType t);         // values per block: 1, 1, 32, 32, 1
 int64_t ggml_type_block_bytes(GgmlType t);        // bytes per block: 4, 2, 18, 34, 2
-// Bytes for a tensor whose fastest dim is ne0 and total count n; Overflow / BadShape
-// (ne0 not a multiple of the block size) as errors.
+// Bytes for one row of ne0 values (e.g. Q8_0, ne0 = 64 -> 68); Overflow / BadShape
+// (ne0 negative or not a multiple of the block size) / BadType as errors.
 Status ggml_row_bytes(GgmlType t, int64_t ne0, uint64_t* out);
+// Bytes for a whole tensor: row bytes of dims[0] times the product of the other dims
+// (F32 {4, 3} -> 48). Same errors, plus BadShape for 0 or more than 4 dims or a dim < 1.
+Status ggml_tensor_nbytes(GgmlType t, const std::vector<int64_t>& dims, uint64_t* out);
 
 // Metadata value types (on disk).
 enum class GgufValueType : uint32_t {
@@ -53,6 +56,9 @@ struct GgufValue {
   static GgufValue make_bool(bool v);
   static GgufValue make_string(std::string v);
   static GgufValue make_array(GgufValueType elem, std::vector<GgufValue> items);
+  static GgufValue make_u64(uint64_t v);
+  static GgufValue make_i64(int64_t v);
+  static GgufValue make_f64(double v);
   // (other scalar types: set .type and the matching field)
 };
 
@@ -83,6 +89,8 @@ class GgufFile {
 
   uint32_t version() const { return version_; }
   uint32_t alignment() const { return alignment_; }
+  size_t size() const { return size_; }                // bytes in the file
+  size_t data_offset() const { return data_offset_; }  // start of the data section (aligned)
   const std::vector<GgufKV>& kvs() const { return kvs_; }
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
 
@@ -96,6 +104,9 @@ class GgufFile {
   Status get_f32(const std::string& key, float* out) const;   // F32 or F64
   Status get_bool(const std::string& key, bool* out) const;
   Status get_string(const std::string& key, std::string* out) const;
+  // An array whose elements are all of type `elem`; *out points into kvs().
+  Status get_array(const std::string& key, GgufValueType elem,
+                   const std::vector<GgufValue>** out) const;
 
  private:
   Status parse();
