@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
 
 #include "decode/call_grammar.h"
+#include "decode/greedy.h"
 
 namespace np {
 
@@ -46,10 +46,6 @@ std::vector<GrammarTool> grammar_tools(const ToolSet& set) {
     out.push_back(std::move(g));
   }
   return out;
-}
-
-int32_t argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
 }  // namespace
@@ -99,82 +95,26 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.timings.encode_ms = ms_since(t_enc);
 
   const auto t_dec = Clock::now();
-  const int32_t budget = std::min(options.max_tokens > 0 ? options.max_tokens : c.max_dec_len - 1, c.max_dec_len - 1);
   const std::vector<GrammarTool> gtools = grammar_tools(set);
-  CallGrammar grammar(&gtools);
+  DecodeSpec spec;
+  spec.tokenizer = &tok;
+  spec.start_id = c.eos_id;
+  spec.eos_id = c.eos_id;
+  spec.tool_call_id = c.tool_call_id;
+  spec.budget = std::min(options.max_tokens > 0 ? options.max_tokens : c.max_dec_len - 1, c.max_dec_len - 1);
+  spec.constrained = options.constrained;
+  spec.tools = &gtools;
+  spec.on_token = options.on_token;
   DecoderState state = model_->new_decoder_state();
-  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
-  std::vector<int32_t> order;
-  std::string text;  // answer bytes written so far (without <tool_call>)
-  int32_t token = c.eos_id;
-  r.stop_reason = "max_tokens";
-
-  // Whether `id` may come next under the grammar; on success `g` has consumed it.
-  auto allowed = [&](int32_t id, bool first, CallGrammar* g) {
-    if (id == c.tool_call_id) return first;
-    if (id == c.eos_id) return g->done();
-    const std::string& piece = tok.token_text(id);
-    if (piece.empty() || tok.type(id) == TokenType::kControl || tok.type(id) == TokenType::kUnknown) return false;
-    return g->feed(piece);
-  };
-
-  for (int32_t step = 0; step < budget; ++step) {
-    NP_RETURN_IF_ERROR(model_->decode_step(enc, state, token, logits.data()));
-    int32_t next = argmax(logits);
-    if (options.constrained) {
-      const bool first = r.output_ids.empty();
-      CallGrammar trial = grammar;
-      if (allowed(next, first, &trial)) {
-        grammar = std::move(trial);
-      } else {
-        if (order.empty()) order.resize(logits.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-          return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-        });
-        next = -1;
-        for (int32_t id : order) {
-          trial = grammar;
-          if (allowed(id, first, &trial)) {
-            next = id;
-            grammar = std::move(trial);
-            break;
-          }
-        }
-        if (next < 0) break;  // no token can continue (a vocabulary without byte pieces)
-      }
-    }
-    if (next == c.eos_id) {
-      r.stop_reason = "eos";
-      break;
-    }
-    r.output_ids.push_back(next);
-    const std::string& piece = next == c.tool_call_id ? std::string() : tok.token_text(next);
-    text += piece;
-    if (options.on_token && !options.on_token(next, next == c.tool_call_id ? tok.piece(next) : piece))
-      return Status(Code::kAborted, "stopped by the token callback after " + std::to_string(r.output_ids.size()) + " tokens");
-    if (options.constrained && grammar.done()) {
-      r.stop_reason = "complete";
-      break;
-    }
-    token = next;
-  }
-  r.output_tokens = static_cast<int32_t>(r.output_ids.size());
-
-  if (options.constrained) {
-    if (!grammar.done()) {
-      text += grammar.completion();
-      r.completed = true;
-    }
-    r.raw = text;
-  } else {
-    r.raw = tok.decode(r.output_ids);
-    const std::string tc = tok.piece(c.tool_call_id);
-    if (r.raw.compare(0, tc.size(), tc) == 0) r.raw.erase(0, tc.size());
-  }
-  // The dummy-prefix space SentencePiece puts before the answer is not part of it.
-  const size_t first = r.raw.find_first_not_of(' ');
-  r.raw.erase(0, first == std::string::npos ? r.raw.size() : first);
+  DecodeOutput dec;
+  NP_RETURN_IF_ERROR(greedy_decode(spec, [&](int32_t token, float* logits) {
+    return model_->decode_step(enc, state, token, logits);
+  }, &dec));
+  r.output_ids = dec.ids;
+  r.output_tokens = static_cast<int32_t>(dec.ids.size());
+  r.raw = dec.text;
+  r.completed = dec.completed;
+  r.stop_reason = dec.stop_reason;
 
   auto calls = parse_calls(r.raw, set);
   if (calls.ok()) {

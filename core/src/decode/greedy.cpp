@@ -1,0 +1,87 @@
+// greedy.cpp — greedy decoding with the answer grammar (see greedy.h).
+#include "decode/greedy.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace np {
+
+Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out) {
+  const Tokenizer& tok = *spec.tokenizer;
+  const int32_t V = tok.vocab_size();
+  CallGrammar grammar(spec.tools);
+  std::vector<float> logits(static_cast<size_t>(V));
+  std::vector<int32_t> order;
+  int32_t token = spec.start_id;
+  *out = DecodeOutput();
+  out->stop_reason = "max_tokens";
+
+  // Whether `id` may come next; on success `g` has consumed its text.
+  auto allowed = [&](int32_t id, bool first, CallGrammar* g) {
+    if (id == spec.tool_call_id) return first;
+    if (id == spec.eos_id) return g->done();
+    const TokenType type = tok.type(id);
+    if (type == TokenType::kControl || type == TokenType::kUnknown || type == TokenType::kUnused) return false;
+    const std::string& piece = tok.token_text(id);
+    return !piece.empty() && g->feed(piece);
+  };
+
+  for (int32_t n = 0; n < spec.budget; ++n) {
+    NP_RETURN_IF_ERROR(step(token, logits.data()));
+    int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (spec.constrained) {
+      const bool first = out->ids.empty();
+      CallGrammar trial = grammar;
+      if (allowed(next, first, &trial)) {
+        grammar = std::move(trial);
+      } else {
+        // Best allowed token: scan in descending logit order (ties: lower id first).
+        order.resize(static_cast<size_t>(V));
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+          return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+        });
+        next = -1;
+        for (int32_t id : order) {
+          trial = grammar;
+          if (allowed(id, first, &trial)) {
+            next = id;
+            grammar = std::move(trial);
+            break;
+          }
+        }
+        if (next < 0) break;  // nothing can continue (a vocabulary without byte pieces)
+      }
+    }
+    if (next == spec.eos_id) {
+      out->stop_reason = "eos";
+      break;
+    }
+    out->ids.push_back(next);
+    const bool is_tool_call = next == spec.tool_call_id;
+    if (!is_tool_call) out->text += tok.token_text(next);
+    if (spec.on_token && !spec.on_token(next, is_tool_call ? tok.piece(next) : tok.token_text(next)))
+      return Status(Code::kAborted, "stopped by the token callback after " + std::to_string(out->ids.size()) + " tokens");
+    if (spec.constrained && grammar.done()) {
+      out->stop_reason = "complete";
+      break;
+    }
+    token = next;
+  }
+  if (spec.constrained && !grammar.done()) {
+    out->text += grammar.completion();
+    out->completed = true;
+  }
+  if (!spec.constrained) {
+    // Unconstrained text is the tokenizer's own decode, <tool_call> dropped.
+    std::vector<int32_t> ids;
+    for (int32_t id : out->ids)
+      if (id != spec.tool_call_id) ids.push_back(id);
+    out->text = tok.decode(ids);
+  }
+  const size_t first = out->text.find_first_not_of(' ');
+  out->text.erase(0, first == std::string::npos ? out->text.size() : first);
+  return Status::Ok();
+}
+
+}  // namespace np

@@ -1,0 +1,41 @@
+// greedy.h — the decoding loop, apart from the model: feed a token, get logits, pick the
+// highest-scoring token the answer grammar allows (or the plain argmax), until the answer
+// closes, EOS, or the budget runs out (the grammar then closes the JSON). Taking the model
+// step as a function lets tests script the logits and check the policy exactly.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "decode/call_grammar.h"
+#include "np/status.h"
+#include "np/tokenizer.h"
+
+namespace np {
+
+// Feeds `token` to the decoder and writes vocab_size logits.
+using StepFn = std::function<Status(int32_t token, float* logits)>;
+
+struct DecodeSpec {
+  const Tokenizer* tokenizer = nullptr;
+  int32_t start_id = 1;          // the first decoder input (EOS for Needle)
+  int32_t eos_id = 1;
+  int32_t tool_call_id = 4;      // allowed only as the first generated token
+  int32_t budget = 0;            // max generated tokens
+  bool constrained = true;
+  const std::vector<GrammarTool>* tools = nullptr;  // required when constrained
+  std::function<bool(int32_t id, const std::string& text)> on_token;
+};
+
+struct DecodeOutput {
+  std::vector<int32_t> ids;      // generated tokens (EOS not included)
+  std::string text;              // the answer text: token texts, <tool_call> and the leading
+                                 // dummy-prefix space dropped, grammar completion appended
+  bool completed = false;        // the grammar had to close the JSON
+  std::string stop_reason;       // "complete", "eos", "max_tokens"
+};
+
+Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out);
+
+}  // namespace np

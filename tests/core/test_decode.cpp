@@ -1,0 +1,262 @@
+// test_decode.cpp — the decoding policy with scripted logits ([decode]), and the tool
+// caller end to end on a random-weight model ([tool_caller]).
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "decode/greedy.h"
+#include "np/model.h"
+#include "np/tool_caller.h"
+#include "np/tools.h"
+
+using np::Code;
+
+namespace {
+
+const np::Tokenizer& tokenizer() {
+  static const np::Tokenizer tok = np::synthetic_tokenizer(2048).take();
+  return tok;
+}
+
+// A scripted "model" that wants to write `target`: each step it gives the token whose text
+// is the longest prefix of what is left a high logit, EOS once the target is written, and
+// small seeded noise to everything else. Once the grammar steers away from the target, the
+// script keeps asking for EOS, so the noise decides (any allowed token must do).
+struct Script {
+  std::string target;
+  std::string written;
+  bool diverged = false;
+  std::mt19937 rng{42};
+
+  np::Status step(int32_t token, float* logits) {
+    const np::Tokenizer& tok = tokenizer();
+    if (token != 1) written += token == 4 ? "<tool_call>" : tok.token_text(token);
+    if (written.size() > target.size() || target.compare(0, written.size(), written) != 0) diverged = true;
+    std::uniform_real_distribution<float> noise(-1.0f, 1.0f);
+    for (int32_t i = 0; i < tok.vocab_size(); ++i) logits[i] = noise(rng);
+    int32_t best = 1;
+    if (!diverged) {
+      const std::string rest = target.substr(written.size());
+      size_t best_len = 0;
+      for (int32_t i = 0; i < tok.vocab_size(); ++i) {
+        const std::string& t = i == 4 ? tok.piece(4) : tok.token_text(i);
+        if (t.empty() || tok.type(i) == np::TokenType::kControl) continue;
+        if (t.size() > best_len && rest.compare(0, t.size(), t) == 0) best = i, best_len = t.size();
+      }
+    }
+    logits[best] = 10.0f;
+    return np::Status::Ok();
+  }
+};
+
+np::ToolSet tool_set() {
+  auto set = np::parse_tools(R"([
+    {"name":"getWeather","description":"Weather for a city","parameters":{
+      "location":{"type":"string","description":"city","required":true},
+      "days":{"type":"integer","description":"how many days"}}},
+    {"type":"function","function":{"name":"Lights.Set","description":"lights","parameters":{
+      "type":"object","properties":{"on":{"type":"boolean"},"room":{"type":"string","enum":["kitchen","hall"]}},
+      "required":["on"]}}}])");
+  REQUIRE(set.ok());
+  return set.take();
+}
+
+std::vector<np::GrammarTool> grammar_of(const np::ToolSet& set) {
+  // The same conversion the tool caller makes (kept simple here: string/integer/boolean/enum).
+  std::vector<np::GrammarTool> out;
+  for (const auto& t : set.tools) {
+    np::GrammarTool g{t.name, {}};
+    for (const auto& p : t.params) {
+      np::GrammarParam gp{p.name, np::ValueKind::kAny, {}};
+      if (!p.enum_values.empty()) {
+        gp.kind = np::ValueKind::kEnum;
+        for (const auto& v : p.enum_values) gp.literals.push_back(v.dump());
+      } else if (p.type == "string") gp.kind = np::ValueKind::kString;
+      else if (p.type == "integer") gp.kind = np::ValueKind::kInteger;
+      else if (p.type == "boolean") gp.kind = np::ValueKind::kBoolean;
+      g.params.push_back(gp);
+    }
+    out.push_back(g);
+  }
+  return out;
+}
+
+np::DecodeOutput decode(Script& s, const std::vector<np::GrammarTool>& tools, int budget = 200,
+                        bool constrained = true) {
+  np::DecodeSpec spec;
+  spec.tokenizer = &tokenizer();
+  spec.budget = budget;
+  spec.constrained = constrained;
+  spec.tools = &tools;
+  np::DecodeOutput out;
+  REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a model that writes a valid answer is followed exactly", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"San Francisco\",\"days\":3}},"
+           "{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}]"};
+  np::DecodeOutput out = decode(s, tools);
+  CHECK_FALSE(s.diverged);
+  CHECK(out.stop_reason == "complete");
+  CHECK_FALSE(out.completed);
+  CHECK(out.ids.front() == 4);
+  CHECK(out.text == "[{\"name\":\"get_weather\",\"arguments\":{\"location\":\"San Francisco\",\"days\":3}},"
+                    "{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}]");
+  auto calls = np::parse_calls(out.text, set);
+  REQUIRE(calls.ok());
+  REQUIRE(calls.value().size() == 2);
+  CHECK(calls.value()[0].name == "getWeather");  // the caller's spelling comes back
+  CHECK(calls.value()[1].name == "Lights.Set");
+  CHECK(calls.value()[1].arguments["room"] == "hall");
+}
+
+TEST_CASE("the grammar overrides a model that goes wrong", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const char* wrong[] = {
+      "[{\"name\":\"get_wether\",\"arguments\":{}}]",                        // undeclared tool
+      "[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}]",        // unknown key
+      "[{\"name\":\"get_weather\",\"arguments\":{\"days\":\"three\"}}]",        // wrong type
+      "[{\"name\":\"lights_set\",\"arguments\":{\"room\":\"garage\"}}]",        // not in the enum
+      "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"on\":false}}]",   // key twice
+      "Sure! Here is the call: get_weather(Paris)",                             // prose
+      "[{\"name\": \"get_weather\", \"arguments\": {}}]",                       // spaces
+  };
+  for (const char* target : wrong) {
+    INFO(target);
+    Script s{target};
+    np::DecodeOutput out = decode(s, tools);
+    CHECK(s.diverged);
+    auto calls = np::parse_calls(out.text, set);
+    INFO(out.text);
+    REQUIRE(calls.ok());
+    for (const auto& c : calls.value()) {
+      CHECK((c.name == "getWeather" || c.name == "Lights.Set"));
+      const auto& tool = set.tools[c.tool_index];
+      for (auto it = c.arguments.begin(); it != c.arguments.end(); ++it) {
+        bool declared = false;
+        for (const auto& p : tool.params) declared |= p.name == it.key();
+        CHECK(declared);
+      }
+      if (c.arguments.contains("days")) CHECK(c.arguments["days"].is_number_integer());
+      if (c.arguments.contains("room")) CHECK((c.arguments["room"] == "kitchen" || c.arguments["room"] == "hall"));
+    }
+  }
+}
+
+TEST_CASE("a spent budget still yields valid JSON, flagged", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  for (int budget = 1; budget < 40; budget += 3) {
+    Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"a very long city name that goes on\"}}]"};
+    np::DecodeOutput out = decode(s, tools, budget);
+    INFO(out.text);
+    CHECK(static_cast<int>(out.ids.size()) <= budget);
+    CHECK(out.stop_reason == "max_tokens");
+    CHECK(out.completed);
+    CHECK(np::parse_calls(out.text, set).ok());
+  }
+}
+
+TEST_CASE("unconstrained decoding returns the text as written", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  Script s{"hello world"};
+  np::DecodeOutput out = decode(s, tools, 50, false);
+  CHECK(out.text == "hello world");
+  CHECK(out.stop_reason == "eos");
+  CHECK(np::parse_calls(out.text, set).status().code() == Code::kInvalidInput);
+}
+
+TEST_CASE("the token callback sees every token and can stop the call", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{}}]"};
+  np::DecodeSpec spec;
+  spec.tokenizer = &tokenizer();
+  spec.budget = 100;
+  spec.tools = &tools;
+  std::string seen;
+  int calls = 0;
+  spec.on_token = [&](int32_t, const std::string& text) {
+    seen += text;
+    return ++calls < 5;
+  };
+  np::DecodeOutput out;
+  np::Status st = np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out);
+  CHECK(st.code() == Code::kAborted);
+  CHECK(calls == 5);
+  CHECK(seen.rfind("<tool_call>", 0) == 0);
+}
+
+TEST_CASE("tool caller on a random model: always a valid answer", "[tool_caller]") {
+  np::GgufWriter w;
+  auto tok = np::synthetic_tokenizer(512);
+  REQUIRE(tok.ok());
+  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, np::GgmlType::Q8_0, &w).ok());
+  auto bytes = w.to_bytes();
+  REQUIRE(bytes.ok());
+  auto f = np::GgufFile::open_bytes(bytes.take());
+  REQUIRE(f.ok());
+  auto m = np::Model::load(f.take());
+  REQUIRE(m.ok());
+  np::ToolCaller caller(m.take());
+  const std::string tools = R"([{"name":"get_weather","description":"Get current weather for a city.","parameters":{"location":{"type":"string","description":"City name.","required":true}}}])";
+
+  auto r = caller.call("What's the weather in San Francisco?", tools);
+  REQUIRE(r.ok());
+  CHECK(r.value().valid);
+  CHECK_FALSE(r.value().truncated);
+  CHECK(r.value().input_ids[0] != 5);
+  // query tokens, then <tools>, then the tools JSON
+  const auto q = caller.model().tokenizer().encode("What's the weather in San Francisco?");
+  REQUIRE(r.value().input_ids.size() > q.size());
+  CHECK(std::equal(q.begin(), q.end(), r.value().input_ids.begin()));
+  CHECK(r.value().input_ids[q.size()] == 5);
+
+  // Budgets from 1 token up: the answer parses every time.
+  for (int budget : {1, 2, 3, 5, 8, 13}) {
+    np::CallOptions o;
+    o.max_tokens = budget;
+    auto rb = caller.call("turn it up", tools, o);
+    REQUIRE(rb.ok());
+    CHECK(rb.value().valid);
+    CHECK(rb.value().output_tokens <= budget);
+    CHECK(np::parse_calls(rb.value().raw, np::parse_tools(tools).value()).ok());
+  }
+
+  // An input longer than the context is cut and flagged.
+  std::string long_query;
+  for (int i = 0; i < 400; ++i) long_query += "word" + std::to_string(i) + " ";
+  auto rl = caller.call(long_query, tools);
+  REQUIRE(rl.ok());
+  CHECK(rl.value().truncated);
+  CHECK(rl.value().input_tokens == caller.model().config().max_enc_len);
+  CHECK(rl.value().input_ids[caller.model().config().max_enc_len - 2] == 5);  // query cut to L-2, then <tools>
+  CHECK(std::count(rl.value().input_ids.begin(), rl.value().input_ids.end(), 5) == 1);
+
+  // Wrong use gets a clear code.
+  CHECK(caller.call("", tools).status().code() == Code::kInvalidInput);
+  CHECK(caller.call("hi", "{\"name\":\"x\"}").status().code() == Code::kInvalidTools);
+  CHECK(caller.call("hi", "[{\"description\":\"no name\"}]").status().code() == Code::kInvalidTools);
+  np::CallOptions stop;
+  stop.on_token = [](int32_t, const std::string&) { return false; };
+  CHECK(caller.call("hi", tools, stop).status().code() == Code::kAborted);
+  np::CallOptions neg;
+  neg.max_tokens = -1;
+  CHECK(caller.call("hi", tools, neg).status().code() == Code::kInvalidInput);
+
+  // The result JSON is valid JSON with the documented fields.
+  auto j = nlohmann::json::parse(np::call_result_to_json(r.value()), nullptr, false);
+  REQUIRE(j.is_object());
+  for (const char* k : {"calls", "raw", "valid", "truncated", "completed", "stop_reason", "tokens", "timings"}) CHECK(j.contains(k));
+}
