@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -728,6 +729,22 @@ TEST_CASE("writer refuses bad arguments", "[gguf]") {
   CHECK(w.add_tensor_f32(std::string(64, 'x'), {4}, GgmlType::F32, v).code() == Code::kInvalidInput);
   CHECK(w.add_tensor_f32(std::string(63, 'x'), {4}, GgmlType::F32, v).ok());
   CHECK(w.to_bytes().ok());
+
+  // A finite value that would turn into inf/NaN is refused; F32/F16 keep real inf/NaN.
+  float wide[32] = {};
+  wide[3] = 70000.0f;
+  CHECK(w.add_tensor_f32("f16_overflow", {32}, GgmlType::F16, wide).code() == Code::kInvalidInput);
+  wide[3] = 1e7f;  // Q8_0 scale 1e7/127 > 65504
+  CHECK(w.add_tensor_f32("q8_overflow", {32}, GgmlType::Q8_0, wide).code() == Code::kInvalidInput);
+  wide[3] = std::numeric_limits<float>::infinity();
+  CHECK(w.add_tensor_f32("q4_inf", {32}, GgmlType::Q4_0, wide).code() == Code::kInvalidInput);
+  CHECK(w.add_tensor_f32("f16_inf", {32}, GgmlType::F16, wide).ok());
+  wide[3] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(w.add_tensor_f32("f32_nan", {32}, GgmlType::F32, wide).ok());
+  wide[3] = 60000.0f;
+  CHECK(w.add_tensor_f32("f16_max", {32}, GgmlType::F16, wide).ok());
+  wide[3] = 5e5f;
+  CHECK(w.add_tensor_f32("q4_big", {32}, GgmlType::Q4_0, wide).ok());
 
   np::GgufWriter a;
   a.set_kv("general.alignment", GgufValue::make_u32(3));

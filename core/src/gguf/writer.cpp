@@ -199,6 +199,21 @@ Status GgufWriter::add_tensor_f32(const std::string& name, std::vector<int64_t> 
   for (int64_t d : dims) n *= d;
   std::vector<uint8_t> bytes(static_cast<size_t>(nbytes));
   quantize_from_f32(type, values, bytes.data(), n);
+  // A finite input must stay finite: F16 overflows past 65504, and a Q8_0/Q4_0 block
+  // whose scale overflows fp16 (|x| above about 8.3e6 / 5.2e5) or that holds an inf/NaN
+  // dequantizes to inf/NaN everywhere. Refuse rather than write such a tensor.
+  if (type != GgmlType::F32) {
+    std::vector<float> back(static_cast<size_t>(n));
+    dequantize_to_f32(type, bytes.data(), back.data(), n);
+    const bool quantized = type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isfinite(back[i])) continue;
+      if (!quantized && !std::isfinite(values[i])) continue;  // F16/BF16 keep inf and NaN
+      return Status(Code::kInvalidInput, "tensor '" + name + "': value " + std::to_string(values[i]) +
+                                             " at index " + std::to_string(i) + " becomes " +
+                                             std::to_string(back[i]) + " in " + ggml_type_name(type));
+    }
+  }
   tensors_.push_back(Pending{name, std::move(dims), type, std::move(bytes)});
   return Status::Ok();
 }
@@ -257,7 +272,7 @@ Result<std::vector<uint8_t>> GgufWriter::to_bytes() const {
     sink.bytes(t.bytes);
     sink.pad_to(alignment);
   }
-  return out;
+  return Result<std::vector<uint8_t>>(std::move(out));
 }
 
 Status GgufWriter::write_file(const std::string& path) const {
