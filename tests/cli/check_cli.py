@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""check_cli.py — the needlepoint CLI end to end: every command, its JSON output, its exit
+codes, and its errors on bad input. Usage: check_cli.py --cli PATH. Exits non-zero on the
+first failure, printing what differed."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FAILURES = []
+PASSED = [0]
+
+
+def run(cli, *args, stdin=None):
+    p = subprocess.run([cli, *args], input=stdin, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if cond:
+        PASSED[0] += 1
+    else:
+        FAILURES.append(what)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    cli = ap.parse_args().cli
+    tmp = tempfile.mkdtemp(prefix="np-cli-")
+    model = os.path.join(tmp, "m.gguf")
+    tools = ('[{"name":"getWeather","description":"Get current weather for a city.","parameters":'
+             '{"location":{"type":"string","description":"City name.","required":true}}},'
+             '{"type":"function","function":{"name":"set_timer","parameters":{"type":"object",'
+             '"properties":{"minutes":{"type":"integer"}},"required":["minutes"]}}}]')
+
+    rc, out, err = run(cli, "make-model", "--out", model, "--config", "small", "--type", "q8_0", "--seed", "3")
+    check(rc == 0 and os.path.getsize(model) > 0, "make-model writes a model")
+
+    rc, out, err = run(cli, "inspect", "--model", model)
+    check(rc == 0 and "model check: ok" in out and "token_embd.weight" in out and "Q8_0" in out,
+          "inspect lists metadata and tensors and checks the model")
+
+    rc, out, err = run(cli, "run", "--model", model, "--query", "weather in Paris?", "--tools", tools)
+    ok = rc == 0
+    if ok:
+        r = json.loads(out)
+        ok = (isinstance(r["calls"], list) and r["valid"] is True and r["truncated"] is False
+              and isinstance(json.loads(r["raw"]), list) and r["tokens"]["input"] > 0
+              and r["stop_reason"] in ("complete", "eos", "max_tokens")
+              and all(c["name"] in ("getWeather", "set_timer") for c in r["calls"]))
+    check(ok, "run prints a valid result: %s" % out.strip()[:200])
+
+    tools_file = os.path.join(tmp, "tools.json")
+    with open(tools_file, "w") as f:
+        f.write(tools)
+    rc2, out2, _ = run(cli, "run", "--model", model, "--query", "weather in Paris?", "--tools", "@" + tools_file)
+    check(rc2 == 0 and json.loads(out2)["raw"] == json.loads(out)["raw"], "run reads --tools @file, same answer")
+
+    rc, out, err = run(cli, "run", "--model", model, "--query", "x", "--tools", '[{"name":"a"},{"name":"a"}]')
+    check(rc == 1 and "INVALID_TOOLS" in err and "a" in err, "duplicate tool names: INVALID_TOOLS, exit 1")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "x", "--tools", '{"name":"a"}')
+    check(rc == 1 and "INVALID_TOOLS" in err, "tools not a list: INVALID_TOOLS")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "x", "--tools", "@" + os.path.join(tmp, "nope.json"))
+    check(rc == 1 and "IO_ERROR" in err, "missing tools file: IO_ERROR")
+    rc, out, err = run(cli, "run", "--query", "x", "--tools", "[]")
+    check(rc == 2 and "--model" in err, "missing --model: usage error, exit 2")
+    rc, out, err = run(cli, "run", "--model", os.path.join(tmp, "missing.gguf"), "--query", "x", "--tools", "[]")
+    check(rc == 1 and "IO_ERROR" in err, "missing model file: IO_ERROR")
+    junk = os.path.join(tmp, "junk.gguf")
+    with open(junk, "wb") as f:
+        f.write(b"NOTGGUF" + bytes(100))
+    rc, out, err = run(cli, "run", "--model", junk, "--query", "x", "--tools", "[]")
+    check(rc == 1 and "BAD_MAGIC" in err, "not a GGUF file: BAD_MAGIC")
+    rc, out, err = run(cli, "frobnicate")
+    check(rc == 2 and "unknown command" in err, "unknown command: exit 2")
+    rc, out, err = run(cli, "help")
+    check(rc == 0 and "logits" in out and "tokenize" in out, "help lists the commands")
+
+    rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,11,5,12", "--dec-ids", "1,4,30")
+    last = json.loads(out) if rc == 0 else None
+    check(rc == 0 and isinstance(last, list) and len(last) == 512, "logits: vocab-sized array")
+    rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,11,5,12", "--dec-ids", "1,4,30", "--all")
+    allv = json.loads(out) if rc == 0 else None
+    check(rc == 0 and len(allv) == 3 and allv[2] == last, "logits --all: one row per position, last row equal")
+    rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,99999", "--dec-ids", "1")
+    check(rc == 1 and "INVALID_INPUT" in err, "logits with an id outside the vocabulary: INVALID_INPUT")
+    rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,x", "--dec-ids", "1")
+    check(rc == 2, "logits with malformed ids: usage error")
+
+    rc, out, err = run(cli, "embed", "--model", model, "--enc-ids", "10,11,12")
+    e = json.loads(out) if rc == 0 else []
+    check(rc == 0 and len(e) == 32 and abs(sum(v * v for v in e) - 1) < 1e-5, "embed: unit-norm vector")
+
+    rc, out, err = run(cli, "normalize-tools", "--tools", tools)
+    check(rc == 0 and json.loads(out)[0]["name"] == "get_weather", "normalize-tools: snake_case names")
+
+    rc, out, err = run(cli, "tokenize", "--model", model, stdin="hello world\n\nJSON {\"a\":1}\n")
+    lines = out.split("\n")
+    check(rc == 0 and len(lines) == 4 and lines[1] == "" and lines[0] != "", "tokenize: one line per input line")
+    rc, dec, err = run(cli, "detokenize", "--model", model, stdin=lines[0] + "\n")
+    check(rc == 0 and dec.rstrip("\n") == "hello world", "detokenize inverts tokenize")
+
+    # pack-tokenizer: a SentencePiece model trained here replaces the synthetic tokenizer.
+    corpus = os.path.join(tmp, "corpus.txt")
+    with open(corpus, "w") as f:
+        for i in range(3000):
+            f.write("set a timer for %d minutes and call mom at %d pm, weather in city%d\n" % (i % 60, i % 12, i % 97))
+    prefix = os.path.join(tmp, "spm")
+    p = subprocess.run(["spm_train", "--input=" + corpus, "--model_prefix=" + prefix, "--model_type=bpe",
+                        "--vocab_size=400", "--pad_id=0", "--eos_id=1", "--bos_id=2", "--unk_id=3",
+                        "--user_defined_symbols=<tool_call>,<tools>", "--byte_fallback=true",
+                        "--normalization_rule_name=identity", "--minloglevel=2"], capture_output=True, text=True)
+    check(p.returncode == 0, "spm_train made a tokenizer for pack-tokenizer")
+    spm_model = prefix + ".model"
+    m2 = os.path.join(tmp, "m2.gguf")
+    rc, out, err = run(cli, "make-model", "--out", m2, "--config", "small", "--spm", spm_model)
+    check(rc == 0, "make-model --spm")
+    rc, out, err = run(cli, "pack-tokenizer", "--spm", spm_model, "--model", model, "--out", os.path.join(tmp, "m3.gguf"))
+    check(rc == 1 and "token_embd.weight" in err, "pack-tokenizer refuses a vocabulary that does not fit the embedding")
+    rc, out, err = run(cli, "pack-tokenizer", "--spm", spm_model, "--model", m2, "--out", os.path.join(tmp, "m4.gguf"))
+    check(rc == 0, "pack-tokenizer with a fitting vocabulary")
+    text = "set a timer for 5 minutes <tools> ok\n"
+    rc, a, _ = run(cli, "tokenize", "--model", os.path.join(tmp, "m4.gguf"), stdin=text)
+    rc2, b, _ = run(cli, "tokenize", "--spm", spm_model, stdin=text)
+    sp = subprocess.run(["spm_encode", "--model=" + spm_model, "--output_format=id"], input=text,
+                        capture_output=True, text=True)
+    check(rc == 0 and rc2 == 0 and a == b == sp.stdout, "packed tokenizer encodes as spm_encode does")
+    rc, out, err = run(cli, "run", "--model", os.path.join(tmp, "m4.gguf"), "--query", "set a timer for 5 minutes",
+                       "--tools", tools, "--max-tokens", "12")
+    check(rc == 0 and json.loads(out)["valid"], "run on the SentencePiece-tokenized model")
+
+    print("cli: %d passed, %d failed" % (PASSED[0], len(FAILURES)))
+    sys.exit(1 if FAILURES else 0)
+
+
+if __name__ == "__main__":
+    main()
