@@ -114,6 +114,7 @@ enum class BadFile {
   kUnknownArrayElemType,
   kBoolNotZeroOrOne,
   kArraysNestedTooDeep,
+  kTooManyValues,
   kEmptyKey,
   kDuplicateKey,
   kNDims5,
@@ -165,6 +166,7 @@ const BadCase kBadCases[] = {
     {BadFile::kUnknownArrayElemType, "array element type 13", Code::kBadType},
     {BadFile::kBoolNotZeroOrOne, "bool byte 2", Code::kCorrupt},
     {BadFile::kArraysNestedTooDeep, "arrays nested 9 deep", Code::kCorrupt},
+    {BadFile::kTooManyValues, "u8 array of 2^21 + 1 values", Code::kCorrupt},
     {BadFile::kEmptyKey, "empty key", Code::kCorrupt},
     {BadFile::kDuplicateKey, "duplicate key", Code::kCorrupt},
     {BadFile::kNDims5, "n_dims 5", Code::kBadShape},
@@ -266,6 +268,12 @@ std::vector<uint8_t> make_bad(BadFile id) {
       for (int i = 0; i < 8; ++i) b.u32(kTArray).u64(1);
       b.u32(kTU8).u64(1).u8(5);
       return finish(b, 0);
+    }
+    case BadFile::kTooManyValues: {
+      // The bytes are there; the reader's budget of 2^21 metadata values is not.
+      Bytes b = header(0, 1);
+      b.str("k").u32(kTArray).u32(kTU8).u64((uint64_t(1) << 21) + 1);
+      return finish(b, (size_t(1) << 21) + 1);
     }
     case BadFile::kEmptyKey: {
       Bytes b = header(0, 1);

@@ -17,7 +17,9 @@ constexpr const char* kAlignmentKey = "general.alignment";
 constexpr size_t kMaxTensorNameBytes = 63;  // ggml's GGML_MAX_NAME is 64 including the NUL
 constexpr size_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 8;           // arrays nested deeper than this are refused
-constexpr uint64_t kMaxMetadataValues = uint64_t(1) << 24;  // scalars + array elements, whole file
+// Scalars + array elements in the whole file. Each becomes a GgufValue (~96 bytes), so
+// this caps a hostile file's metadata at ~200 MB; a 256k-token vocabulary needs < 1M.
+constexpr uint64_t kMaxMetadataValues = uint64_t(1) << 21;
 
 // Smallest encoding of one value of each type (an array: u32 type + u64 count).
 // Returns 0 for an unknown type id.
