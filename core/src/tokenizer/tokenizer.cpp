@@ -682,6 +682,9 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& file) {
   NP_RETURN_IF_ERROR(get_flag(file, kKeySpacePrefix, true, &c.add_dummy_prefix));
   NP_RETURN_IF_ERROR(get_flag(file, kKeyRemoveWs, true, &c.remove_extra_whitespaces));
   NP_RETURN_IF_ERROR(get_flag(file, kKeyByteFallback, has_bytes, &c.byte_fallback));
+  if (has_bytes && !c.byte_fallback) {
+    return bad(std::string(kKeyByteFallback) + ": false, but the vocab has BYTE pieces (SentencePiece refuses that)");
+  }
   if (c.unk_id >= 0 && t[c.unk_id] != TokenType::kUnknown) {
     return bad(std::string(kKeyUnk) + ": token " + std::to_string(c.unk_id) + " is not of type UNKNOWN (2)");
   }
