@@ -17,8 +17,8 @@
      with UNSUPPORTED / BAD_TOKENIZER.
 
 Every comparison must agree on 100% of lines; otherwise the first mismatches are printed
-with both id lists and the exit code is 1. Exit 77 (ctest: skipped) when spm_* tools are
-missing. Usage: run_agreement.py --cli PATH/needlepoint --work DIR
+with both id lists and the exit code is 1. Missing spm_* tools are a failure too (exit 1):
+tools/install-deps.sh installs them, and a skipped oracle must not pass for agreement. Usage: run_agreement.py --cli PATH/needlepoint --work DIR
 """
 import argparse
 import hashlib
@@ -251,8 +251,8 @@ def main():
     args = ap.parse_args()
     for tool in ["spm_train", "spm_encode", "spm_decode"]:
         if not shutil.which(tool):
-            print(f"SKIP: {tool} not found (apt install sentencepiece)")
-            return 77
+            print(f"FAIL: {tool} not found (apt install sentencepiece)")
+            return 1
     t0 = time.time()
     work = os.path.abspath(args.work)
     corpus = os.path.join(work, "corpus")
