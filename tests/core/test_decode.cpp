@@ -27,6 +27,7 @@ const np::Tokenizer& tokenizer() {
 // small seeded noise to everything else. Once the grammar steers away from the target, the
 // script keeps asking for EOS, so the noise decides (any allowed token must do).
 struct Script {
+  explicit Script(std::string t) : target(std::move(t)) {}
   std::string target;
   std::string written;
   bool diverged = false;
