@@ -27,6 +27,7 @@
 
 #include "gguf/gguf_internal.h"
 #include "np/gguf.h"
+#include "util/bits.h"
 
 namespace np {
 
@@ -109,18 +110,6 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-float f32_from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-double f64_from_bits(uint64_t u) {
-  double f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 struct ValueReader {
   Cursor& cur;
   uint64_t budget = kMaxMetadataValues;  // values left before the file is refused
@@ -179,7 +168,7 @@ struct ValueReader {
       case GgufValueType::F32: {
         uint32_t v;
         if (!cur.read_u32(&v)) return cur.truncated("F32 value of '" + key + "'", 4);
-        out->f = f32_from_bits(v);
+        out->f = bit_cast<float>(v);
         return Status::Ok();
       }
       case GgufValueType::U64: {
@@ -197,7 +186,7 @@ struct ValueReader {
       case GgufValueType::F64: {
         uint64_t v;
         if (!cur.read_u64(&v)) return cur.truncated("F64 value of '" + key + "'", 8);
-        out->f = f64_from_bits(v);
+        out->f = bit_cast<double>(v);
         return Status::Ok();
       }
       case GgufValueType::STRING:

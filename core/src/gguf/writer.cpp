@@ -16,6 +16,7 @@
 #include "gguf/gguf_internal.h"
 #include "np/gguf.h"
 #include "np/quant.h"
+#include "util/bits.h"
 
 namespace np {
 
@@ -45,18 +46,6 @@ class ByteSink {
  private:
   std::vector<uint8_t>* out_;
 };
-
-uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-uint64_t f64_bits(double f) {
-  uint64_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
 
 Status bad_value(const std::string& key, const std::string& why) {
   return Status(Code::kInvalidInput, "metadata '" + key + "': " + why);
@@ -124,10 +113,10 @@ void write_value(ByteSink& out, const GgufValue& v) {
     case GgufValueType::I16: out.u16(static_cast<uint16_t>(static_cast<int16_t>(v.i))); return;
     case GgufValueType::U32: out.u32(static_cast<uint32_t>(v.u)); return;
     case GgufValueType::I32: out.u32(static_cast<uint32_t>(static_cast<int32_t>(v.i))); return;
-    case GgufValueType::F32: out.u32(f32_bits(static_cast<float>(v.f))); return;
+    case GgufValueType::F32: out.u32(bit_cast<uint32_t>(static_cast<float>(v.f))); return;
     case GgufValueType::U64: out.u64(v.u); return;
     case GgufValueType::I64: out.u64(static_cast<uint64_t>(v.i)); return;
-    case GgufValueType::F64: out.u64(f64_bits(v.f)); return;
+    case GgufValueType::F64: out.u64(bit_cast<uint64_t>(v.f)); return;
     case GgufValueType::STRING: out.str(v.s); return;
     case GgufValueType::ARRAY:
       out.u32(static_cast<uint32_t>(v.elem_type));

@@ -6,6 +6,7 @@
 // beyond IEEE float arithmetic. Assumes a little-endian host (x86, ARM, wasm32) for the
 // raw-byte helpers, as does the GGUF reader.
 #include "np/quant.h"
+#include "util/bits.h"
 
 #include <cassert>
 #include <cmath>
@@ -22,18 +23,6 @@
 namespace np {
 
 namespace {
-
-uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-float bits_f32(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 // Rounds `v` (already scaled) to an integer in [lo, hi] the way C's roundf does
 // (half away from zero). NaN gives 0. For the values the quantizers produce from finite
@@ -90,7 +79,7 @@ void quantize_block_q4_0(const float* x, BlockQ4_0* y) {
 // Examples (tests repeat them): 1.0f -> 0x3C00, 65504 -> 0x7BFF, 65520 -> 0x7C00 (inf),
 // 2^-24 -> 0x0001, 2^-25 -> 0x0000 (tie to even), 3*2^-25 -> 0x0002.
 uint16_t fp32_to_fp16(float f) {
-  const uint32_t x = f32_bits(f);
+  const uint32_t x = bit_cast<uint32_t>(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t exp = (x >> 23) & 0xffu;
   const uint32_t mant = x & 0x7fffffu;
@@ -132,24 +121,24 @@ float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1fu) return bits_f32(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0x1fu) return bit_cast<float>(sign | 0x7f800000u | (mant << 13));
   if (exp == 0) {
-    if (mant == 0) return bits_f32(sign);
+    if (mant == 0) return bit_cast<float>(sign);
     int e = -14;
     while ((mant & 0x400u) == 0) {
       mant <<= 1;
       --e;
     }
     mant &= 0x3ffu;
-    return bits_f32(sign | (static_cast<uint32_t>(e + 127) << 23) | (mant << 13));
+    return bit_cast<float>(sign | (static_cast<uint32_t>(e + 127) << 23) | (mant << 13));
   }
-  return bits_f32(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+  return bit_cast<float>(sign | ((exp - 15 + 127) << 23) | (mant << 13));
 }
 
 // bf16 is the top half of an f32. Examples: 1.0f -> 0x3F80, 1+2^-8 -> 0x3F80 (tie to
 // even), FLT_MAX -> 0x7F80 (inf).
 uint16_t fp32_to_bf16(float f) {
-  const uint32_t x = f32_bits(f);
+  const uint32_t x = bit_cast<uint32_t>(f);
   if ((x & 0x7fffffffu) > 0x7f800000u) {
     uint16_t h = static_cast<uint16_t>(x >> 16);
     if ((h & 0x7fu) == 0) h |= 0x40u;  // keep it a NaN
@@ -159,7 +148,7 @@ uint16_t fp32_to_bf16(float f) {
   return static_cast<uint16_t>(rounded >> 16);
 }
 
-float bf16_to_fp32(uint16_t h) { return bits_f32(static_cast<uint32_t>(h) << 16); }
+float bf16_to_fp32(uint16_t h) { return bit_cast<float>(static_cast<uint32_t>(h) << 16); }
 
 void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
   assert(k % kQK == 0);
