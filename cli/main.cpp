@@ -1,9 +1,11 @@
 // main.cpp — the native `needlepoint` CLI: dispatches to one subcommand per file.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "commands.h"
+#include "np/threads.h"
 
 namespace {
 
@@ -25,7 +27,9 @@ const char* kUsage =
     "        write a random-weight model (for tests and benchmarks)\n"
     "  pack-tokenizer --spm file.model --model in.gguf --out out.gguf\n"
     "        replace a model's tokenizer with a SentencePiece .model\n"
-    "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n";
+    "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n"
+    "\n"
+    "Every command takes --threads N (default: all cores).\n";
 
 struct Command {
   const char* name;
@@ -53,6 +57,15 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   np_cli::Args args(argv + 2, argv + argc);
+  // --threads N (any command): the thread pool size, the caller included.
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--threads") {
+      const int n = std::atoi(args[i + 1].c_str());
+      if (n < 1) return np_cli::usage_error("--threads needs a positive number");
+      np::set_num_threads(n);
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+      break;
+    }
   for (const auto& c : kCommands)
     if (!std::strcmp(argv[1], c.name)) return c.fn(args);
   return np_cli::usage_error(std::string("unknown command '") + argv[1] + "'");

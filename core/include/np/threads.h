@@ -1,0 +1,22 @@
+// threads.h — the one thread pool that inference and training share. Work is split into
+// static contiguous chunks by thread count, the calling thread takes the first chunk, and
+// each output element is computed by the same code whatever the split, so results do not
+// depend on the number of threads. Builds without threads (WASM without pthreads) run
+// every job inline.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace np {
+
+// Runs fn(begin, end) over [0, n) split across the pool (at most one chunk per thread;
+// chunks smaller than min_chunk are merged, so tiny jobs run inline). Calls made from
+// inside a job run inline. Blocks until every chunk is done.
+void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// Threads used by parallel_for, the caller included: default = hardware concurrency
+// (1 without thread support). set_num_threads(n <= 0) restores the default.
+void set_num_threads(int n);
+int num_threads();
+
+}  // namespace np

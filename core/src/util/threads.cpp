@@ -1,0 +1,157 @@
+// threads.cpp — a small persistent pool behind parallel_for (see threads.h): workers sleep
+// on a condition variable, a job is published with a generation number, each worker runs
+// its own static chunk, and the caller waits for a count of finished chunks.
+#include "np/threads.h"
+
+#include <algorithm>
+
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define NP_NO_THREADS 1
+#endif
+
+#ifndef NP_NO_THREADS
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+#endif
+
+namespace np {
+
+namespace {
+
+thread_local bool t_in_job = false;
+
+int default_threads() {
+#ifdef NP_NO_THREADS
+  return 1;
+#else
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc ? static_cast<int>(std::min(hc, 64u)) : 1;
+#endif
+}
+
+void run_chunks(int64_t n, int chunks, int first, int last, const std::function<void(int64_t, int64_t)>& fn) {
+  for (int c = first; c < last; ++c) {
+    const int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+    if (b < e) fn(b, e);
+  }
+}
+
+#ifndef NP_NO_THREADS
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { loop(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn_ = &fn;
+      n_ = n;
+      chunks_ = chunks;
+      pending_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    t_in_job = true;
+    run_chunks(n, chunks, 0, 1, fn);
+    t_in_job = false;
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t, int64_t)>* fn;
+      int64_t n;
+      int chunks;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        fn = fn_;
+        n = n_;
+        chunks = chunks_;
+      }
+      t_in_job = true;
+      if (index < chunks) run_chunks(n, chunks, index, index + 1, *fn);
+      t_in_job = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--pending_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  int chunks_ = 0;
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+std::mutex g_pool_mu;            // guards creation/replacement and serialises jobs
+std::unique_ptr<Pool> g_pool;
+int g_threads = 0;               // 0 = default
+#endif
+
+}  // namespace
+
+void set_num_threads(int n) {
+#ifndef NP_NO_THREADS
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  g_threads = n > 0 ? std::min(n, 256) : 0;
+  g_pool.reset();
+#else
+  (void)n;
+#endif
+}
+
+int num_threads() {
+#ifndef NP_NO_THREADS
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  return g_threads > 0 ? g_threads : default_threads();
+#else
+  return 1;
+#endif
+}
+
+void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  min_chunk = std::max<int64_t>(min_chunk, 1);
+#ifndef NP_NO_THREADS
+  if (!t_in_job) {
+    std::lock_guard<std::mutex> lock(g_pool_mu);
+    const int threads = g_threads > 0 ? g_threads : default_threads();
+    const int chunks = static_cast<int>(std::min<int64_t>(threads, n / min_chunk));
+    if (chunks > 1) {
+      if (!g_pool || g_pool->size() != threads) g_pool = std::make_unique<Pool>(threads);
+      g_pool->run(n, chunks, fn);
+      return;
+    }
+  }
+#endif
+  fn(0, n);
+}
+
+}  // namespace np
