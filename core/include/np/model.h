@@ -158,6 +158,13 @@ class Model {
   RopeTable rope_;
 };
 
+// general.quantization_version / general.file_type for a file whose matrices are `type`
+// (nothing for F32), as ggml readers expect.
+void model_file_type_to_gguf(GgmlType type, GgufWriter& w);
+// The type a matrix whose rows hold ne0 values is stored as when `type` is asked for:
+// quantized types need whole blocks of 32, so narrower matrices stay F32 (as ggml does).
+GgmlType matrix_storage_type(GgmlType type, int64_t ne0);
+
 // Writes a complete model file with random weights (tests, benchmarks, the placeholder
 // model before a trained one exists). Every norm, gate, bias and log_temp is random too,
 // so parity tests exercise them. Projections and the embedding are stored as `type`.

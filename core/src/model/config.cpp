@@ -148,4 +148,23 @@ void model_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   }
 }
 
+void model_file_type_to_gguf(GgmlType type, GgufWriter& w) {
+  if (type == GgmlType::F32) return;
+  uint32_t ft = 0;
+  switch (type) {
+    case GgmlType::F16: ft = 1; break;
+    case GgmlType::Q4_0: ft = 2; break;
+    case GgmlType::Q8_0: ft = 7; break;
+    case GgmlType::BF16: ft = 32; break;
+    case GgmlType::F32: break;
+  }
+  w.set_kv("general.quantization_version", GgufValue::make_u32(2));
+  w.set_kv("general.file_type", GgufValue::make_u32(ft));
+}
+
+GgmlType matrix_storage_type(GgmlType type, int64_t ne0) {
+  if ((type == GgmlType::Q8_0 || type == GgmlType::Q4_0) && ne0 % 32 != 0) return GgmlType::F32;
+  return type;
+}
+
 }  // namespace np

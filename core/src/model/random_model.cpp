@@ -59,18 +59,7 @@ Status model_write_random(const ModelConfig& config, const Tokenizer& tokenizer,
   w->set_kv("general.name", GgufValue::make_string("needlepoint-random"));
   w->set_kv("general.description", GgufValue::make_string("random weights (seed " + std::to_string(seed) + "); for tests and benchmarks only"));
   model_config_to_gguf(c, *w);
-  if (type != GgmlType::F32) {
-    w->set_kv("general.quantization_version", GgufValue::make_u32(2));
-    uint32_t ft = 0;
-    switch (type) {
-      case GgmlType::F16: ft = 1; break;
-      case GgmlType::Q4_0: ft = 2; break;
-      case GgmlType::Q8_0: ft = 7; break;
-      case GgmlType::BF16: ft = 32; break;
-      default: break;
-    }
-    w->set_kv("general.file_type", GgufValue::make_u32(ft));
-  }
+  model_file_type_to_gguf(type, *w);
   tokenizer.write_gguf(*w);
 
   Rng rng(seed);
@@ -86,10 +75,7 @@ Status model_write_random(const ModelConfig& config, const Tokenizer& tokenizer,
         // projections ~ N(0, 1/in).
         const double sd = s.name == "token_embd.weight" ? 0.05 : 1.0 / std::sqrt(static_cast<double>(s.dims[0]));
         for (auto& v : buf) v = static_cast<float>(rng.normal() * sd);
-        // Quantized types need rows that are whole blocks of 32; narrower matrices (the
-        // small config's retrieval projection) stay F32, as ggml's quantizers do.
-        t = type;
-        if ((type == GgmlType::Q8_0 || type == GgmlType::Q4_0) && s.dims[0] % 32 != 0) t = GgmlType::F32;
+        t = matrix_storage_type(type, s.dims[0]);
         break;
       }
       case TensorKind::kVector:

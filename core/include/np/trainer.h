@@ -1,0 +1,73 @@
+// trainer.h — a trainable Needle model: its parameters in one ParamArena (named by their
+// GGUF tensor names), initialisation (from scratch or from a GGUF file), the training
+// forward and backward pass over a padded batch (llm.c style: a flat list of layer calls
+// forward, the same list reversed backward, activations kept only here), and export back
+// to GGUF in any weight type.
+// Not here: the optimiser (optim.h), the data pipeline (dataset.h), the training loop.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "np/gguf.h"
+#include "np/model.h"
+#include "np/optim.h"
+#include "np/status.h"
+#include "np/tokenizer.h"
+
+namespace np {
+
+// A padded batch: B sequences, right-padded. Encoder pads are the model's pad id; decoder
+// positions with target -1 are ignored (weight 0).
+struct TrainBatchView {
+  int B = 0, Te = 0, Td = 0;
+  const int32_t* enc_ids = nullptr;  // (B, Te)
+  const int32_t* dec_in = nullptr;   // (B, Td)
+  const int32_t* targets = nullptr;  // (B, Td), -1 = ignored
+  const float* weights = nullptr;    // (B, Td), or null = 1 for every non-ignored token
+};
+
+struct LossConfig {
+  double z_coef = 1e-4;  // z-loss: z_coef * logsumexp^2 per token (weighted like the CE)
+};
+
+struct LossInfo {
+  double loss = 0;           // sum_t w_t (ce_t + z lse_t^2) / sum_t w_t
+  double ce = 0;             // the unweighted mean cross-entropy over target tokens
+  int64_t target_tokens = 0; // tokens with a target
+  double weight_sum = 0;
+};
+
+class TrainModel {
+ public:
+  // From scratch: embedding ~ N(0, 1/d), projections ~ N(0, 1/in), norms g = 0, gates a = 0
+  // (half strength, as Needle initialises them), retrieval bias 0, log_temp = log(1/0.07).
+  static Result<TrainModel> create(const ModelConfig& config, uint64_t seed);
+  // From a model file (every weight dequantized to f32).
+  static Result<TrainModel> from_gguf(const GgufFile& file);
+
+  const ModelConfig& config() const { return config_; }
+  ParamArena& params() { return arena_; }
+  const ParamArena& params() const { return arena_; }
+
+  // Zeroes gradients, runs forward and backward over the batch, leaves d(loss)/d(param) in
+  // the arena's gradients. InvalidInput for ids out of range or lengths over the context.
+  Status forward_backward(const TrainBatchView& batch, const LossConfig& loss, LossInfo* info);
+  // Forward only (evaluation loss).
+  Status forward_loss(const TrainBatchView& batch, const LossConfig& loss, LossInfo* info);
+
+  // Writes a complete model file: metadata, the tokenizer, every tensor (matrices and the
+  // embedding as `type`, or F32 where a row is not a whole number of blocks).
+  Status export_gguf(const Tokenizer& tokenizer, GgmlType type, GgufWriter* w,
+                     const std::string& name = "needlepoint") const;
+
+ private:
+  Status run(const TrainBatchView& batch, const LossConfig& loss, bool backward, LossInfo* info);
+  Status build_arena();
+  ModelConfig config_;
+  ParamArena arena_;
+  RopeTable rope_;
+};
+
+}  // namespace np
