@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev      # JSON in core/ (header-only)
   sentencepiece           # spm_train/spm_encode/spm_decode: the tokenizer oracle in tests
   python3-numpy           # the NumPy reference (run with /usr/bin/python3)
+  python3-torch           # the PyTorch model: training-gradient parity and benchmark baseline
 )
 
 missing=()
