@@ -704,6 +704,33 @@ TEST_CASE("Muon step equals a reference computation", "[optim]") {
   }
 }
 
+TEST_CASE("Muon per tensor: AdamW for chosen matrices, fixed after create()", "[optim]") {
+  np::ParamArena a = model_arena();
+  CHECK(a.tensor(1).muon);
+  CHECK_FALSE(a.tensor(0).muon);  // embedding
+  CHECK_FALSE(a.tensor(4).muon);
+  CHECK(a.set_muon("blk.0.norm", true).code() == np::Code::kInvalidInput);
+  CHECK(a.set_muon("tok_embd", true).code() == np::Code::kInvalidInput);
+  CHECK(a.set_muon("nope", false).code() == np::Code::kInvalidInput);
+  CHECK(a.set_muon(size_t(99), false).code() == np::Code::kInvalidInput);
+  REQUIRE(a.set_muon("head.w1", false).ok());  // the retrieval head on AdamW
+  randomize(a, 12);
+  np::Optimizer opt = must_optimizer(a, np::OptimConfig::pretraining(10));
+  CHECK(opt.momentum(3) == nullptr);
+  CHECK(opt.adam_m(3) != nullptr);
+  CHECK(opt.state_layout()[3].kind == np::StateKind::kAdamW);
+  CHECK(opt.state_layout()[1].kind == np::StateKind::kMuon);
+  CHECK(opt.muon_state_size() == 64 + 32);
+  REQUIRE(opt.step(a).ok());
+  CHECK(opt.adam_v(3)[0] > 0.0f);
+  REQUIRE(a.set_muon("head.w1", true).ok());
+  CHECK(opt.step(a).code() == np::Code::kInvalidInput);
+  CHECK(opt.step_count() == 1);
+  // A state saved with head.w1 on Muon does not load into this layout.
+  np::Optimizer all_muon = must_optimizer(a, np::OptimConfig::pretraining(10));
+  CHECK(opt.deserialize(all_muon.serialize()).code() == np::Code::kBadShape);
+}
+
 // ---- determinism and convergence --------------------------------------------------------
 
 TEST_CASE("Same inputs give bit-identical results", "[optim]") {

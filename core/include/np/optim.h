@@ -39,6 +39,7 @@ struct ParamTensor {
   ParamGroup group = ParamGroup::kVector;
   bool trainable = true;       // false: the optimiser leaves value and state untouched
   bool decay = false;          // decoupled weight decay; default: kMatrix and kEmbedding
+  bool muon = false;           // Muon-updated when the optimiser has Muon on; default: kMatrix
 };
 
 // One contiguous buffer of values and one of gradients, tensors back to back in the order
@@ -74,6 +75,11 @@ class ParamArena {
   // By name: kInvalidInput if there is no such tensor.
   Status set_trainable(const std::string& name, bool trainable);
   Status set_decay(const std::string& name, bool decay);
+  // Muon or AdamW for a kMatrix tensor (e.g. Muon for attention projections only, as the
+  // spec trains). Fixed once an Optimizer is created over the arena. kInvalidInput for
+  // muon = true on any other group, or no such tensor.
+  Status set_muon(size_t i, bool muon);
+  Status set_muon(const std::string& name, bool muon);
 
  private:
   std::vector<ParamTensor> tensors_;
@@ -183,8 +189,8 @@ struct StateTensor {
   size_t size = 0;
 };
 
-// AdamW + Muon over one ParamArena. The layout (tensor names, sizes, groups) is fixed at
-// create(); state exists for frozen tensors too so they may be unfrozen later.
+// AdamW + Muon over one ParamArena. The layout (tensor names, sizes, groups, Muon flags) is
+// fixed at create(); state exists for frozen tensors too so they may be unfrozen later.
 //
 // step(), with t = step_count() + 1 and lr_t = base_lr * lr_factor_at(schedule, t - 1):
 //   0. norm = global gradient norm; non-finite -> kInvalidInput, nothing changes; then
@@ -194,7 +200,7 @@ struct StateTensor {
 //      m = beta1 * m + (1 - beta1) * g
 //      v = beta2 * v + (1 - beta2) * g * g
 //      p -= lr_t / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-//   Muon tensor (trainable kMatrix, muon.enabled), as the reference Muon (Keller Jordan):
+//   Muon tensor (trainable, muon flag set, muon.enabled), as the reference Muon (Keller Jordan):
 //      M = mu * M + (1 - mu) * G
 //      U = nesterov ? mu * M + (1 - mu) * G : M
 //      O = newton_schulz_orthogonalize(U) * muon_scale(rows, cols)

@@ -53,6 +53,7 @@ Result<size_t> ParamArena::add(const std::string& name, const std::vector<int64_
   t.group = group;
   t.trainable = true;
   t.decay = two_d;
+  t.muon = group == ParamGroup::kMatrix;
   const size_t index = tensors_.size();
   tensors_.push_back(std::move(t));
   index_.emplace(name, index);
@@ -88,6 +89,21 @@ Status ParamArena::set_decay(const std::string& name, bool decay) {
   if (i < 0) return Status(Code::kInvalidInput, name + ": no such parameter");
   tensors_[static_cast<size_t>(i)].decay = decay;
   return Status::Ok();
+}
+
+Status ParamArena::set_muon(size_t i, bool muon) {
+  if (i >= tensors_.size()) return Status(Code::kInvalidInput, "parameter index " + std::to_string(i));
+  if (muon && tensors_[i].group != ParamGroup::kMatrix) {
+    return Status(Code::kInvalidInput, tensors_[i].name + ": Muon needs a kMatrix tensor");
+  }
+  tensors_[i].muon = muon;
+  return Status::Ok();
+}
+
+Status ParamArena::set_muon(const std::string& name, bool muon) {
+  const int64_t i = find(name);
+  if (i < 0) return Status(Code::kInvalidInput, name + ": no such parameter");
+  return set_muon(static_cast<size_t>(i), muon);
 }
 
 // ---- schedules --------------------------------------------------------------------------
@@ -314,7 +330,7 @@ Result<Optimizer> Optimizer::create(const ParamArena& arena, const OptimConfig& 
   for (const ParamTensor& t : arena.tensors()) {
     StateTensor s;
     s.size = t.size;
-    if (t.group == ParamGroup::kMatrix && config.muon.enabled) {
+    if (t.muon && config.muon.enabled) {
       s.kind = StateKind::kMuon;
       s.offset = n_muon;
       n_muon += t.size;
@@ -371,6 +387,9 @@ Status Optimizer::check_layout(const ParamArena& arena) const {
     if (t.size != sizes_[i] || t.group != groups_[i] || t.name != names_[i]) {
       return Status(Code::kInvalidInput, t.name + ": arena tensor " + std::to_string(i) +
                                              " differs from the optimiser's (" + names_[i] + ")");
+    }
+    if ((t.muon && config_.muon.enabled) != (layout_[i].kind == StateKind::kMuon)) {
+      return Status(Code::kInvalidInput, t.name + ": Muon flag changed after the optimiser was created");
     }
   }
   return Status::Ok();
