@@ -1,0 +1,284 @@
+// dataset.h — the training data pipeline: Needle JSONL examples -> validated Example ->
+// (augmented) TrainPair of encoder ids, decoder input, targets and per-token loss weights ->
+// length-bucketed, padded Batch. Streaming (a file is never loaded whole), seeded shuffling
+// that is identical on every platform, epochs, and a position that can be saved and
+// restored so that a resumed run continues with exactly the same examples and batches.
+// Not here: the model, the loss, the optimiser (train/), the metrics (eval.h).
+// Format, rules and decisions: docs/training.md, section "Training data"; the tests
+// (tests/core/test_dataset.cpp, [dataset]) repeat the examples given below.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "np/model.h"
+#include "np/status.h"
+#include "np/tokenizer.h"
+#include "np/tools.h"
+
+namespace np {
+
+// ---- one example -------------------------------------------------------------------------
+
+// One call of a reference answer.
+struct AnswerCall {
+  std::string name;           // snake_case, as the model writes it: "set_timer"
+  std::string original_name;  // as the example's tools spell it: "setTimer"
+  nlohmann::ordered_json arguments = nlohmann::ordered_json::object();  // always an object
+};
+
+// One validated JSONL line.
+struct Example {
+  int64_t line = 0;     // 1-based line number in the file
+  uint64_t offset = 0;  // byte offset of the line's first byte
+  int32_t epoch = 0;    // the pass over the file that produced it (set by ExampleReader)
+  std::string id;       // "" when absent; an integer id as its decimal text
+  std::string query;    // never empty
+  nlohmann::ordered_json tools;     // the tool list as given (an array; augmentation permutes a copy)
+  ToolSet toolset;                  // parse_tools(tools); toolset.normalized_json is the encoder's text
+  std::vector<AnswerCall> answers;  // [] = no call
+  nlohmann::ordered_json accept;    // null when absent, else an array aligned with answers (eval.h)
+};
+
+// Parses and validates one line: {"query": string, "tools": array | string holding one,
+// "answers": array | string holding one, "id"?: string | integer, "accept"?: array}; other
+// fields are ignored. Errors name the line and the field, e.g.
+//   line 7: "tools": tools[0]: missing "name"            (Code::kInvalidTools, parse_tools' text)
+//   line 9: "answers"[1]: "play_music" is not a tool in "tools"   (Code::kInvalidInput)
+// Answer names match a tool by original name, by snake_case name, or when their snake_case
+// forms agree. With check_argument_keys, every argument key must be a parameter of the
+// called tool (the constrained decoder could never write another key).
+Status parse_example(std::string_view line, int64_t line_no, bool check_argument_keys, Example* out);
+
+// ---- tokenization ------------------------------------------------------------------------
+
+// The encoder input, exactly as ToolCaller::build_encoder_input builds it: encode(query)
+// cut to max_enc_len - 2 tokens, config.tools_id, encode(tools_json) cut to fill
+// max_enc_len. *truncated tells whether anything was cut.
+std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
+                                       std::string_view query, const std::string& tools_json,
+                                       bool* truncated);
+
+// What a target token is, for the loss weight. Structure is everything that is not a tool
+// name, an argument key or an argument value: brackets, braces, quotes, colons, commas, the
+// literal keys "name"/"arguments", <tool_call> and EOS. A nested (array/object) argument
+// value is value as a whole, its inner brackets and keys included.
+enum class TokenRole : uint8_t { kStructure = 0, kName = 1, kKey = 2, kValue = 3 };
+const char* token_role_name(TokenRole role);  // "structure", "name", "key", "value"
+
+struct RoleWeights {
+  float name = 2.0f, key = 1.5f, value = 3.0f, structure = 1.0f;
+  float of(TokenRole role) const;
+};
+
+// The answer as the model writes it: json.dumps(calls, separators=(",", ":"),
+// ensure_ascii=False) of [{"name": snake, "arguments": {...}}]: keys "name" then
+// "arguments", argument keys in the example's order, non-ASCII as raw UTF-8 (the model
+// copies values from the query, which it reads as raw text), \" \\ \n \r \t \b \f and
+// \u00XX for other control bytes, integers as integers, floats as Python's repr.
+// byte_roles (optional) gets one role per byte of the result. Examples:
+//   [] -> "[]"
+//   set_timer {minutes: 10} -> [{"name":"set_timer","arguments":{"minutes":10}}]
+//   {"city": "Zürich"} -> {"city":"Zürich"} (raw UTF-8, not \u00fc)
+std::string answer_text(const std::vector<AnswerCall>& calls, std::vector<TokenRole>* byte_roles);
+
+// One role per token of ids = tokenizer.encode(text): the role, among the bytes of `text`
+// the token covers, with the highest weight (ties: value, name, key, structure). Tokens are
+// aligned with `text` through their token_text: every non-space byte is matched in order, so
+// the dummy-prefix space and runs of spaces that the tokenizer collapsed are handled.
+// Code::kInternal if the tokens do not spell the text (a bug, or an exotic vocabulary).
+Status answer_token_roles(const Tokenizer& tokenizer, std::string_view text,
+                          const std::vector<TokenRole>& byte_roles,
+                          const std::vector<int32_t>& ids, const RoleWeights& weights,
+                          std::vector<TokenRole>* roles);
+
+// Per-example augmentation of the tool list, applied before normalisation. The answer is
+// unaffected: nothing in it refers to an order. parse_tools writes every tool as
+// {"name","description","parameters"}, so shuffling a tool's own keys changes what the
+// encoder sees only for keys inside the parameter specs (shuffle_param_keys).
+struct AugmentOptions {
+  bool enabled = true;
+  bool shuffle_tools = true;        // order of the tools in the list
+  bool shuffle_params = true;       // order of the parameters of each tool
+  bool shuffle_tool_keys = true;    // top-level key order of each tool object
+  bool shuffle_param_keys = false;  // key order inside each flat parameter spec
+};
+// A permuted copy of `tools` (an array of tool objects in any shape parse_tools accepts):
+// the same tools and parameters, in an order drawn from `seed`.
+nlohmann::ordered_json augment_tools(const nlohmann::ordered_json& tools,
+                                     const AugmentOptions& options, uint64_t seed);
+
+struct PairOptions {
+  RoleWeights weights;
+  AugmentOptions augment;
+};
+
+// One training pair. With answer tokens a1..an:
+//   dec_in  = [EOS, <tool_call>, a1, ..., an]
+//   targets = [<tool_call>, a1, ..., an, EOS]
+struct TrainPair {
+  std::vector<int32_t> enc_ids;  // (Te) build_encoder_ids(query, tools JSON)
+  std::vector<int32_t> dec_in;   // (Td)
+  std::vector<int32_t> targets;  // (Td)
+  std::vector<float> weights;    // (Td) RoleWeights of each target token's role
+  std::vector<TokenRole> roles;  // (Td)
+  bool enc_truncated = false;    // the encoder input was cut to max_enc_len (kept, as at inference)
+  bool fits = true;              // false: Td > max_dec_len; the vectors are then empty
+  int32_t target_len = 0;        // n + 2, set even when !fits
+  std::string answer;            // answer_text(answers)
+  std::string tools_json;        // the normalised (augmented) tools JSON the encoder saw
+  int64_t line = 0;
+  int32_t epoch = 0;
+};
+
+// Builds the pair for `example`; with options.augment.enabled the tools are first permuted
+// by augment_tools(..., augment_seed). A target longer than config.max_dec_len is never
+// cut: fits = false (the caller drops the example and counts it).
+Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
+                       const PairOptions& options, const Example& example,
+                       uint64_t augment_seed, TrainPair* out);
+
+// ---- batches -----------------------------------------------------------------------------
+
+// B pairs padded on the right to the batch's longest input/target.
+struct Batch {
+  int32_t B = 0, Te = 0, Td = 0;
+  std::vector<int32_t> enc_ids;    // (B, Te) pad_id on padding
+  std::vector<uint8_t> enc_valid;  // (B, Te) 1 = real token, 0 = padding
+  std::vector<int32_t> dec_in;     // (B, Td) pad_id on padding
+  std::vector<int32_t> targets;    // (B, Td) -1 on padding
+  std::vector<float> weights;      // (B, Td) 0 on padding
+  std::vector<int32_t> enc_len;    // (B) real encoder tokens per row
+  std::vector<int32_t> dec_len;    // (B) real decoder tokens per row
+  std::vector<int64_t> lines;      // (B) source line of each row
+  int64_t enc_tokens = 0;          // sum of enc_len
+  int64_t dec_tokens = 0;          // sum of dec_len (= target tokens)
+  double weight_sum = 0;           // sum of weights
+};
+
+// Rows in the given order; every pair must have fits = true.
+Batch make_batch(const std::vector<const TrainPair*>& rows, int32_t pad_id);
+
+// ---- streaming ---------------------------------------------------------------------------
+
+enum class BadLinePolicy { kSkip, kStop };
+
+struct ReaderOptions {
+  size_t max_line_bytes = size_t{1} << 20;  // a longer line is an error for that line
+  BadLinePolicy policy = BadLinePolicy::kSkip;  // skip and count, or fail at the first bad line
+  size_t max_errors = 20;           // messages kept in DataReport::errors
+  bool shuffle = true;
+  size_t shuffle_window = 4096;     // lines shuffled together (memory: this many lines)
+  uint64_t seed = 0;
+  int32_t epochs = 1;               // passes over the file; 0 = forever
+  bool check_argument_keys = true;  // see parse_example
+};
+
+// Counts of the first pass over the file (complete once epoch 1 starts; later passes see
+// the same lines and are not counted again), plus running totals.
+struct DataReport {
+  int64_t lines = 0;             // non-blank lines
+  int64_t examples = 0;          // lines that passed validation
+  int64_t bad_lines = 0;         // lines rejected (validation, or longer than max_line_bytes)
+  int64_t dropped_too_long = 0;  // DataLoader: valid examples whose target exceeds max_dec_len
+  int64_t truncated_inputs = 0;  // DataLoader: encoder inputs cut to max_enc_len (still used)
+  std::vector<std::string> errors;  // the first max_errors messages ("line N: ...") since open/restore
+  int32_t epoch = 0;             // the pass being read now
+  int64_t examples_out = 0;      // all passes: examples handed out by the reader
+  int64_t batches_out = 0;       // all passes: batches handed out by the loader
+};
+
+// Where a reader or loader stands. Saved with a checkpoint (to_json) and given back to
+// restore(). The shuffle order is a function of (seed, epoch, window offset), so no RNG
+// state needs saving: the reader re-reads the window's lines and skips those already
+// handed out (without parsing them).
+struct DataPosition {
+  uint64_t reader_fingerprint = 0;  // options that shape the order; restore refuses others
+  uint64_t loader_fingerprint = 0;  // 0 for a bare ExampleReader
+  uint64_t file_bytes = 0;          // size of the file; restore refuses a changed file
+  int32_t epoch = 0;
+  uint64_t window_offset = 0;  // byte offset where the current shuffle window's reading began
+  int64_t window_line = 1;     // the line number there
+  uint64_t window_taken = 0;   // window lines already handed out
+  uint64_t batches_taken = 0;  // DataLoader: batches already handed out from the bucket window
+                               // that started at the reader position above
+  DataReport report;           // the counts restore() starts from: the reader's at this
+                               // point, the loader's as its bucket window began (no errors)
+
+  std::string to_json() const;  // compact JSON object
+  static Result<DataPosition> from_json(std::string_view text);  // kInvalidInput on bad input
+};
+
+// Reads validated examples from a JSONL file, one window of lines at a time.
+class ExampleReader {
+ public:
+  // kIoError when the file cannot be opened; kInvalidInput for bad options.
+  static Result<std::unique_ptr<ExampleReader>> open(const std::string& path,
+                                                     const ReaderOptions& options);
+  ~ExampleReader();
+
+  // The next valid example; *end = true (and ok) after the last epoch. Errors: the bad
+  // line's status under BadLinePolicy::kStop (the reader has then moved past it; another
+  // call continues), kIoError, or kInvalidInput when a whole pass yields no valid example.
+  Status next(Example* out, bool* end);
+  DataPosition position() const;
+  // kInvalidInput when the position belongs to other options or another file.
+  Status restore(const DataPosition& position);
+  const DataReport& report() const;
+
+  size_t window_bytes() const;       // bytes of line text held now
+  size_t peak_window_bytes() const;  // the most held at any time
+  uint64_t file_bytes() const;
+
+ private:
+  ExampleReader();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct BatchOptions {
+  int32_t batch_size = 32;       // rows per batch (the last batch of a window may be smaller)
+  int32_t bucket_window = 1024;  // examples sorted by encoder length together, then cut into batches
+  bool shuffle_batches = true;   // shuffle the batches of each window (seeded)
+};
+
+struct DataOptions {
+  ReaderOptions reader;
+  PairOptions pair;
+  BatchOptions batch;
+};
+
+// Examples -> pairs -> length-bucketed batches: take bucket_window pairs from the reader
+// (dropping and counting targets that do not fit), stable-sort them by encoder length, cut
+// into batches of batch_size, shuffle the batch order, hand them out one by one.
+class DataLoader {
+ public:
+  // Copies the tokenizer and config; kInvalidInput for bad options.
+  static Result<std::unique_ptr<DataLoader>> open(const std::string& path, const Tokenizer& tokenizer,
+                                                  const ModelConfig& config, const DataOptions& options);
+  ~DataLoader();
+
+  // The next batch; *end = true (and ok) when the reader is exhausted. Errors as
+  // ExampleReader::next, and kInvalidInput when a whole pass yields no pair that fits.
+  Status next(Batch* out, bool* end);
+  DataPosition position() const;
+  Status restore(const DataPosition& position);
+  DataReport report() const;
+
+ private:
+  DataLoader();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Every valid example of a file in file order (one pass, no shuffle): for evaluation and
+// tools. Bad lines follow options.policy; *report (optional) gets the counts.
+Result<std::vector<Example>> read_examples(const std::string& path, ReaderOptions options,
+                                           DataReport* report);
+
+}  // namespace np
