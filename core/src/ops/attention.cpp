@@ -1,56 +1,70 @@
-// attention.cpp — grouped-query scaled dot-product attention with key and causal masks,
-// and the gated residual. Reference.
+// attention.cpp — grouped-query scaled dot-product attention with key and causal masks:
+// forward (optionally keeping the softmax probabilities) and backward (kernels.h), and the
+// float inference forward (ops.h). Reference loops; query rows (forward) and kv heads
+// (backward) are split across threads, each output computed by the same code whatever the
+// split, so results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "np/threads.h"
+#include "ops/kernels.h"
 #include "ops/ops.h"
 
 namespace np {
 
-void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
-                       int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                       int causal_offset) {
+namespace {
+
+inline bool key_masked(const uint8_t* key_valid, int causal_offset, int i, int j) {
+  return (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset);
+}
+
+}  // namespace
+
+template <class Real>
+void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k, const Real* v,
+                             int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
+                             int causal_offset) {
   const int group = NH / NKV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  const float lowest = std::numeric_limits<float>::lowest();
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
+  const Real lowest = std::numeric_limits<Real>::lowest();
   const int64_t qstride = static_cast<int64_t>(NH) * HS, kvstride = static_cast<int64_t>(NKV) * HS;
-  // Query rows are independent: split them across threads (each row's result is the same
-  // whatever the split).
+  // Query rows are independent: split them across threads.
   const int64_t min_rows = std::max<int64_t>(1, 32768 / (static_cast<int64_t>(Tk) * NH * HS));
   parallel_for(Tq, min_rows, [&](int64_t i0, int64_t i1) {
-    std::vector<float> att(static_cast<size_t>(Tk));
+    std::vector<Real> scratch(att ? 0 : static_cast<size_t>(Tk));
     for (int i = static_cast<int>(i0); i < static_cast<int>(i1); ++i) {
       for (int h = 0; h < NH; ++h) {
-        const float* qh = q + i * qstride + static_cast<int64_t>(h) * HS;
+        // p (Tk): scores, then exp(score - max), then (when kept) the probabilities
+        Real* p = att ? att + (static_cast<int64_t>(h) * Tq + i) * Tk : scratch.data();
+        const Real* qh = q + i * qstride + static_cast<int64_t>(h) * HS;
         const int kvh = h / group;
-        float maxv = lowest;
+        Real maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
-          const bool masked = (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset);
-          float s = lowest;
-          if (!masked) {
-            const float* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
-            float d = 0.0f;
+          Real s = lowest;
+          if (!key_masked(key_valid, causal_offset, i, j)) {
+            const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
+            Real d = 0;
             for (int c = 0; c < HS; ++c) d += qh[c] * kh[c];
             s = d * scale;
           }
-          att[j] = s;
+          p[j] = s;
           if (s > maxv) maxv = s;
         }
-        float sum = 0.0f;
+        Real sum = 0;
         for (int j = 0; j < Tk; ++j) {
-          att[j] = std::exp(att[j] - maxv);
-          sum += att[j];
+          p[j] = std::exp(p[j] - maxv);
+          sum += p[j];
         }
-        const float inv = 1.0f / sum;
-        float* oh = out + i * qstride + static_cast<int64_t>(h) * HS;
-        for (int c = 0; c < HS; ++c) oh[c] = 0.0f;
+        const Real inv = Real(1) / sum;
+        Real* oh = out + i * qstride + static_cast<int64_t>(h) * HS;
+        for (int c = 0; c < HS; ++c) oh[c] = 0;
         for (int j = 0; j < Tk; ++j) {
-          const float w = att[j] * inv;
-          if (w == 0.0f) continue;
-          const float* vh = v + j * kvstride + static_cast<int64_t>(kvh) * HS;
+          const Real w = p[j] * inv;
+          if (att) p[j] = w;
+          if (w == 0) continue;
+          const Real* vh = v + j * kvstride + static_cast<int64_t>(kvh) * HS;
           for (int c = 0; c < HS; ++c) oh[c] += w * vh[c];
         }
       }
@@ -58,9 +72,66 @@ void attention_forward(float* out, const float* q, const float* k, const float* 
   });
 }
 
-void gated_residual_forward(float* x, const float* y, float gate, int T, int C) {
-  const int64_t n = static_cast<int64_t>(T) * C;
-  for (int64_t i = 0; i < n; ++i) x[i] += gate * y[i];
+template <class Real>
+void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Real* att,
+                        const Real* q, const Real* k, const Real* v, int Tq, int Tk, int NH,
+                        int NKV, int HS, const uint8_t* key_valid, int causal_offset) {
+  const int group = NH / NKV;
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
+  const int64_t qstride = static_cast<int64_t>(NH) * HS, kvstride = static_cast<int64_t>(NKV) * HS;
+  // A kv head's dk/dv gather from its group of query heads only: split kv heads across
+  // threads, so no two threads write the same gradient.
+  parallel_for(NKV, 1, [&](int64_t kv0, int64_t kv1) {
+    std::vector<Real> dp(static_cast<size_t>(Tk));
+    for (int h = static_cast<int>(kv0) * group; h < static_cast<int>(kv1) * group; ++h) {
+      const int kvh = h / group;
+      for (int i = 0; i < Tq; ++i) {
+        const Real* p = att + (static_cast<int64_t>(h) * Tq + i) * Tk;
+        const Real* doh = dout + i * qstride + static_cast<int64_t>(h) * HS;
+        // forward: out_i = sum_j p_j v_j, so dp_j = dout_i . v_j and dv_j += p_j dout_i
+        Real pdp = 0;
+        for (int j = 0; j < Tk; ++j) {
+          const Real* vh = v + j * kvstride + static_cast<int64_t>(kvh) * HS;
+          Real d = 0;
+          for (int c = 0; c < HS; ++c) d += doh[c] * vh[c];
+          dp[j] = d;
+          pdp += p[j] * d;
+          if (dv && p[j] != 0) {
+            Real* dvh = dv + j * kvstride + static_cast<int64_t>(kvh) * HS;
+            for (int c = 0; c < HS; ++c) dvh[c] += p[j] * doh[c];
+          }
+        }
+        // forward: p = softmax(s), so ds_j = p_j (dp_j - sum_l p_l dp_l);
+        // s_j = scale * q_i . k_j for unmasked keys (masked scores are constants)
+        const Real* qh = q + i * qstride + static_cast<int64_t>(h) * HS;
+        Real* dqh = dq ? dq + i * qstride + static_cast<int64_t>(h) * HS : nullptr;
+        for (int j = 0; j < Tk; ++j) {
+          if (key_masked(key_valid, causal_offset, i, j)) continue;
+          const Real ds = p[j] * (dp[j] - pdp) * scale;
+          const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
+          if (dqh)
+            for (int c = 0; c < HS; ++c) dqh[c] += ds * kh[c];
+          if (dk) {
+            Real* dkh = dk + j * kvstride + static_cast<int64_t>(kvh) * HS;
+            for (int c = 0; c < HS; ++c) dkh[c] += ds * qh[c];
+          }
+        }
+      }
+    }
+  });
+}
+
+template void attention_forward_train<float>(float*, float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int);
+template void attention_forward_train<double>(double*, double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int);
+template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int);
+template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int);
+
+// ---- float inference API (ops.h) ----
+
+void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
+                       int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
+                       int causal_offset) {
+  attention_forward_train<float>(out, nullptr, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset);
 }
 
 }  // namespace np

@@ -1,19 +1,58 @@
-// norm.cpp — zero-centred RMSNorm: y = x * (1 + g) / sqrt(mean(x^2) + eps). Reference.
+// norm.cpp — zero-centred RMSNorm: y = x * (1 + g) / sqrt(mean(x^2) + eps), forward and
+// backward (kernels.h) and the float inference forward (ops.h). Reference; the sum of
+// squares is accumulated in double whatever the scalar type.
 #include <cmath>
 
+#include "ops/kernels.h"
 #include "ops/ops.h"
 
 namespace np {
 
-void zcrmsnorm_forward(float* out, const float* inp, const float* g, int rows, int C, float eps) {
+template <class Real>
+void zcrmsnorm_forward_train(Real* out, Real* rstd, const Real* inp, const Real* g, int rows,
+                             int C, double eps) {
   for (int r = 0; r < rows; ++r) {
-    const float* x = inp + static_cast<int64_t>(r) * C;
-    float* y = out + static_cast<int64_t>(r) * C;
+    const Real* x = inp + static_cast<int64_t>(r) * C;
+    Real* y = out + static_cast<int64_t>(r) * C;
     double ss = 0.0;
     for (int c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * x[c];
-    const float rstd = static_cast<float>(1.0 / std::sqrt(ss / C + eps));
-    for (int c = 0; c < C; ++c) y[c] = x[c] * rstd * (1.0f + g[c]);
+    const Real rs = static_cast<Real>(1.0 / std::sqrt(ss / C + eps));
+    if (rstd) rstd[r] = rs;
+    for (int c = 0; c < C; ++c) y[c] = x[c] * rs * (1 + g[c]);
   }
+}
+
+template <class Real>
+void zcrmsnorm_backward(Real* dinp, Real* dg, const Real* dout, const Real* inp, const Real* g,
+                        const Real* rstd, int rows, int C) {
+  // forward: y[c] = x[c] * rs * (1 + g[c]), rs = (sum_k x[k]^2 / C + eps)^(-1/2),
+  // so d rs / d x[c] = -rs^3 x[c] / C and
+  //   dx[c] = rs (1 + g[c]) dy[c] - rs^3 x[c] / C * sum_k dy[k] (1 + g[k]) x[k].
+  for (int r = 0; r < rows; ++r) {
+    const Real* x = inp + static_cast<int64_t>(r) * C;
+    const Real* dy = dout + static_cast<int64_t>(r) * C;
+    const Real rs = rstd[r];
+    if (dinp) {
+      Real dot = 0;
+      for (int c = 0; c < C; ++c) dot += dy[c] * (1 + g[c]) * x[c];
+      const Real k = rs * rs * rs * dot / C;
+      Real* dx = dinp + static_cast<int64_t>(r) * C;
+      for (int c = 0; c < C; ++c) dx[c] += rs * (1 + g[c]) * dy[c] - k * x[c];
+    }
+    if (dg)
+      for (int c = 0; c < C; ++c) dg[c] += dy[c] * x[c] * rs;
+  }
+}
+
+template void zcrmsnorm_forward_train<float>(float*, float*, const float*, const float*, int, int, double);
+template void zcrmsnorm_forward_train<double>(double*, double*, const double*, const double*, int, int, double);
+template void zcrmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*, int, int);
+template void zcrmsnorm_backward<double>(double*, double*, const double*, const double*, const double*, const double*, int, int);
+
+// ---- float inference API (ops.h) ----
+
+void zcrmsnorm_forward(float* out, const float* inp, const float* g, int rows, int C, float eps) {
+  zcrmsnorm_forward_train<float>(out, nullptr, inp, g, rows, C, eps);
 }
 
 }  // namespace np

@@ -1,13 +1,14 @@
-// ops.h — the forward kernels of a Simple Attention Network, reference (_ref) versions:
-// plain loops that serve as the specification. Shapes use T (tokens), C (channels),
-// NH (query heads), NKV (key/value heads), HS (head size). Faster variants (SIMD, int8,
-// threads) come later behind the same signatures; backward passes will sit beside each
-// forward in the same file.
+// ops.h — the float inference API of the forward kernels of a Simple Attention Network:
+// thin wrappers over the generic reference kernels of kernels.h (which also holds the
+// backward passes and the training forwards that keep caches), taking the model's Matrix
+// and RopeTable. Shapes use T (tokens), C (channels), NH (query heads), NKV (key/value
+// heads), HS (head size). Faster variants (SIMD, int8) come later behind the same signatures.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "np/model.h"
+#include "ops/kernels.h"  // also gated_residual_forward (x += gate * y), float or double
 
 namespace np {
 
@@ -32,9 +33,6 @@ void rope_forward(float* x, const RopeTable& rope, int T, int NH, int HS, int po
 void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
                        int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
                        int causal_offset);
-
-// x (T, C) += gate * y (T, C)
-void gated_residual_forward(float* x, const float* y, float gate, int T, int C);
 
 // Feed-forward block: out (T, C) = act(h Wg, h Wu) Wd.        [ffn.cpp]
 void ffn_forward(float* out, const float* h, const FeedForwardWeights& w, FfnActivation act,
