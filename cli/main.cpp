@@ -28,6 +28,8 @@ const char* kUsage =
     "  pack-tokenizer --spm file.model --model in.gguf --out out.gguf\n"
     "        replace a model's tokenizer with a SentencePiece .model\n"
     "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n"
+    "  train-grads --model M --batch B.json --out G.gguf\n"
+    "        one forward/backward pass; loss and every gradient as GGUF (parity checks)\n"
     "\n"
     "Every command takes --threads N (default: all cores).\n";
 
@@ -46,6 +48,7 @@ const Command kCommands[] = {
     {"make-model", np_cli::cmd_make_model},
     {"pack-tokenizer", np_cli::cmd_pack_tokenizer},
     {"normalize-tools", np_cli::cmd_normalize_tools},
+    {"train-grads", np_cli::cmd_train_grads},
 };
 
 }  // namespace
