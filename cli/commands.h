@@ -19,6 +19,8 @@ int cmd_tokenize(const Args& args);       // cmd_tokenize.cpp
 int cmd_detokenize(const Args& args);     // cmd_tokenize.cpp
 int cmd_normalize_tools(const Args& args);// cmd_tools.cpp
 int cmd_train_grads(const Args& args);    // cmd_train.cpp
+int cmd_train(const Args& args);          // cmd_train.cpp
+int cmd_eval(const Args& args);           // cmd_train.cpp
 
 // Small argument helpers shared by the commands (args.cpp).
 // Finds "--name value"; returns false if absent. "--name=value" also accepted.

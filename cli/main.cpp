@@ -28,6 +28,11 @@ const char* kUsage =
     "  pack-tokenizer --spm file.model --model in.gguf --out out.gguf\n"
     "        replace a model's tokenizer with a SentencePiece .model\n"
     "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n"
+    "  train --data D.jsonl --out M.gguf [--config small|needle] [--model base.gguf]\n"
+    "        [--spm tok.model] [--steps N] [--batch B] [--lr X] [--muon-lr X] [--no-muon]\n"
+    "        [--seed S] [--type f32|f16|q8_0|q4_0] [--max-enc-len N] [--log loss.csv]\n"
+    "        train from scratch, or fine-tune a base model (--model), and export GGUF\n"
+    "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"
     "        one forward/backward pass; loss and every gradient as GGUF (parity checks)\n"
     "\n"
@@ -49,6 +54,8 @@ const Command kCommands[] = {
     {"pack-tokenizer", np_cli::cmd_pack_tokenizer},
     {"normalize-tools", np_cli::cmd_normalize_tools},
     {"train-grads", np_cli::cmd_train_grads},
+    {"train", np_cli::cmd_train},
+    {"eval", np_cli::cmd_eval},
 };
 
 }  // namespace
