@@ -6,6 +6,7 @@
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "np/dataset.h"
 
 namespace np {
 
@@ -52,24 +53,7 @@ std::vector<GrammarTool> grammar_tools(const ToolSet& set) {
 
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,
                                                      bool* truncated) const {
-  const ModelConfig& c = model_->config();
-  const Tokenizer& tok = model_->tokenizer();
-  const size_t L = static_cast<size_t>(c.max_enc_len);
-  *truncated = false;
-  std::vector<int32_t> ids = tok.encode(query);
-  if (ids.size() > L - 2) {
-    ids.resize(L - 2);
-    *truncated = true;
-  }
-  ids.push_back(c.tools_id);
-  std::vector<int32_t> t = tok.encode(tools_json);
-  const size_t room = L - ids.size();
-  if (t.size() > room) {
-    t.resize(room);
-    *truncated = true;
-  }
-  ids.insert(ids.end(), t.begin(), t.end());
-  return ids;
+  return build_encoder_ids(model_->tokenizer(), model_->config(), query, tools_json, truncated);
 }
 
 Result<CallResult> ToolCaller::call(std::string_view query, std::string_view tools_json,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "np/tools.h"
+#include "util/json_text.h"
 
 namespace np {
 namespace {
@@ -18,51 +19,6 @@ bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_upper(c) || is_lower(c) || is_digit(c); }
-
-const char* type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::object: return "object";
-    case json::value_t::array: return "array";
-    case json::value_t::string: return "string";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "number";
-    case json::value_t::null: return "null";
-    default: return "non-JSON value";
-  }
-}
-
-// A user-supplied string for an error message: quoted, control bytes / quote / backslash
-// escaped, cut to 64 bytes on a UTF-8 boundary. (Strings reaching here come from our parser,
-// so they are valid UTF-8.)
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 64;
-  bool cut = false;
-  if (s.size() > kMax) {
-    size_t n = kMax;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-    s = s.substr(0, n);
-    cut = true;
-  }
-  std::string out = "\"";
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      const char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += ch;
-    }
-  }
-  out += cut ? "...\"" : "\"";
-  return out;
-}
 
 // Keeps printable ASCII, writes other bytes as \xNN (parser messages quote raw input bytes).
 std::string printable(std::string_view s) {
@@ -196,7 +152,7 @@ struct ToolCtx {
   const std::string* name = nullptr;
   Status error(const std::string& what) const {
     std::string m = "tools[" + std::to_string(index) + "]";
-    if (name) m += " " + quote(*name);
+    if (name) m += " " + quote_for_message(*name);
     return Status(Code::kInvalidTools, m + ": " + what);
   }
 };
@@ -234,14 +190,14 @@ Status check_param_common(const ToolCtx& ctx, const std::string& pname, const js
                           ToolParam* p) {
   if (const json* d = present(spec, "description")) {
     if (!d->is_string())
-      return ctx.error("parameter " + quote(pname) + ": \"description\" must be a string, got " +
-                       type_name(*d));
+      return ctx.error("parameter " + quote_for_message(pname) + ": \"description\" must be a string, got " +
+                       json_type_name(*d));
     p->description = d->get<std::string>();
   }
   if (const json* e = present(spec, "enum")) {
     if (!e->is_array())
-      return ctx.error("parameter " + quote(pname) + ": \"enum\" must be an array, got " +
-                       type_name(*e));
+      return ctx.error("parameter " + quote_for_message(pname) + ": \"enum\" must be an array, got " +
+                       json_type_name(*e));
     p->enum_values.assign(e->begin(), e->end());
   }
   p->type = derive_type(spec);
@@ -257,8 +213,8 @@ Status normalize_flat_params(const ToolCtx& ctx, const json& params, Tool* tool,
     const std::string& pname = it.key();
     const json& spec = it.value();
     if (!spec.is_object())
-      return ctx.error("parameter " + quote(pname) + ": spec must be an object, got " +
-                       type_name(spec));
+      return ctx.error("parameter " + quote_for_message(pname) + ": spec must be an object, got " +
+                       json_type_name(spec));
     ToolParam p;
     p.name = pname;
     NP_RETURN_IF_ERROR(check_param_common(ctx, pname, spec, &p));
@@ -269,8 +225,8 @@ Status normalize_flat_params(const ToolCtx& ctx, const json& params, Tool* tool,
     } else if (req->is_null()) {
       *req = false;
     } else if (!req->is_boolean()) {
-      return ctx.error("parameter " + quote(pname) + ": \"required\" must be true or false, got " +
-                       type_name(*req));
+      return ctx.error("parameter " + quote_for_message(pname) + ": \"required\" must be true or false, got " +
+                       json_type_name(*req));
     }
     p.required = flat.find("required")->get<bool>();
     p.schema = flat;
@@ -289,19 +245,19 @@ Status normalize_schema_params(const ToolCtx& ctx, const char* key, const json& 
   const json* props = present(params, "properties");
   if (props && !props->is_object())
     return ctx.error("\"" + std::string(key) + "\": \"properties\" must be an object, got " +
-                     type_name(*props));
+                     json_type_name(*props));
   std::vector<std::string> required;
   if (const json* req = present(params, "required")) {
     if (!req->is_array())
       return ctx.error("\"" + std::string(key) + "\": \"required\" must be an array of strings, got " +
-                       type_name(*req));
+                       json_type_name(*req));
     for (const json& r : *req) {
       if (!r.is_string())
         return ctx.error("\"" + std::string(key) + "\": \"required\" must be an array of strings, found " +
-                         type_name(r));
+                         json_type_name(r));
       const std::string& rname = r.get_ref<const std::string&>();
       if (!props || !props->contains(rname))
-        return ctx.error("\"" + std::string(key) + "\": \"required\" names " + quote(rname) +
+        return ctx.error("\"" + std::string(key) + "\": \"required\" names " + quote_for_message(rname) +
                          ", which is not in \"properties\"");
       required.push_back(rname);
     }
@@ -311,8 +267,8 @@ Status normalize_schema_params(const ToolCtx& ctx, const char* key, const json& 
     const std::string& pname = it.key();
     const json& spec = it.value();
     if (!spec.is_object())
-      return ctx.error("parameter " + quote(pname) + ": spec must be an object, got " +
-                       type_name(spec));
+      return ctx.error("parameter " + quote_for_message(pname) + ": spec must be an object, got " +
+                       json_type_name(spec));
     ToolParam p;
     p.name = pname;
     NP_RETURN_IF_ERROR(check_param_common(ctx, pname, spec, &p));
@@ -339,18 +295,18 @@ Status normalize_schema_params(const ToolCtx& ctx, const char* key, const json& 
 Status normalize_tool(const json& raw, size_t index, Tool* tool, json* out) {
   ToolCtx ctx;
   ctx.index = index;
-  if (!raw.is_object()) return ctx.error(std::string("not an object, got ") + type_name(raw));
+  if (!raw.is_object()) return ctx.error(std::string("not an object, got ") + json_type_name(raw));
   const json* src = &raw;
   if (const json* fn = present(raw, "function")) {  // OpenAI chat-completions wrapper
     if (!fn->is_object())
-      return ctx.error(std::string("\"function\" must be an object, got ") + type_name(*fn));
+      return ctx.error(std::string("\"function\" must be an object, got ") + json_type_name(*fn));
     src = fn;
   }
 
   const json* name = present(*src, "name");
   if (!name) return ctx.error("missing \"name\"");
   if (!name->is_string())
-    return ctx.error(std::string("\"name\" must be a string, got ") + type_name(*name));
+    return ctx.error(std::string("\"name\" must be a string, got ") + json_type_name(*name));
   tool->original_name = name->get<std::string>();
   if (tool->original_name.empty()) return ctx.error("\"name\" is empty");
   ctx.name = &tool->original_name;
@@ -360,7 +316,7 @@ Status normalize_tool(const json& raw, size_t index, Tool* tool, json* out) {
 
   if (const json* d = present(*src, "description")) {
     if (!d->is_string())
-      return ctx.error(std::string("\"description\" must be a string, got ") + type_name(*d));
+      return ctx.error(std::string("\"description\" must be a string, got ") + json_type_name(*d));
     tool->description = d->get<std::string>();
   }
 
@@ -373,7 +329,7 @@ Status normalize_tool(const json& raw, size_t index, Tool* tool, json* out) {
   json out_params = json::object();
   if (params) {
     if (!params->is_object())
-      return ctx.error("\"" + std::string(key) + "\" must be an object, got " + type_name(*params));
+      return ctx.error("\"" + std::string(key) + "\" must be an object, got " + json_type_name(*params));
     // JSON-Schema when "type" is the string "object". A flat parameter named "type" has an
     // object as its spec, never a string, so this cannot misread a flat list.
     const json* t = field(*params, "type");
@@ -465,7 +421,7 @@ Result<ToolSet> parse_tools(std::string_view tools_json) {
                                    /*reject_big_integers=*/true, &root));
   if (!root.is_array())
     return Status(Code::kInvalidTools, std::string("tools JSON must be an array of tools, got ") +
-                                           type_name(root));
+                                           json_type_name(root));
   const json::array_t& items = root.get_ref<const json::array_t&>();
   if (items.size() > kMaxTools)
     return Status(Code::kInvalidInput, "tools JSON lists " + std::to_string(items.size()) +
@@ -486,8 +442,8 @@ Result<ToolSet> parse_tools(std::string_view tools_json) {
       return ctx.error("duplicate tool name (also tools[" + std::to_string(it->second) + "])");
     if (auto it = by_snake.find(tool.name); it != by_snake.end())
       return ctx.error("name collides with tools[" + std::to_string(it->second) + "] " +
-                       quote(set.tools[it->second].original_name) + ": both become " +
-                       quote(tool.name) + " in snake_case");
+                       quote_for_message(set.tools[it->second].original_name) + ": both become " +
+                       quote_for_message(tool.name) + " in snake_case");
     by_original.emplace(tool.original_name, i);
     by_snake.emplace(tool.name, i);
     set.tools.push_back(std::move(tool));
@@ -507,30 +463,30 @@ Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSe
                                    /*reject_big_integers=*/false, &root));
   if (!root.is_array())
     return Status(Code::kInvalidInput,
-                  std::string("answer must be a JSON array of calls, got ") + type_name(root));
+                  std::string("answer must be a JSON array of calls, got ") + json_type_name(root));
   std::vector<Call> calls;
   for (size_t i = 0; i < root.size(); ++i) {
     const json& c = root[i];
     const std::string where = "calls[" + std::to_string(i) + "]";
     if (!c.is_object())
-      return Status(Code::kInvalidInput, where + ": not an object, got " + type_name(c));
+      return Status(Code::kInvalidInput, where + ": not an object, got " + json_type_name(c));
     const json* name = present(c, "name");
     if (!name) return Status(Code::kInvalidInput, where + ": missing \"name\"");
     if (!name->is_string())
       return Status(Code::kInvalidInput,
-                    where + ": \"name\" must be a string, got " + type_name(*name));
+                    where + ": \"name\" must be a string, got " + json_type_name(*name));
     const std::string& n = name->get_ref<const std::string&>();
     const Tool* tool = tools.find_any(n);
     if (!tool)
-      return Status(Code::kInvalidInput, where + ": " + quote(n) + " is not a declared tool");
+      return Status(Code::kInvalidInput, where + ": " + quote_for_message(n) + " is not a declared tool");
     Call call;
     call.name = tool->original_name;
     call.tool_index = static_cast<size_t>(tool - tools.tools.data());
     if (const json* args = present(c, "arguments")) {
       if (!args->is_object())
-        return Status(Code::kInvalidInput, where + " " + quote(n) +
+        return Status(Code::kInvalidInput, where + " " + quote_for_message(n) +
                                                ": \"arguments\" must be an object, got " +
-                                               type_name(*args));
+                                               json_type_name(*args));
       call.arguments = *args;
     } else {
       call.arguments = json::object();

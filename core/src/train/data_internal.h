@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/json_text.h"
 #include "np/status.h"
 
 namespace np::data_detail {
@@ -19,11 +20,9 @@ using json = nlohmann::ordered_json;
 // fit in 64 bits (nlohmann would silently make it a double, changing its digits).
 bool parse_json_bounded(std::string_view text, int max_depth, json* out, std::string* error);
 
-// "object", "array", "string", "number", "boolean", "null".
-const char* json_type_name(const json& v);
-
-// A user string for a message: quoted, \" \\ and control bytes escaped, cut to 64 bytes.
-std::string quote(std::string_view s);
+// json_type_name and quote (for messages) are the shared ones in util/json_text.h.
+using ::np::json_type_name;
+inline std::string quote(std::string_view s) { return quote_for_message(s); }
 
 // A seed derived from (seed, tag, a, b) by splitmix64 steps: independent streams for the
 // shuffle windows, the augmentation of each example and the batch order, each a pure

@@ -15,7 +15,7 @@ namespace np {
 
 using data_detail::json;
 
-// Kept identical to ToolCaller::build_encoder_input (test_dataset.cpp compares the two).
+// The one definition of the encoder layout; ToolCaller::build_encoder_input calls it.
 std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
                                        std::string_view query, const std::string& tools_json,
                                        bool* truncated) {
