@@ -16,78 +16,6 @@ namespace data_detail {
 
 namespace {
 
-// nlohmann's DOM builder behind a SAX filter: bounded depth, no integers beyond 64 bits,
-// the parser's error recorded instead of thrown.
-class BoundedDomSax {
- public:
-  using number_integer_t = json::number_integer_t;
-  using number_unsigned_t = json::number_unsigned_t;
-  using number_float_t = json::number_float_t;
-  using string_t = json::string_t;
-  using binary_t = json::binary_t;
-
-  BoundedDomSax(json* root, int max_depth) : dom_(*root, /*allow_exceptions=*/false), max_depth_(max_depth) {}
-
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(number_integer_t v) { return dom_.number_integer(v); }
-  bool number_unsigned(number_unsigned_t v) { return dom_.number_unsigned(v); }
-  bool number_float(number_float_t v, const string_t& raw) {
-    if (raw.find_first_of(".eE") == string_t::npos) {  // an integer nlohmann could not hold
-      error_ = "integer " + (raw.size() > 40 ? raw.substr(0, 40) + "..." : raw) + " does not fit in 64 bits";
-      return false;
-    }
-    return dom_.number_float(v, raw);
-  }
-  bool string(string_t& v) { return dom_.string(v); }
-  bool binary(binary_t& v) { return dom_.binary(v); }
-  bool start_object(std::size_t n) { return enter() && dom_.start_object(n); }
-  bool key(string_t& k) { return dom_.key(k); }
-  bool end_object() {
-    --depth_;
-    return dom_.end_object();
-  }
-  bool start_array(std::size_t n) { return enter() && dom_.start_array(n); }
-  bool end_array() {
-    --depth_;
-    return dom_.end_array();
-  }
-  bool parse_error(std::size_t position, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& ex) {
-    std::string what = ex.what();
-    const size_t close = what.find("] ");  // drop "[json.exception.parse_error.101] "
-    if (close != std::string::npos && what[0] == '[') what.erase(0, close + 2);
-    error_.clear();
-    for (char ch : what) {  // parser messages quote raw input bytes
-      const unsigned char c = static_cast<unsigned char>(ch);
-      if (c >= 0x20 && c < 0x7f) {
-        error_ += ch;
-      } else {
-        const char hex[] = "0123456789abcdef";
-        error_ += "\\x";
-        error_ += hex[c >> 4];
-        error_ += hex[c & 15];
-      }
-    }
-    error_ += " (byte " + std::to_string(position) + ")";
-    return false;
-  }
-
-  std::string error_;
-
- private:
-  bool enter() {
-    if (++depth_ > max_depth_) {
-      error_ = "arrays/objects nest deeper than " + std::to_string(max_depth_) + " levels";
-      return false;
-    }
-    return true;
-  }
-  nlohmann::detail::json_sax_dom_parser<json> dom_;
-  int max_depth_;
-  int depth_ = 0;
-};
-
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -98,14 +26,19 @@ uint64_t splitmix64(uint64_t x) {
 }  // namespace
 
 bool parse_json_bounded(std::string_view text, int max_depth, json* out, std::string* error) {
-  *out = json();
-  BoundedDomSax sax(out, max_depth);
-  const char* begin = text.data();
-  const bool ok = json::sax_parse(begin, begin + text.size(), &sax, json::input_format_t::json,
-                                  /*strict=*/true, /*ignore_comments=*/false);
-  if (ok) return true;
-  *out = json();
-  *error = sax.error_.empty() ? std::string("not valid JSON") : sax.error_;
+  JsonParseFailure failure = JsonParseFailure::kNone;
+  std::string detail;
+  if (json_parse_bounded(text, max_depth, /*reject_big_integers=*/true, out, &failure, &detail)) return true;
+  switch (failure) {
+    case JsonParseFailure::kTooDeep:
+      *error = "arrays/objects nest deeper than " + std::to_string(max_depth) + " levels";
+      break;
+    case JsonParseFailure::kBigInteger:
+      *error = "integer " + detail + " does not fit in 64 bits";
+      break;
+    default:
+      *error = detail.empty() ? std::string("not valid JSON") : detail;
+  }
   return false;
 }
 
