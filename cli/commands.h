@@ -21,6 +21,9 @@ int cmd_normalize_tools(const Args& args);// cmd_tools.cpp
 int cmd_train_grads(const Args& args);    // cmd_train.cpp
 int cmd_train(const Args& args);          // cmd_train.cpp
 int cmd_eval(const Args& args);           // cmd_train.cpp
+int cmd_bench_train(const Args& args);    // cmd_bench.cpp
+int cmd_bench_peak(const Args& args);     // cmd_bench.cpp
+int cmd_bench_bf16(const Args& args);     // cmd_bench.cpp
 
 // Small argument helpers shared by the commands (args.cpp).
 // Finds "--name value"; returns false if absent. "--name=value" also accepted.

@@ -35,6 +35,10 @@ const char* kUsage =
     "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"
     "        one forward/backward pass; loss and every gradient as GGUF (parity checks)\n"
+    "  bench-train [--config needle|5m|small] [--batch 16] [--enc-len 160] [--dec-len 32]\n"
+    "        [--iters 3] [--warmup 1] [--bf16]   training tokens/s and GFLOP/s (JSON)\n"
+    "  bench-peak [--seconds S] [--gemm-size N]   measured FMA/bf16 peaks, GEMM rate (JSON)\n"
+    "  bench-bf16 [--config small] [--steps N]   fp32 vs bf16 loss curves (JSON)\n"
     "\n"
     "Every command takes --threads N (default: all cores).\n";
 
@@ -56,6 +60,9 @@ const Command kCommands[] = {
     {"train-grads", np_cli::cmd_train_grads},
     {"train", np_cli::cmd_train},
     {"eval", np_cli::cmd_eval},
+    {"bench-train", np_cli::cmd_bench_train},
+    {"bench-peak", np_cli::cmd_bench_peak},
+    {"bench-bf16", np_cli::cmd_bench_bf16},
 };
 
 }  // namespace

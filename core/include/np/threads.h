@@ -19,4 +19,16 @@ void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t
 void set_num_threads(int n);
 int num_threads();
 
+// Precision of the float matrix products (linear, attention, FFN) in inference and training,
+// one setting for the process (ops/gemm.cpp reads it on every product):
+//   kF32  fp32 inputs and accumulation (the default);
+//   kBf16 inputs rounded to bf16 on the fly, fp32 accumulation (AVX-512 BF16 dot products);
+//         weights, activations and gradients stay fp32 in memory.
+// set_matmul_precision(kBf16) returns false and keeps kF32 where the build or CPU has no
+// bf16 dot product (matmul_bf16_supported()). The double kernels ignore it.
+enum class MatmulPrecision { kF32 = 0, kBf16 = 1 };
+bool set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+bool matmul_bf16_supported();
+
 }  // namespace np

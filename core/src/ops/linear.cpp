@@ -1,10 +1,13 @@
 // linear.cpp — y = x W^T for W stored (out, in) row-major: the forward/backward pair
 // (kernels.h) and the Matrix-based float forward of inference (ops.h), which calls it.
-// Reference loops with several accumulators so the compiler can vectorise the dot
-// product; no intrinsics (those arrive with the speed work, dispatched from here).
+// The double instantiation is the reference (plain loops, the specification); the float
+// one dispatches every product to the packed GEMM of ops/gemm.h at the process's matmul
+// precision (fp32 or bf16), threaded there.
 #include <algorithm>
+#include <type_traits>
 
 #include "np/threads.h"
+#include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
@@ -32,6 +35,14 @@ Real dot_ref(const Real* a, const Real* b, int64_t n) {
 
 template <class Real>
 void linear_forward(Real* out, const Real* inp, const Real* W, const Real* bias, int T, int R, int C) {
+  if constexpr (std::is_same_v<Real, float>) {
+    // out (T, R) = inp (T, C) @ W^T, W^T viewed as (C, R) with strides (1, C)
+    gemm(T, R, C, {inp, C, 1}, {W, 1, C}, out, R, false, gemm_precision());
+    if (bias)
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) out[static_cast<int64_t>(t) * R + r] += bias[r];
+    return;
+  }
   constexpr int64_t kRowBlock = 64;  // rows of W kept hot in cache across the tokens
   // Rows are split across threads; each output is the same dot product whatever the split.
   const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, static_cast<int64_t>(C) * T));
@@ -54,6 +65,17 @@ template <class Real>
 void linear_backward(Real* dinp, Real* dW, Real* dbias, const Real* dout, const Real* inp,
                      const Real* W, int T, int R, int C) {
   // forward: out[t][r] = sum_c inp[t][c] * W[r][c] + bias[r]
+  if constexpr (std::is_same_v<Real, float>) {
+    const MatmulPrecision prec = gemm_precision();
+    // dinp (T, C) += dout (T, R) @ W (R, C)
+    if (dinp) gemm(T, C, R, {dout, R, 1}, {W, C, 1}, dinp, C, true, prec);
+    // dW (R, C) += dout^T (R, T) @ inp (T, C)
+    if (dW) gemm(R, C, T, {dout, 1, R}, {inp, C, 1}, dW, C, true, prec);
+    if (dbias)
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) dbias[r] += dout[static_cast<int64_t>(t) * R + r];
+    return;
+  }
   const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(R) * C);
   // dinp[t][c] += sum_r dout[t][r] * W[r][c]: tokens split across threads.
   if (dinp)

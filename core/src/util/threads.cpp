@@ -4,6 +4,7 @@
 #include "np/threads.h"
 
 #include <algorithm>
+#include <atomic>
 
 #if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
 #define NP_NO_THREADS 1
@@ -116,6 +117,29 @@ int g_threads = 0;               // 0 = default
 #endif
 
 }  // namespace
+
+namespace {
+std::atomic<int> g_matmul_precision{static_cast<int>(MatmulPrecision::kF32)};
+}  // namespace
+
+bool matmul_bf16_supported() {
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool set_matmul_precision(MatmulPrecision p) {
+  if (p == MatmulPrecision::kBf16 && !matmul_bf16_supported()) {
+    g_matmul_precision.store(static_cast<int>(MatmulPrecision::kF32));
+    return false;
+  }
+  g_matmul_precision.store(static_cast<int>(p));
+  return true;
+}
+
+MatmulPrecision matmul_precision() { return static_cast<MatmulPrecision>(g_matmul_precision.load()); }
 
 void set_num_threads(int n) {
 #ifndef NP_NO_THREADS

@@ -1,0 +1,43 @@
+// gemm.h — the float matrix product behind linear, attention and FFN (ops/*.cpp):
+// C (M, N) = [C +] A (M, K) B (K, N) on strided views, cache-blocked and packed, with one
+// register-tiled micro-kernel per ISA (AVX-512, AVX2+FMA, portable C++) chosen at compile
+// time, and an optional bf16 path (AVX-512 BF16 dot products, fp32 accumulation).
+// Not here: the double instantiations of the kernels, which stay the reference loops of
+// kernels.h (the specification the tests compare against).
+//
+// Determinism: every C element is the same fixed-order sum whatever the thread count or the
+// split (K runs in blocks of kGemmKc, each block in order, added to C block after block), so
+// results are reproducible for a given precision and build, and independent of threads.
+#pragma once
+#include <cstdint>
+
+#include "np/threads.h"  // MatmulPrecision
+
+namespace np {
+
+// A read-only strided matrix view: element (i, j) is p[i * rs + j * cs].
+// Examples: row-major X (R, C) is {X, C, 1}; its transpose X^T (C, R) is {X, 1, C}.
+struct ConstView {
+  const float* p;
+  int64_t rs, cs;
+};
+
+// C (M, N), row stride ldc: C = A B (accumulate false) or C += A B (accumulate true).
+// A is (M, K), B is (K, N). With K == 0, C is zeroed (or left alone when accumulating).
+// threaded: split across the pool (parallel_for) when the product is large enough; calls
+// from inside a pool job run inline. Precision kBf16 rounds A and B to bf16 (nearest even)
+// while packing and accumulates in fp32; it falls back to fp32 where the build lacks
+// AVX-512 BF16 (matmul_bf16_supported()).
+void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, bool accumulate,
+          MatmulPrecision precision, bool threaded = true);
+
+// The precision the ops use for their products now: matmul_precision() when supported,
+// else kF32.
+MatmulPrecision gemm_precision();
+
+// Rounds x to the nearest bf16 (ties to even) and back to float: what the bf16 path feeds
+// the multiplier. Example: bf16_round(1.0f + 1.0f / 256) == 1.0f (the tie rounds to even),
+// bf16_round(1.0f + 3.0f / 256) == 1.0f + 4.0f / 256.
+float bf16_round(float x);
+
+}  // namespace np
