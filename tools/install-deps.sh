@@ -10,6 +10,8 @@ PACKAGES=(
   sentencepiece           # spm_train/spm_encode/spm_decode: the tokenizer oracle in tests
   python3-numpy           # the NumPy reference (run with /usr/bin/python3)
   python3-torch           # the PyTorch model: training-gradient parity and benchmark baseline
+  emscripten              # the WebAssembly builds (tools/build-wasm.sh; Debian's 3.1.6)
+  chromium                # browser tests of the npm package (driven by playwright-core from npm)
 )
 
 missing=()

@@ -1,0 +1,221 @@
+// bindings.cpp — the Embind surface of the WebAssembly builds (the only file that knows
+// Embind). One Engine object owns one model: JS asks for a heap buffer of the model's size
+// (allocModel), copies the bytes into a view it makes after that allocation, and calls
+// loadModel, which parses the bytes in place (GgufFile::open_view: no second copy; F32
+// weights are read straight from that buffer). Every bound function returns a plain object
+// {ok, code, message, ...}: no C++ exception or abort reaches JS because of outside input.
+// Not here: model math (core/), JS-side types, errors and caching (web/).
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "np/gguf.h"
+#include "np/model.h"
+#include "np/status.h"
+#include "np/threads.h"
+#include "np/tool_caller.h"
+
+using emscripten::val;
+
+namespace {
+
+val status_object(const np::Status& s) {
+  val o = val::object();
+  o.set("ok", s.ok());
+  if (!s.ok()) {
+    o.set("code", std::string(np::code_name(s.code())));
+    o.set("message", s.message());
+  }
+  return o;
+}
+
+// Copies n ints out of the heap into a fresh JS Int32Array (a view would go stale when
+// memory grows).
+val int32_array_copy(const int32_t* data, size_t n) {
+  return val(emscripten::typed_memory_view(n, data)).call<val>("slice");
+}
+
+class Engine {
+ public:
+  Engine() = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine() { dispose(); }
+
+  // Reserves `size` bytes for the model file and returns their address (0: out of memory
+  // or a size of 0). Any buffer from an earlier call that was not loaded is freed.
+  uintptr_t allocModel(double size) {
+    free_pending();
+    if (!(size > 0) || size > 4294967295.0) return 0;
+    pending_size_ = static_cast<size_t>(size);
+    pending_ = static_cast<uint8_t*>(std::malloc(pending_size_));
+    if (!pending_) pending_size_ = 0;
+    return reinterpret_cast<uintptr_t>(pending_);
+  }
+
+  // Parses and checks the bytes written at allocModel's address; replaces any loaded model.
+  val loadModel() {
+    if (!pending_) return fail(np::Code::kInvalidInput, "no model bytes: call allocModel first");
+    release_model();
+    auto file = np::GgufFile::open_view(pending_, pending_size_);
+    if (!file.ok()) {
+      free_pending();
+      return status_object(file.status());
+    }
+    auto model = np::Model::load(file.take());
+    if (!model.ok()) {
+      free_pending();
+      return status_object(model.status());
+    }
+    buffer_ = pending_;
+    pending_ = nullptr;
+    pending_size_ = 0;
+    caller_ = std::make_unique<np::ToolCaller>(model.take());
+    return info();
+  }
+
+  bool loaded() const { return caller_ != nullptr; }
+
+  // {ok, config:{...}, fileBytes}: the model's hyper-parameters.
+  val info() const {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    const np::ModelConfig& c = caller_->model().config();
+    val cfg = val::object();
+    cfg.set("vocabSize", c.vocab_size);
+    cfg.set("dModel", c.d_model);
+    cfg.set("nHeads", c.n_heads);
+    cfg.set("nKvHeads", c.n_kv_heads);
+    cfg.set("nEncLayers", c.n_enc_layers);
+    cfg.set("nDecLayers", c.n_dec_layers);
+    cfg.set("maxEncLen", c.max_enc_len);
+    cfg.set("maxDecLen", c.max_dec_len);
+    cfg.set("dFf", c.d_ff);
+    cfg.set("contrastiveDim", c.contrastive_dim);
+    val o = val::object();
+    o.set("ok", true);
+    o.set("config", cfg);
+    o.set("fileBytes", static_cast<double>(caller_->model().file().size()));
+    return o;
+  }
+
+  // One tool call. onToken: undefined, or a function (id, bytes: Uint8Array) -> boolean
+  // called for every generated token; returning false stops the call (code ABORTED).
+  // The JS side wraps user callbacks so that this one never throws.
+  // Result: {ok, json: call_result_to_json text, outputIds: Int32Array, inputIds: Int32Array}.
+  val call(const std::string& query, const std::string& tools, int max_tokens, bool constrained,
+           val on_token) {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    np::CallOptions opt;
+    opt.max_tokens = max_tokens > 0 ? max_tokens : 0;
+    opt.constrained = constrained;
+    if (on_token.typeOf().as<std::string>() == "function") {
+      opt.on_token = [&on_token](int32_t id, const std::string& text) {
+        val bytes = val(emscripten::typed_memory_view(text.size(),
+                                                     reinterpret_cast<const uint8_t*>(text.data())))
+                        .call<val>("slice");
+        return on_token(id, bytes).as<bool>();
+      };
+    }
+    auto r = caller_->call(query, tools, opt);
+    if (!r.ok()) return status_object(r.status());
+    const np::CallResult& res = r.value();
+    val o = val::object();
+    o.set("ok", true);
+    o.set("json", np::call_result_to_json(res));
+    o.set("outputIds", int32_array_copy(res.output_ids.data(), res.output_ids.size()));
+    o.set("inputIds", int32_array_copy(res.input_ids.data(), res.input_ids.size()));
+    return o;
+  }
+
+  // {ok, ids: Int32Array}: SentencePiece encoding of text (no BOS/EOS).
+  val tokenize(const std::string& text) const {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    const std::vector<int32_t> ids = caller_->model().tokenizer().encode(text);
+    val o = val::object();
+    o.set("ok", true);
+    o.set("ids", int32_array_copy(ids.data(), ids.size()));
+    return o;
+  }
+
+  // {ok, text}: ids back to text (ids out of range are skipped).
+  val detokenize(val ids_js) const {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    const std::vector<int32_t> ids = emscripten::convertJSArrayToNumberVector<int32_t>(ids_js);
+    val o = val::object();
+    o.set("ok", true);
+    o.set("text", caller_->model().tokenizer().decode(ids));
+    return o;
+  }
+
+  // Frees the model and its bytes; the object stays usable (load another model).
+  void dispose() {
+    release_model();
+    free_pending();
+  }
+
+ private:
+  static val fail(np::Code code, const std::string& message) {
+    return status_object(np::Status(code, message));
+  }
+  void release_model() {
+    caller_.reset();   // the model (and its GgufFile view) goes before the bytes it reads
+    std::free(buffer_);
+    buffer_ = nullptr;
+  }
+  void free_pending() {
+    std::free(pending_);
+    pending_ = nullptr;
+    pending_size_ = 0;
+  }
+
+  std::unique_ptr<np::ToolCaller> caller_;
+  uint8_t* buffer_ = nullptr;     // bytes the loaded model reads (owned)
+  uint8_t* pending_ = nullptr;    // bytes being filled by JS (owned)
+  size_t pending_size_ = 0;
+};
+
+// {variant, simd, threads (pthreads support), maxThreads}
+val build_info() {
+  val o = val::object();
+  o.set("variant", std::string(NP_WASM_VARIANT));
+#if defined(__wasm_simd128__)
+  o.set("simd", true);
+#else
+  o.set("simd", false);
+#endif
+#if defined(__EMSCRIPTEN_PTHREADS__)
+  o.set("pthreads", true);
+#else
+  o.set("pthreads", false);
+#endif
+  return o;
+}
+
+// Threads used per call (caller included). Set once, before the first call: the mt
+// loader never passes more than its pthread pool + 1.
+void set_threads(int n) { np::set_num_threads(n); }
+int get_threads() { return np::num_threads(); }
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(needlepoint) {
+  emscripten::class_<Engine>("Engine")
+      .constructor<>()
+      .function("allocModel", &Engine::allocModel)
+      .function("loadModel", &Engine::loadModel)
+      .function("loaded", &Engine::loaded)
+      .function("info", &Engine::info)
+      .function("call", &Engine::call)
+      .function("tokenize", &Engine::tokenize)
+      .function("detokenize", &Engine::detokenize)
+      .function("dispose", &Engine::dispose);
+  emscripten::function("buildInfo", &build_info);
+  emscripten::function("setThreads", &set_threads);
+  emscripten::function("getThreads", &get_threads);
+}

@@ -1,0 +1,135 @@
+// engine.ts — the ToolCaller that runs in the current thread over one Emscripten module
+// instance. Entry points (browser.ts, node.ts, edge.ts, worker.ts) load the module and the
+// model bytes; this file owns the Embind Engine object, turns tools into JSON text,
+// streams token events and maps error codes to typed errors.
+import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, errorFromCode } from "./errors.js";
+import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
+import type { Build, CallOptions, CallResult, ModelInfo, Tool, ToolCaller } from "./types.js";
+
+/** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
+export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
+
+/** Tools as the JSON text the core parses. @throws {InvalidToolsError} */
+export function toolsToJson(tools: Tool[] | string | unknown): string {
+  if (typeof tools === "string") return tools;
+  if (tools === null || typeof tools !== "object") {
+    throw new InvalidToolsError("tools must be an array of tool objects (or its JSON text)");
+  }
+  try {
+    return JSON.stringify(tools);
+  } catch (e) {
+    throw new InvalidToolsError(`tools cannot be serialised to JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export function modelInfoFrom(info: NativeInfo): ModelInfo {
+  return { ...(info.config as NonNullable<NativeInfo["config"]>), fileBytes: info.fileBytes ?? 0 };
+}
+
+interface CoreResultJson {
+  calls: { name: string; arguments: Record<string, unknown> }[];
+  raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
+  tokens: { input: number; output: number };
+  timings: { tokenize_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
+}
+
+export class InThreadEngine implements ToolCaller {
+  readonly build: Build;
+  readonly threads: number;
+  readonly inWorker: boolean;
+  model: ModelInfo;
+  private mod: NativeModule | null;
+  private native: NativeEngine | null;
+  private busy = false;
+
+  constructor(mod: NativeModule, native: NativeEngine, build: Build, info: NativeInfo, inWorker: boolean) {
+    this.mod = mod;
+    this.native = native;
+    this.build = build;
+    this.threads = mod.getThreads();
+    this.inWorker = inWorker;
+    this.model = modelInfoFrom(info);
+  }
+
+  async call(query: string, tools: Tool[] | string, options: InternalCallOptions = {}): Promise<CallResult> {
+    const native = this.native;
+    if (!native) throw new DisposedError();
+    if (typeof query !== "string") throw new InvalidInputError("query must be a string");
+    const toolsJson = toolsToJson(tools);
+    const { signal, onToken, shouldStop } = options;
+    if (signal?.aborted) throw new AbortError("the call was aborted before it started");
+    const maxTokens = options.maxTokens ?? 0;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError("maxTokens must be a non-negative integer");
+    if (this.busy) throw new InvalidInputError("a call is already running on this engine (calls are not reentrant)");
+    const t0 = performance.now();
+    let userError: unknown = null;
+    let cb: ((id: number, bytes: Uint8Array) => boolean) | undefined;
+    if (onToken || signal || shouldStop) {
+      const decoder = new TextDecoder("utf-8");
+      let index = 0;
+      cb = (id, bytes) => {
+        if (signal?.aborted || shouldStop?.()) return false;
+        if (onToken) {
+          try {
+            onToken({ id, text: decoder.decode(bytes, { stream: true }), index: index++ });
+          } catch (e) {
+            userError = e;
+            return false;
+          }
+        }
+        return !signal?.aborted;
+      };
+    }
+    this.busy = true;
+    let r;
+    try {
+      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, cb);
+    } finally {
+      this.busy = false;
+    }
+    if (!r.ok) {
+      if (userError !== null) throw userError;
+      if (r.code === "ABORTED") throw new AbortError("the call was aborted");
+      throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "call failed");
+    }
+    const j = JSON.parse(r.json as string) as CoreResultJson;
+    return {
+      calls: j.calls,
+      raw: j.raw,
+      truncated: j.truncated,
+      completed: j.completed,
+      stopReason: j.stop_reason,
+      valid: j.valid,
+      tokens: { input: j.tokens.input, output: j.tokens.output },
+      outputIds: Array.from(r.outputIds ?? []),
+      timings: {
+        tokenizeMs: j.timings.tokenize_ms, encodeMs: j.timings.encode_ms,
+        decodeMs: j.timings.decode_ms, totalMs: j.timings.total_ms,
+        wallMs: performance.now() - t0,
+      },
+      build: this.build,
+      threads: this.threads,
+      inWorker: this.inWorker,
+    };
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    if (!this.native) throw new DisposedError();
+    if (typeof text !== "string") throw new InvalidInputError("text must be a string");
+    const r = this.native.tokenize(text);
+    if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "tokenize failed");
+    return Array.from(r.ids ?? []);
+  }
+
+  async dispose(): Promise<void> {
+    const native = this.native, mod = this.mod;
+    this.native = null;
+    this.mod = null;
+    if (native) {
+      native.dispose();
+      native.delete();
+    }
+    // Pthread workers keep Node alive and hold memory in pages: stop them.
+    mod?.PThread?.terminateAllThreads();
+  }
+}

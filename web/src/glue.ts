@@ -1,0 +1,51 @@
+// glue.ts — the shape of the Emscripten module built from wasm/bindings.cpp: what the
+// factory takes and what the Embind surface returns. Only module.ts and the entry points'
+// loaders use it.
+
+/** Plain-object result of every bound function. */
+export interface NativeStatus { ok: boolean; code?: string; message?: string }
+export interface NativeCall extends NativeStatus { json?: string; outputIds?: Int32Array; inputIds?: Int32Array }
+export interface NativeInfo extends NativeStatus {
+  config?: {
+    vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
+    nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
+  };
+  fileBytes?: number;
+}
+
+export interface NativeEngine {
+  allocModel(size: number): number;
+  loadModel(): NativeInfo;
+  loaded(): boolean;
+  info(): NativeInfo;
+  call(query: string, tools: string, maxTokens: number, constrained: boolean,
+       onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
+  tokenize(text: string): NativeStatus & { ids?: Int32Array };
+  detokenize(ids: number[]): NativeStatus & { text?: string };
+  dispose(): void;
+  delete(): void;
+}
+
+export interface NativeModule {
+  Engine: new () => NativeEngine;
+  buildInfo(): { variant: string; simd: boolean; pthreads: boolean };
+  setThreads(n: number): void;
+  getThreads(): number;
+  HEAPU8: Uint8Array;
+  PThread?: { terminateAllThreads(): void };
+}
+
+export interface FactoryOptions {
+  wasmBinary?: ArrayBuffer | Uint8Array;
+  instantiateWasm?: (imports: WebAssembly.Imports,
+                     receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object;
+  locateFile?: (path: string, prefix: string) => string;
+  mainScriptUrlOrBlob?: string;
+  print?: (s: string) => void;
+  printErr?: (s: string) => void;
+  npRequire?: unknown;
+  npDirname?: string;
+  npPoolSize?: number;
+}
+
+export type EmscriptenFactory = (options?: FactoryOptions) => Promise<NativeModule>;

@@ -1,0 +1,21 @@
+// protocol.ts — messages between the page (worker-proxy.ts) and the engine's dedicated
+// Worker (worker.ts). Every request carries an id; replies and events carry it back.
+// Errors cross as WireError {name, code, message, details} and are rebuilt into classes.
+import type { WireError } from "./errors.js";
+import type { Build, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
+
+export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha256?: string } | undefined;
+
+export type Request =
+  | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean }
+  | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
+      wantTokens: boolean; abortFlag?: SharedArrayBuffer }
+  | { type: "tokenize"; id: number; text: string }
+  | { type: "dispose"; id: number };
+
+export type Reply =
+  | { type: "progress"; id: number; event: ProgressEvent }
+  | { type: "token"; id: number; token: TokenEvent }
+  | { type: "ready"; id: number; build: Build; threads: number; model: ModelInfo }
+  | { type: "result"; id: number; value: unknown }
+  | { type: "error"; id: number; error: WireError };

@@ -1,0 +1,108 @@
+// types.ts — the public types: options, results, events, tools. One ToolCaller interface
+// is implemented in-thread (engine.ts) and behind a dedicated Worker (worker-proxy.ts).
+
+/** Which WebAssembly build runs: threads + SIMD, single-thread SIMD, or the edge build. */
+export type Build = "mt" | "st" | "edge";
+
+/** A tool in any accepted shape: OpenAI ({type:"function", function:{...}}), Anthropic
+ * ({name, description, input_schema}), JSON Schema ({name, parameters:{type:"object",...}})
+ * or Needle's flat shape ({name, description, parameters:{p:{type, required}}}).
+ * The C++ core normalises them (docs/tools.md). */
+export type Tool = Record<string, unknown>;
+
+/** Where the model comes from: a URL, the file's bytes, or (omitted) the bundled default. */
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array | { url: string | URL; sha256?: string };
+
+/** Progress of createToolCaller, through a single callback; `status` tells which step. */
+export type ProgressEvent =
+  | { status: "wasm"; build: Build }
+  | { status: "download"; loaded: number; total: number | null; url: string }
+  | { status: "cache-hit"; url: string; sha256: string }
+  | { status: "cached"; url: string; sha256: string }
+  | { status: "cache-error"; message: string }
+  | { status: "model"; bytes: number }
+  | { status: "ready"; build: Build; threads: number; inWorker: boolean; ms: number };
+
+export interface CreateOptions {
+  /** Model URL, bytes, {url, sha256}, or omitted for the package's default model. */
+  model?: ModelSource;
+  /** Threads per call (mt only; capped at 8). Default: min(hardware threads, 4). */
+  threads?: number;
+  /** Force a build. Default: "mt" when cross-origin isolated (or in Node), else "st". */
+  build?: Build;
+  /** Pages only: run the engine in a dedicated Worker. Default: true for mt, false for st. */
+  worker?: boolean;
+  /** Cache downloaded models (Cache API, keyed by SHA-256). Default: true where available. */
+  cache?: boolean;
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** One generated token, as decoded text (UTF-8 sequences split over tokens are joined). */
+export interface TokenEvent { id: number; text: string; index: number }
+
+export interface CallOptions {
+  /** Generated-token budget (default: the model's decoder context - 1). */
+  maxTokens?: number;
+  /** Grammar-constrained decoding (default true). */
+  constrained?: boolean;
+  onToken?: (token: TokenEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface FunctionCall { name: string; arguments: Record<string, unknown> }
+
+export interface CallTimings {
+  tokenizeMs: number; encodeMs: number; decodeMs: number;
+  /** Inside the engine. */
+  totalMs: number;
+  /** As seen by the caller (includes the Worker round trip when there is one). */
+  wallMs: number;
+}
+
+export interface CallResult {
+  calls: FunctionCall[];
+  /** The answer text the model wrote. */
+  raw: string;
+  /** The input did not fit the encoder context and was cut. */
+  truncated: boolean;
+  /** The token budget ran out and the grammar closed the JSON. */
+  completed: boolean;
+  stopReason: string;
+  valid: boolean;
+  tokens: { input: number; output: number };
+  outputIds: number[];
+  timings: CallTimings;
+  /** Which build ran, with how many threads, and whether in a Worker. */
+  build: Build;
+  threads: number;
+  inWorker: boolean;
+}
+
+export interface ModelInfo {
+  vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
+  nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
+  fileBytes: number;
+}
+
+export interface ToolCaller {
+  readonly build: Build;
+  readonly threads: number;
+  readonly inWorker: boolean;
+  readonly model: ModelInfo;
+  /**
+   * Turns a request and a tool list into function calls.
+   * @throws {InvalidToolsError} tools are not a valid tool list
+   * @throws {InvalidInputError} empty query
+   * @throws {AbortError} options.signal aborted
+   * @throws {DisposedError} after dispose()
+   * @example
+   *   const r = await tc.call("turn on the lights", [{ name: "lights_on", description: "...", parameters: {} }]);
+   *   r.calls // [{ name: "lights_on", arguments: {} }]
+   */
+  call(query: string, tools: Tool[] | string, options?: CallOptions): Promise<CallResult>;
+  /** SentencePiece token ids of text (no BOS/EOS). @throws {DisposedError} */
+  tokenize(text: string): Promise<number[]>;
+  /** Frees the model, the WebAssembly instance and the Worker. Idempotent. */
+  dispose(): Promise<void>;
+}

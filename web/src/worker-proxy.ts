@@ -1,0 +1,142 @@
+// worker-proxy.ts — the ToolCaller interface in front of a dedicated Worker (worker.ts):
+// requests with ids, progress and token events routed to the caller's callbacks, typed
+// errors rebuilt from {name, code, message}. Abort: with SharedArrayBuffer (cross-origin
+// isolated pages) a shared flag stops the running call within one token; without it the
+// promise rejects at once and the Worker's late answer is dropped.
+import { AbortError, DisposedError, InternalError, errorFromWire } from "./errors.js";
+import { toolsToJson } from "./engine.js";
+import type { Reply, Request, WireModel } from "./protocol.js";
+import type { Build, CallOptions, CallResult, CreateOptions, ModelInfo, Tool, ToolCaller, TokenEvent } from "./types.js";
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  onToken?: (t: TokenEvent) => void;
+  onProgress?: CreateOptions["onProgress"];
+}
+
+type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, "id"> : never : never;
+
+class WorkerToolCaller implements ToolCaller {
+  build: Build = "st";
+  threads = 1;
+  readonly inWorker = true;
+  model!: ModelInfo;
+  private worker: Worker | null;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+
+  constructor(worker: Worker) {
+    this.worker = worker;
+    worker.onmessage = (ev: MessageEvent<Reply>) => this.onReply(ev.data);
+    worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault?.();
+      this.failAll(new InternalError("WORKER", `the engine Worker failed: ${ev.message || "script error"}`));
+    };
+  }
+
+  private onReply(m: Reply): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    switch (m.type) {
+      case "progress": p.onProgress?.(m.event); return;
+      case "token": try { p.onToken?.(m.token); } catch { /* a throwing callback does not break the stream */ } return;
+      case "ready": this.pending.delete(m.id); p.resolve(m); return;
+      case "result": this.pending.delete(m.id); p.resolve(m.value); return;
+      case "error": this.pending.delete(m.id); p.reject(errorFromWire(m.error)); return;
+    }
+  }
+
+  private failAll(e: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(e);
+  }
+
+  request(body: RequestBody, extra: Omit<Pending, "resolve" | "reject"> = {}, transfer: Transferable[] = []):
+      { id: number; promise: Promise<unknown> } {
+    const worker = this.worker;
+    const id = this.nextId++;
+    if (!worker) return { id, promise: Promise.reject(new DisposedError()) };
+    const promise = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject, ...extra }));
+    worker.postMessage({ ...body, id } as Request, transfer);
+    return { id, promise };
+  }
+
+  /** Rejects one request now; its late reply is ignored. */
+  cancel(id: number, e: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(e);
+  }
+
+  async call(query: string, tools: Tool[] | string, options: CallOptions = {}): Promise<CallResult> {
+    if (!this.worker) throw new DisposedError();
+    const toolsJson = toolsToJson(tools);
+    const { signal } = options;
+    if (signal?.aborted) throw new AbortError("the call was aborted before it started");
+    const sab = typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
+      ? new SharedArrayBuffer(4) : undefined;
+    const t0 = performance.now();
+    const { id, promise } = this.request(
+      { type: "call", query, tools: toolsJson, maxTokens: options.maxTokens, constrained: options.constrained,
+        wantTokens: !!options.onToken, abortFlag: sab },
+      { onToken: options.onToken });
+    const onAbort = () => {
+      if (sab) Atomics.store(new Int32Array(sab), 0, 1);
+      this.cancel(id, new AbortError("the call was aborted"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const r = (await promise) as CallResult;
+      return { ...r, timings: { ...r.timings, wallMs: performance.now() - t0 }, inWorker: true };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    return (await this.request({ type: "tokenize", text }).promise) as number[];
+  }
+
+  async dispose(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const done = this.request({ type: "dispose" }).promise.catch(() => undefined);
+    await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+    this.worker = null;
+    worker.terminate();
+    this.failAll(new DisposedError());
+  }
+}
+
+/** Starts the engine Worker and creates the engine inside it. */
+export async function createWorkerToolCaller(build: Build, options: CreateOptions): Promise<ToolCaller> {
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "needlepoint" });
+  const proxy = new WorkerToolCaller(worker);
+  const { signal } = options;
+  let model: WireModel;
+  const m = options.model;
+  if (m instanceof URL) model = m.href;
+  else if (m && typeof m === "object" && !(m instanceof ArrayBuffer) && !(m instanceof Uint8Array)) {
+    model = { url: String(m.url), sha256: m.sha256 };
+  } else model = m;   // string, bytes (structured-cloned: the caller keeps its copy) or undefined
+  const { id, promise } = proxy.request(
+    { type: "create", model, threads: options.threads, build, cache: options.cache },
+    { onProgress: options.onProgress });
+  const onAbort = () => proxy.cancel(id, new AbortError("createToolCaller was aborted"));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const ready = (await promise) as Extract<Reply, { type: "ready" }>;
+    proxy.build = ready.build;
+    proxy.threads = ready.threads;
+    proxy.model = ready.model;
+    return proxy;
+  } catch (e) {
+    await proxy.dispose();
+    throw e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
