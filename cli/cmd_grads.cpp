@@ -1,6 +1,9 @@
 // cmd_grads.cpp — `train-grads` runs one forward/backward pass on a batch
 // given as JSON and writes the loss and every gradient as a GGUF file (the PyTorch parity
-// check reads it).
+// check reads it). The batch holds the token loss's arrays ("enc", "dec_in", "targets",
+// "weights", optional "z_coef"), a "contrastive" object ({"query": [[ids]], "tool": [[ids]],
+// "weight": w}: the retrieval head's CLIP loss, added with weight w), or both; the gradients
+// are then those of token loss + w * contrastive loss.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -47,30 +50,59 @@ int cmd_train_grads(const Args& args) {
   if (!read_file(batch_path, &text)) return fail("IO_ERROR: cannot read " + batch_path);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("INVALID_INPUT: batch is not a JSON object");
+  const bool token = j.contains("enc");
   int B = 0, Te = 0, B2 = 0, Td = 0, B3 = 0, Td3 = 0, B4 = 0, Td4 = 0;
   std::vector<int32_t> enc, dec_in, targets;
   std::vector<float> weights;
-  if (!read_matrix(j, "enc", &B, &Te, &enc) || !read_matrix(j, "dec_in", &B2, &Td, &dec_in) ||
-      !read_matrix(j, "targets", &B3, &Td3, &targets) || !read_matrix(j, "weights", &B4, &Td4, &weights) ||
-      B2 != B || B3 != B || B4 != B || Td3 != Td || Td4 != Td)
+  if (token && (!read_matrix(j, "enc", &B, &Te, &enc) || !read_matrix(j, "dec_in", &B2, &Td, &dec_in) ||
+                !read_matrix(j, "targets", &B3, &Td3, &targets) || !read_matrix(j, "weights", &B4, &Td4, &weights) ||
+                B2 != B || B3 != B || B4 != B || Td3 != Td || Td4 != Td))
     return fail("INVALID_INPUT: batch needs rectangular enc, dec_in, targets and weights arrays of one batch size");
   np::LossConfig lc;
   if (j.contains("z_coef") && j["z_coef"].is_number()) lc.z_coef = j["z_coef"].get<double>();
+  const bool contrastive = j.contains("contrastive");
+  int N = 0, Tq = 0, N2 = 0, Tt = 0;
+  std::vector<int32_t> query, tool;
+  double cweight = 0;
+  if (contrastive) {
+    const json& cj = j["contrastive"];
+    if (!cj.is_object() || !read_matrix(cj, "query", &N, &Tq, &query) || !read_matrix(cj, "tool", &N2, &Tt, &tool) ||
+        N2 != N || !cj.contains("weight") || !cj["weight"].is_number())
+      return fail("INVALID_INPUT: \"contrastive\" needs rectangular query and tool arrays of one size and a weight");
+    cweight = cj["weight"].get<double>();
+  }
+  if (!token && !contrastive) return fail("INVALID_INPUT: batch has neither \"enc\" nor \"contrastive\"");
 
   auto file = np::GgufFile::open_file(model_path);
   if (!file.ok()) return fail(file.status().to_string());
   auto model = np::TrainModel::from_gguf(*file.value());
   if (!model.ok()) return fail(model.status().to_string());
   np::TrainModel& m = model.value();
-  np::TrainBatchView view{B, Te, Td, enc.data(), dec_in.data(), targets.data(), weights.data()};
   np::LossInfo info;
-  np::Status s = m.forward_backward(view, lc, &info);
-  if (!s.ok()) return fail(s.to_string());
+  np::Status s;
+  if (token) {
+    np::TrainBatchView view{B, Te, Td, enc.data(), dec_in.data(), targets.data(), weights.data()};
+    s = m.forward_backward(view, lc, &info);  // zeroes the gradients first
+    if (!s.ok()) return fail(s.to_string());
+  } else {
+    m.params().zero_grad();
+  }
+  np::ContrastiveInfo cinfo;
+  if (contrastive) {
+    np::ContrastiveBatchView cv{N, Tq, Tt, query.data(), tool.data()};
+    s = m.contrastive_forward_backward(cv, cweight, &cinfo);  // adds into the gradients
+    if (!s.ok()) return fail(s.to_string());
+  }
+  const double total = (token ? info.loss : 0.0) + (contrastive ? cweight * cinfo.loss : 0.0);
   np::GgufWriter w;
   np::GgufValue loss;
   loss.type = np::GgufValueType::F64;
-  loss.f = info.loss;
+  loss.f = total;
   w.set_kv("train.loss", loss);
+  if (contrastive) {
+    loss.f = cinfo.loss;
+    w.set_kv("train.contrastive_loss", loss);
+  }
   const np::ParamArena& a = m.params();
   for (size_t i = 0; i < a.num_tensors(); ++i) {
     const np::ParamTensor& t = a.tensor(i);
@@ -80,8 +112,12 @@ int cmd_train_grads(const Args& args) {
   }
   s = w.write_file(out);
   if (!s.ok()) return fail(s.to_string());
-  std::printf("{\"loss\":%.17g,\"ce\":%.17g,\"target_tokens\":%lld}\n", info.loss, info.ce,
+  std::printf("{\"loss\":%.17g,\"ce\":%.17g,\"target_tokens\":%lld", total, info.ce,
               static_cast<long long>(info.target_tokens));
+  if (contrastive)
+    std::printf(",\"contrastive_loss\":%.17g,\"contrastive_accuracy\":%.17g,\"logit_scale\":%.17g", cinfo.loss,
+                cinfo.accuracy, cinfo.logit_scale);
+  std::printf("}\n");
   return 0;
 }
 

@@ -4,7 +4,9 @@
 For random-weight models written by the engine (every norm, gate and bias random, so all of
 them get exercised) and a padded batch with per-token weights and z-loss, compares the loss
 and every parameter's gradient from `needlepoint train-grads` with tests/ref/needle_torch.py
-(float64). Error per tensor: max|engine - torch| / max|torch| (tensors whose reference
+(float64). The "clip" cases add the retrieval head's contrastive loss (N right-padded
+queries and tool texts): alone (every decoder gradient must then be exactly zero), and
+added to the token loss with weight 0.1 (the spec's weighting), with and without an FFN. Error per tensor: max|engine - torch| / max|torch| (tensors whose reference
 gradient is all zero must be all zero). Bound: 1e-4 (f32 engine vs f64 reference).
 Usage: check_train_parity.py --cli PATH. Exits non-zero on any failure.
 """
@@ -41,6 +43,14 @@ def make_batch(rng, vocab, B, max_te, max_td, pad=0):
     return {"enc": enc, "dec_in": dec_in, "targets": targets, "weights": weights, "z_coef": 1e-4}
 
 
+def make_contrastive(rng, vocab, N, max_tq, max_tt, weight, pad=0):
+    def rows(max_t):
+        lens = [rng.randint(2, max_t) for _ in range(N)]
+        T = max(lens)
+        return [[rng.randint(6, vocab - 1) for _ in range(n)] + [pad] * (T - n) for n in lens]
+    return {"query": rows(max_tq), "tool": rows(max_tt), "weight": weight}
+
+
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -55,14 +65,20 @@ def main():
     args = ap.parse_args()
     rng = random.Random(args.seed)
     tmp = tempfile.mkdtemp(prefix="np-train-parity-")
-    cases = [("small", []), ("small drelu", ["--d-ff", "96", "--ffn", "drelu"]),
-             ("small swiglu", ["--d-ff", "80", "--ffn", "swiglu"]), ("small geglu", ["--d-ff", "64", "--ffn", "geglu"])]
+    # (name, make-model flags, token loss?, contrastive weight or None)
+    cases = [("small", [], True, None), ("small drelu", ["--d-ff", "96", "--ffn", "drelu"], True, None),
+             ("small swiglu", ["--d-ff", "80", "--ffn", "swiglu"], True, None),
+             ("small geglu", ["--d-ff", "64", "--ffn", "geglu"], True, None),
+             ("clip alone", [], False, 1.0), ("clip + token", [], True, 0.1),
+             ("clip+tok geglu", ["--d-ff", "64", "--ffn", "geglu"], True, 0.1)]
     failures = 0
     print("%-14s %12s %12s %-36s" % ("case", "loss err", "max grad err", "worst tensor"))
-    for i, (name, extra) in enumerate(cases):
+    for i, (name, extra, token, cweight) in enumerate(cases):
         model = os.path.join(tmp, "m%d.gguf" % i)
         run([args.cli, "make-model", "--out", model, "--config", "small", "--seed", str(100 + i)] + extra)
-        batch = make_batch(rng, 512, 3, 40, 12)
+        batch = make_batch(rng, 512, 3, 40, 12) if token else {}
+        if cweight is not None:
+            batch["contrastive"] = make_contrastive(rng, 512, 5, 14, 30, cweight)
         bpath = os.path.join(tmp, "b%d.json" % i)
         with open(bpath, "w") as f:
             json.dump(batch, f)
@@ -78,6 +94,9 @@ def main():
         a, b = gguf_np.GGUFReader(ours), gguf_np.GGUFReader(ref)
         la, lb = a.metadata["train.loss"], b.metadata["train.loss"]
         loss_err = abs(la - lb) / abs(lb)
+        if cweight is not None:
+            ca, cb = a.metadata.get("train.contrastive_loss"), b.metadata["train.contrastive_loss"]
+            loss_err = max(loss_err, abs(ca - cb) / abs(cb) if ca is not None else float("inf"))
         worst, worst_name = 0.0, ""
         ok = loss_err <= BOUND and set(a.tensors) == set(b.tensors)
         for n in b.tensors:

@@ -13,12 +13,21 @@ Loss (docs/training.md, "Loss"), for a batch of right-padded sequences:
   ce_t = lse_t - logits_t[target_t], loss_t = w_t * (ce_t + z_coef * lse_t^2);
   loss = sum_t loss_t / sum_t w_t.
 
+Contrastive loss (docs/training.md, "Contrastive loss"), for N queries and their N positive
+tool texts, each right-padded and encoded separately by the encoder:
+  pooled = mean of the encoder output over non-pad positions,
+  e = relu(pooled W1^T + b1) W2^T, u = e / sqrt(sum(e^2) + 1e-12) (queries q, tools t),
+  logits = exp(clamp(log_temp, 0, ln 100)) * q t^T,
+  closs = (CE(logits, diag) + CE(logits^T, diag)) / 2 (means over the N rows).
+
 CLI:
   needle_torch.py grads --model M.gguf --batch B.json --out G.gguf [--dtype float64|float32]
       B.json: {"enc": [[ids]], "dec_in": [[ids]], "targets": [[ids or -1]],
-               "weights": [[floats]], "z_coef": float}
-      writes every gradient as an F32 tensor under the parameter's GGUF name, and the loss
-      as metadata "train.loss" (F64).
+               "weights": [[floats]], "z_coef": float,
+               "contrastive": {"query": [[ids]], "tool": [[ids]], "weight": w}}
+      (the token arrays or "contrastive" may be left out; the loss is token loss +
+      w * closs) writes every gradient as an F32 tensor under the parameter's GGUF name, the
+      loss as metadata "train.loss" (F64) and closs as "train.contrastive_loss".
 """
 
 import argparse
@@ -96,21 +105,43 @@ class Needle(torch.nn.Module):
         y = a @ self.p(prefix + ".ffn_down_proj.weight").t()
         return x + torch.sigmoid(self.p(prefix + ".ffn_gate")[0]) * y
 
-    def forward(self, enc, dec_in):
+    def encode(self, enc):  # enc (B, T) ids -> (B, T, C) after the final norm, keep (B, T)
         cfg = self.cfg
         E = self.p("token_embd.weight")
-        scale = math.sqrt(cfg.d_model)
-        keep = enc != cfg.pad_id                                     # (B, T)
+        keep = enc != cfg.pad_id
         B, T = enc.shape
-        S = dec_in.shape[1]
-        x = E[enc] * scale
+        x = E[enc] * math.sqrt(cfg.d_model)
         enc_allowed = keep[:, None, :].expand(B, T, T)
         for i in range(cfg.n_enc_layers):
             p = "enc.blk.%d" % i
             h = self.norm(x, self.p(p + ".attn_norm.weight"))
             x = x + torch.sigmoid(self.p(p + ".attn_gate")[0]) * self.attn(h, h, p + ".attn", enc_allowed, True)
             x = self.ffn(x, p)
-        enc_out = self.norm(x, self.p("enc.output_norm.weight"))
+        return self.norm(x, self.p("enc.output_norm.weight")), keep
+
+    def retrieval(self, ids):  # ids (B, T) -> (B, contrastive_dim) unit vectors
+        enc_out, keep = self.encode(ids)
+        m = keep.to(enc_out.dtype)[..., None]
+        pooled = (enc_out * m).sum(1) / m.sum(1).clamp(min=1.0)
+        h = torch.relu(pooled @ self.p("contrastive.hidden.weight").t() + self.p("contrastive.hidden.bias"))
+        e = h @ self.p("contrastive.proj.weight").t()
+        return e / torch.sqrt((e * e).sum(-1, keepdim=True) + 1e-12)
+
+    def contrastive_loss(self, query, tool):
+        q, t = self.retrieval(query), self.retrieval(tool)
+        scale = torch.exp(torch.clamp(self.p("contrastive.log_temp")[0], 0.0, math.log(100.0)))
+        logits = scale * (q @ t.t())
+        labels = torch.arange(q.shape[0])
+        f = torch.nn.functional.cross_entropy
+        return (f(logits, labels) + f(logits.t(), labels)) / 2
+
+    def forward(self, enc, dec_in):
+        cfg = self.cfg
+        E = self.p("token_embd.weight")
+        scale = math.sqrt(cfg.d_model)
+        B, T = enc.shape
+        S = dec_in.shape[1]
+        enc_out, keep = self.encode(enc)
         causal = torch.tril(torch.ones(S, S, dtype=torch.bool))[None].expand(B, S, S)
         cross = keep[:, None, :].expand(B, S, T)
         y = E[dec_in] * scale
@@ -149,14 +180,24 @@ def cmd_grads(args):
     model = load(args.model, dtype)
     with open(args.batch) as f:
         b = json.load(f)
-    enc = torch.tensor(b["enc"], dtype=torch.long)
-    dec_in = torch.tensor(b["dec_in"], dtype=torch.long)
-    targets = torch.tensor(b["targets"], dtype=torch.long)
-    weights = torch.tensor(b["weights"], dtype=dtype)
-    loss = model.loss(enc, dec_in, targets, weights, float(b.get("z_coef", 0.0)))
+    loss = torch.zeros((), dtype=dtype)
+    if "enc" in b:
+        enc = torch.tensor(b["enc"], dtype=torch.long)
+        dec_in = torch.tensor(b["dec_in"], dtype=torch.long)
+        targets = torch.tensor(b["targets"], dtype=torch.long)
+        weights = torch.tensor(b["weights"], dtype=dtype)
+        loss = loss + model.loss(enc, dec_in, targets, weights, float(b.get("z_coef", 0.0)))
+    closs = None
+    if "contrastive" in b:
+        c = b["contrastive"]
+        closs = model.contrastive_loss(torch.tensor(c["query"], dtype=torch.long),
+                                       torch.tensor(c["tool"], dtype=torch.long))
+        loss = loss + float(c["weight"]) * closs
     loss.backward()
     w = gguf_np.GGUFWriter()
     w.add("train.loss", float(loss.item()), gguf_np.T_F64)
+    if closs is not None:
+        w.add("train.contrastive_loss", float(closs.item()), gguf_np.T_F64)
     for n, p in zip(model.names, model.params):
         g = p.grad if p.grad is not None else torch.zeros_like(p)
         w.add_tensor(n, g.detach().to(torch.float64).numpy(), gguf_np.F32)

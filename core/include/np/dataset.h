@@ -281,4 +281,58 @@ class DataLoader {
 Result<std::vector<Example>> read_examples(const std::string& path, ReaderOptions options,
                                            DataReport* report);
 
+// ---- contrastive retrieval pairs -----------------------------------------------------------
+// (query, positive tool text) pairs for the retrieval head's CLIP loss (trainer.h,
+// TrainModel::contrastive_forward_backward). The query and each tool are encoded SEPARATELY,
+// as a retriever encodes them at inference: no <tools> token, no other tool beside it.
+
+// The text a tool is retrieved by: its normalised JSON object exactly as it appears inside
+// ToolSet::normalized_json (json_dumps_compact of {"name": snake_case, "description",
+// "parameters": {p: flat spec}}), so "[" + texts joined by "," + "]" == normalized_json.
+// Example: {"name":"get_weather","description":"Current weather.","parameters":
+// {"location":{"type":"string","description":"City.","required":true}}}
+std::string tool_retrieval_text(const Tool& tool);
+
+// One pair. The positive is the tool the example's first answer calls.
+struct ContrastivePair {
+  std::vector<int32_t> query_ids;  // encode(query) cut to max_enc_len
+  std::vector<int32_t> tool_ids;   // encode(tool_retrieval_text(positive)) cut to max_enc_len
+  std::string tool_text;           // tool_retrieval_text(positive): in-batch identity
+  std::string tool_name;           // the positive's snake_case name
+  bool truncated = false;          // either side was cut to max_enc_len
+  int64_t line = 0;
+};
+
+// The pair of `example`; *has_pair = false (and ok, *out untouched) when it answers [].
+// kInvalidInput when the query or the tool text encodes to no token.
+Status make_contrastive_pair(const Tokenizer& tokenizer, const ModelConfig& config,
+                             const Example& example, ContrastivePair* out, bool* has_pair);
+
+// Pairs grouped for in-batch negatives, as indices into `pairs`: walking the pairs in order,
+// each joins the oldest open group that does not yet hold its tool text (else opens a new
+// one); a group closes when it reaches batch_size. Closed groups come first, in the order
+// they closed, then the open ones in the order they opened; groups of one pair (no negative)
+// are dropped. Within a group no two pairs share a tool text. Example (batch_size 2, tool
+// texts A A B C): {0, 2}, {1, 3}. batch_size < 2 gives no group.
+std::vector<std::vector<size_t>> group_contrastive_pairs(const std::vector<ContrastivePair>& pairs,
+                                                         int32_t batch_size);
+
+// N pairs padded on the right (pad_id) to the longest query and the longest tool text.
+struct ContrastiveBatch {
+  int32_t N = 0, Tq = 0, Tt = 0;
+  std::vector<int32_t> query_ids;  // (N, Tq)
+  std::vector<int32_t> tool_ids;   // (N, Tt)
+  std::vector<int64_t> lines;      // (N) source line of each pair
+};
+// kInvalidInput for fewer than 2 rows, an empty side, or two rows with the same tool text.
+Status make_contrastive_batch(const std::vector<const ContrastivePair*>& rows, int32_t pad_id,
+                              ContrastiveBatch* out);
+
+// All of the above over a list of examples, in their order: pairs (examples without a call
+// skipped), grouped, padded. *skipped (optional) counts the examples that gave no pair or
+// were left in a group of one.
+Status make_contrastive_batches(const Tokenizer& tokenizer, const ModelConfig& config,
+                                const std::vector<Example>& examples, int32_t batch_size,
+                                std::vector<ContrastiveBatch>* out, int64_t* skipped);
+
 }  // namespace np
