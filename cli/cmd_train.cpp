@@ -1,23 +1,29 @@
-// cmd_train.cpp — the training commands: train (from scratch or from a base GGUF) and eval.
+// cmd_train.cpp — the training commands: train (from scratch or from a base GGUF),
+// finetune (a base GGUF, full or LoRA) and eval. The loop itself is np::TrainRun
+// (core/include/np/train_loop.h); this file parses flags, prints progress, writes the loss
+// log, checkpoints and the exported model.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "np/trainer.h"
-
 #include "np/dataset.h"
 #include "np/eval.h"
 #include "np/tool_caller.h"
+#include "np/train_loop.h"
+#include "np/trainer.h"
 
 namespace np_cli {
 
-// ---- train ---------------------------------------------------------------------------------
+// ---- train / finetune ------------------------------------------------------------------
 
 namespace {
 
@@ -30,114 +36,359 @@ bool parse_weight_type(const std::string& s, np::GgmlType* t) {
   return true;
 }
 
-std::string opt(const Args& args, const char* name, const char* dflt) {
-  std::string v;
-  return arg_value(args, name, &v) ? v : std::string(dflt);
+// Flags read strictly: a malformed number or an unknown flag is a usage error, never a
+// silent default.
+struct Flags {
+  const Args& args;
+  std::string error;
+  std::set<std::string> known;
+
+  bool has(const std::string& name) {
+    known.insert(name);
+    return arg_flag(args, name);
+  }
+  bool str(const std::string& name, std::string* out) {
+    known.insert(name);
+    return arg_value(args, name, out);
+  }
+  template <class T>
+  void num(const std::string& name, T* out) {
+    known.insert(name);
+    std::string v;
+    if (!arg_value(args, name, &v)) return;
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(d) || (std::is_integral<T>::value && d != std::floor(d))) {
+      if (error.empty()) error = name + " needs a number, got '" + v + "'";
+      return;
+    }
+    *out = static_cast<T>(d);
+  }
+  // Every "--x" in args must be one of the flags asked for.
+  bool check_unknown() {
+    for (const std::string& a : args) {
+      if (a.size() < 3 || a.compare(0, 2, "--") != 0) continue;
+      const std::string name = a.substr(0, a.find('='));
+      if (!known.count(name)) {
+        if (error.empty()) error = "unknown option " + name;
+        return false;
+      }
+    }
+    return error.empty();
+  }
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool write_bytes_atomic(const std::string& path, const std::vector<uint8_t>& bytes, std::string* err) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) {
+    *err = "IO_ERROR: cannot write " + tmp;
+    return false;
+  }
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    *err = "IO_ERROR: cannot write " + path;
+    return false;
+  }
+  return true;
+}
+
+// Exact match (and the other metrics) of a model file's bytes on examples.
+np::EvalMetrics evaluate_examples(std::shared_ptr<np::Model> model, const std::vector<np::Example>& examples) {
+  np::ToolCaller caller(std::move(model));
+  std::vector<np::EvalExample> evs;
+  for (const np::Example& ex : examples) {
+    auto r = caller.call(ex.query, ex.tools.dump());
+    np::EvalExample e;
+    for (const auto& a : ex.answers) e.reference.push_back({a.original_name, a.arguments});
+    e.accept = ex.accept;
+    e.parsed = r.ok() && r.value().valid;
+    if (r.ok())
+      for (const auto& c : r.value().calls) e.prediction.push_back({c.name, c.arguments});
+    evs.push_back(std::move(e));
+  }
+  return np::eval_compute(evs);
+}
+
+struct Progress {
+  std::FILE* log = nullptr;
+  std::chrono::steady_clock::time_point t0;
+  int64_t tokens = 0, steps = 0, first_step = 0;
+  int log_every = 10;
+  std::string ckpt_path;
+  int64_t ckpt_every = 0;
+  int64_t stop_at = 0;  // > 0: end this invocation after that step (checkpoint, export)
+  bool stopped_at = false;
+  np::TrainRun* run = nullptr;
+  std::string error;
+};
+
+bool on_step(const np::StepReport& r, void* user) {
+  Progress& p = *static_cast<Progress*>(user);
+  p.tokens += r.tokens;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.t0).count();
+  const double tps = p.tokens / std::max(secs, 1e-9);
+  if (p.log)
+    std::fprintf(p.log, "%lld,%.6f,%.6f,%.4g,%.4f,%.1f,\n", static_cast<long long>(r.step), r.loss, r.ce, r.lr,
+                 r.grad_norm, tps);
+  if (r.step % std::max(1, p.log_every) == 0 || r.step == p.steps) {
+    const double eta = secs / static_cast<double>(r.step - p.first_step) * static_cast<double>(p.steps - r.step);
+    std::fprintf(stderr, "step %lld/%lld  loss %.4f  ce %.4f  lr %.2e  |g| %.3f  %.0f tok/s  eta %.0fs\n",
+                 static_cast<long long>(r.step), static_cast<long long>(p.steps), r.loss, r.ce, r.lr, r.grad_norm, tps,
+                 eta);
+  }
+  if (!p.ckpt_path.empty() && p.ckpt_every > 0 && r.step % p.ckpt_every == 0 && r.step < p.steps) {
+    auto bytes = p.run->checkpoint();
+    if (!bytes.ok()) {
+      p.error = bytes.status().to_string();
+      return false;
+    }
+    if (!write_bytes_atomic(p.ckpt_path, bytes.value(), &p.error)) return false;
+  }
+  if (p.stop_at > 0 && r.step >= p.stop_at) {
+    p.stopped_at = true;
+    return false;
+  }
+  return true;
+}
+
+bool on_val(const np::ValReport& r, void* user) {
+  Progress& p = *static_cast<Progress*>(user);
+  std::fprintf(stderr, "  validation at step %lld: loss %.4f  ce %.4f%s\n", static_cast<long long>(r.step), r.loss, r.ce,
+               r.improved ? "  (best)" : "");
+  if (p.log) std::fprintf(p.log, "%lld,,,,,,%.6f\n", static_cast<long long>(r.step), r.loss);
+  return true;
+}
+
+int train_command(const Args& args, bool finetune) {
+  Flags f{args, {}, {}};
+  const char* cmd = finetune ? "finetune" : "train";
+  std::string data, out, base, spm, ckpt_dir, log_path, s;
+  const bool have_data = f.str("--data", &data), have_out = f.str("--out", &out);
+  const bool have_base = f.str("--model", &base);
+  np::TrainConfig tc;
+  tc.steps = 200;
+  f.num("--steps", &tc.steps);
+  f.num("--batch", &tc.batch);
+  f.num("--seed", &tc.seed);
+  tc.lora.rank = 0;
+  if (finetune) {
+    f.num("--lora-rank", &tc.lora.rank);
+    f.num("--lora-alpha", &tc.lora.alpha);
+    if (f.str("--lora-targets", &s)) {
+      np::Status st = np::parse_lora_targets(s, &tc.lora.targets);
+      if (!st.ok()) return usage_error(st.message());
+    }
+    tc.train_base = f.has("--train-base");
+  }
+  if (!have_data || !have_out) return usage_error(std::string(cmd) + " needs --data D.jsonl and --out M.gguf");
+  if (finetune && !have_base) return usage_error("finetune needs --model base.gguf");
+  tc.optim = have_base ? np::OptimConfig::finetuning(tc.steps) : np::OptimConfig::pretraining(tc.steps);
+  if (tc.lora.rank > 0) tc.optim.adamw.lr = 1e-3;  // adapters start at zero: they need a larger step
+  f.num("--lr", &tc.optim.adamw.lr);
+  f.num("--muon-lr", &tc.optim.muon.lr);
+  f.num("--weight-decay", &tc.optim.adamw.weight_decay);
+  f.num("--clip", &tc.optim.clip_norm);
+  f.num("--warmup", &tc.optim.schedule.warmup_ratio);
+  f.num("--decay", &tc.optim.schedule.decay_ratio);
+  if (f.str("--schedule", &s)) {
+    if (s == "wsd") tc.optim.schedule.kind = np::ScheduleKind::kWsd;
+    else if (s == "cosine") tc.optim.schedule.kind = np::ScheduleKind::kCosine;
+    else if (s == "constant") tc.optim.schedule.kind = np::ScheduleKind::kConstant;
+    else return usage_error("--schedule must be wsd, cosine or constant");
+  }
+  if (f.has("--no-muon")) tc.optim.muon.enabled = false;
+  if (f.has("--muon-all")) tc.muon_attention_only = false;
+  f.num("--z-loss", &tc.loss.z_coef);
+  if (f.str("--role-weights", &s)) {
+    const std::vector<std::string> w = split_list(s);
+    char* e1 = nullptr;
+    float v[4];
+    bool ok = w.size() == 4;
+    for (size_t i = 0; ok && i < 4; ++i) {
+      v[i] = std::strtof(w[i].c_str(), &e1);
+      ok = *e1 == '\0' && v[i] >= 0;
+    }
+    if (!ok) return usage_error("--role-weights needs four numbers: name,key,value,structure");
+    tc.pair.weights = {v[0], v[1], v[2], v[3]};
+  }
+  if (f.has("--no-augment")) tc.pair.augment.enabled = false;
+  if (f.str("--qat", &s)) {
+    if (s == "q8_0") tc.qat = np::GgmlType::Q8_0;
+    else if (s == "q4_0") tc.qat = np::GgmlType::Q4_0;
+    else return usage_error("--qat must be q8_0 or q4_0");
+  }
+  if (f.str("--freeze", &s)) tc.freeze = split_list(s);
+  f.str("--val-data", &tc.val_path);
+  f.num("--val-split", &tc.val_fraction);
+  f.num("--eval-every", &tc.eval_every);
+  f.num("--patience", &tc.patience);
+  f.num("--val-max", &tc.val_max_examples);
+  f.num("--bucket-window", &tc.bucket_window);
+  np::GgmlType type = np::GgmlType::F32;
+  if (f.str("--type", &s) && !parse_weight_type(s, &type)) return usage_error("--type must be f32, f16, q8_0 or q4_0");
+  Progress prog;
+  f.num("--log-every", &prog.log_every);
+  f.num("--checkpoint-every", &prog.ckpt_every);
+  f.num("--stop-at", &prog.stop_at);
+  f.str("--checkpoint-dir", &ckpt_dir);
+  const bool resume = f.has("--resume");
+  f.str("--log", &log_path);
+  // Model shape (from scratch only).
+  np::ModelConfig mc;
+  std::string cname = "small";
+  f.str("--config", &cname);
+  if (cname == "small") mc = np::ModelConfig::small();
+  else if (cname == "needle") mc = np::ModelConfig::needle_v1();
+  else return usage_error("--config must be small or needle");
+  f.num("--d-model", &mc.d_model);
+  f.num("--heads", &mc.n_heads);
+  f.num("--kv-heads", &mc.n_kv_heads);
+  f.num("--enc-layers", &mc.n_enc_layers);
+  f.num("--dec-layers", &mc.n_dec_layers);
+  f.num("--max-enc-len", &mc.max_enc_len);
+  f.num("--max-dec-len", &mc.max_dec_len);
+  f.num("--contrastive-dim", &mc.contrastive_dim);
+  f.num("--d-ff", &mc.d_ff);
+  if (f.str("--ffn", &s)) {
+    if (s == "drelu") mc.ffn_act = np::FfnActivation::kDRelu;
+    else if (s == "swiglu") mc.ffn_act = np::FfnActivation::kSwiGlu;
+    else if (s == "geglu") mc.ffn_act = np::FfnActivation::kGeGlu;
+    else return usage_error("--ffn must be drelu, swiglu or geglu");
+  }
+  const bool have_spm = f.str("--spm", &spm);
+  if (!f.check_unknown()) return usage_error(f.error);
+  if (resume && ckpt_dir.empty()) return usage_error("--resume needs --checkpoint-dir DIR");
+  const std::string ckpt_path = ckpt_dir.empty() ? "" : ckpt_dir + "/checkpoint.gguf";
+  if (!ckpt_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(ckpt_dir, ec);
+    if (ec) return fail("IO_ERROR: cannot create " + ckpt_dir + ": " + ec.message());
+  }
+  if (!ckpt_dir.empty() && prog.ckpt_every == 0) prog.ckpt_every = std::max<int64_t>(1, tc.steps / 10);
+  np::Status st = tc.validate();
+  if (!st.ok()) return usage_error(st.message());
+
+  std::unique_ptr<np::TrainRun> run;
+  std::shared_ptr<np::GgufFile> base_file;
+  std::string ckpt_text;
+  if (resume && read_file(ckpt_path, &ckpt_text)) {
+    std::vector<uint8_t> bytes(ckpt_text.begin(), ckpt_text.end());
+    std::string().swap(ckpt_text);
+    auto r = np::TrainRun::resume(bytes, data, tc);
+    if (!r.ok()) return fail(r.status().to_string() + " (" + ckpt_path + ")");
+    run = r.take();
+    std::fprintf(stderr, "resumed from %s at step %lld\n", ckpt_path.c_str(), static_cast<long long>(run->step_count()));
+  } else {
+    np::Tokenizer tokenizer;
+    np::TrainModel model;
+    if (have_base) {
+      auto bf = np::GgufFile::open_file(base);
+      if (!bf.ok()) return fail(bf.status().to_string());
+      base_file = bf.take();
+      auto m = np::TrainModel::from_gguf(*base_file);
+      if (!m.ok()) return fail(m.status().to_string());
+      auto t = np::Tokenizer::from_gguf(*base_file);
+      if (!t.ok()) return fail(t.status().to_string());
+      model = m.take();
+      tokenizer = t.take();
+    } else {
+      auto t = have_spm ? np::Tokenizer::from_spm_file(spm) : np::synthetic_tokenizer(mc.vocab_size);
+      if (!t.ok()) return fail(t.status().to_string());
+      tokenizer = t.take();
+      mc.vocab_size = tokenizer.vocab_size();
+      auto m = np::TrainModel::create(mc, tc.seed);
+      if (!m.ok()) return fail(m.status().to_string());
+      model = m.take();
+    }
+    auto r = np::TrainRun::create(std::move(model), std::move(tokenizer), data, tc);
+    if (!r.ok()) return fail(r.status().to_string());
+    run = r.take();
+  }
+
+  // Validation exact match of the base, to show the gain (fine-tuning with validation).
+  np::EvalMetrics before;
+  const bool compare = have_base && run->has_validation() && run->step_count() == 0;
+  if (compare) {
+    auto m = np::Model::load(base_file);
+    if (!m.ok()) return fail(m.status().to_string());
+    before = evaluate_examples(m.take(), run->val_examples());
+  }
+
+  if (!log_path.empty()) {
+    prog.log = std::fopen(log_path.c_str(), resume ? "a" : "w");
+    if (!prog.log) return fail("IO_ERROR: cannot write " + log_path);
+    std::fseek(prog.log, 0, SEEK_END);
+    if (std::ftell(prog.log) == 0) std::fprintf(prog.log, "step,loss,ce,lr,grad_norm,tokens_per_s,val_loss\n");
+  }
+  prog.t0 = std::chrono::steady_clock::now();
+  prog.steps = tc.steps;
+  prog.first_step = run->step_count();
+  prog.ckpt_path = ckpt_path;
+  prog.run = run.get();
+  if (prog.stop_at > 0 && run->step_count() >= prog.stop_at) prog.stopped_at = true;
+  if (!prog.stopped_at) st = run->run(on_step, on_val, &prog);
+  if (prog.log) std::fclose(prog.log);
+  if (!st.ok() && !prog.stopped_at) return fail(prog.error.empty() ? st.to_string() : prog.error);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - prog.t0).count();
+  const np::DataReport rep = run->data_report();
+  if (rep.bad_lines)
+    std::fprintf(stderr, "skipped %lld bad lines (first: %s)\n", static_cast<long long>(rep.bad_lines),
+                 rep.errors.empty() ? "" : rep.errors[0].c_str());
+  if (run->early_stopped())
+    std::fprintf(stderr, "early stop at step %lld: no improvement in %d validations\n",
+                 static_cast<long long>(run->step_count()), tc.patience);
+  if (!ckpt_path.empty()) {
+    auto bytes = run->checkpoint();
+    if (!bytes.ok()) return fail(bytes.status().to_string());
+    std::string err;
+    if (!write_bytes_atomic(ckpt_path, bytes.value(), &err)) return fail(err);
+  }
+  np::GgufWriter w;
+  st = run->export_gguf(type, /*best=*/true, &w);
+  if (!st.ok()) return fail(st.to_string());
+  auto bytes = w.to_bytes();
+  if (!bytes.ok()) return fail(bytes.status().to_string());
+  std::string err;
+  if (!write_bytes_atomic(out, bytes.value(), &err)) return fail(err);
+  nlohmann::ordered_json summary;
+  summary["steps"] = run->step_count();
+  summary["seconds"] = std::round(secs * 10) / 10;
+  summary["tokens_per_s"] = std::round(prog.tokens / std::max(secs, 1e-9));
+  summary["early_stopped"] = run->early_stopped();
+  if (run->has_validation()) {
+    summary["best_val_loss"] = run->best_val_loss();
+    summary["best_step"] = run->best_step();
+    auto tuned = np::GgufFile::open_bytes(bytes.take());
+    if (!tuned.ok()) return fail(tuned.status().to_string());
+    auto m = np::Model::load(tuned.take());
+    if (!m.ok()) return fail(m.status().to_string());
+    const np::EvalMetrics after = evaluate_examples(m.take(), run->val_examples());
+    summary["val_examples"] = run->val_examples().size();
+    if (compare) summary["val_exact_match_before"] = before.exact_match;
+    summary["val_exact_match"] = after.exact_match;
+  }
+  std::printf("%s\n", summary.dump().c_str());
+  return 0;
 }
 
 }  // namespace
 
-int cmd_train(const Args& args) {
-  std::string data, out;
-  if (!arg_value(args, "--data", &data) || !arg_value(args, "--out", &out))
-    return usage_error("train needs --data D.jsonl and --out M.gguf");
-  const int64_t steps = std::atoll(opt(args, "--steps", "200").c_str());
-  const int batch = std::atoi(opt(args, "--batch", "16").c_str());
-  const uint64_t seed = std::strtoull(opt(args, "--seed", "1").c_str(), nullptr, 10);
-  const int log_every = std::atoi(opt(args, "--log-every", "10").c_str());
-  np::GgmlType type;
-  if (!parse_weight_type(opt(args, "--type", "f32"), &type)) return usage_error("--type must be f32, f16, q8_0 or q4_0");
-  if (steps < 1 || batch < 1) return usage_error("--steps and --batch must be >= 1");
-
-  // Model: from a base GGUF (fine-tuning) or from scratch with a preset config.
-  std::string base, spm;
-  std::unique_ptr<np::TrainModel> model;
-  np::Tokenizer tokenizer;
-  std::shared_ptr<np::GgufFile> base_file;
-  const bool finetune = arg_value(args, "--model", &base);
-  if (finetune) {
-    auto f = np::GgufFile::open_file(base);
-    if (!f.ok()) return fail(f.status().to_string());
-    base_file = f.take();
-    auto m = np::TrainModel::from_gguf(*base_file);
-    if (!m.ok()) return fail(m.status().to_string());
-    auto t = np::Tokenizer::from_gguf(*base_file);
-    if (!t.ok()) return fail(t.status().to_string());
-    model = std::make_unique<np::TrainModel>(m.take());
-    tokenizer = t.take();
-  } else {
-    const std::string cname = opt(args, "--config", "small");
-    np::ModelConfig c;
-    if (cname == "small") c = np::ModelConfig::small();
-    else if (cname == "needle") c = np::ModelConfig::needle_v1();
-    else return usage_error("--config must be small or needle");
-    c.max_enc_len = std::atoi(opt(args, "--max-enc-len", std::to_string(c.max_enc_len).c_str()).c_str());
-    auto t = arg_value(args, "--spm", &spm) ? np::Tokenizer::from_spm_file(spm) : np::synthetic_tokenizer(c.vocab_size);
-    if (!t.ok()) return fail(t.status().to_string());
-    tokenizer = t.take();
-    c.vocab_size = tokenizer.vocab_size();
-    auto m = np::TrainModel::create(c, seed);
-    if (!m.ok()) return fail(m.status().to_string());
-    model = std::make_unique<np::TrainModel>(m.take());
-  }
-
-  np::DataOptions dopt;
-  dopt.reader.seed = seed;
-  dopt.reader.epochs = 0;  // cycle until the step budget is spent
-  dopt.batch.batch_size = batch;
-  auto loader = np::DataLoader::open(data, tokenizer, model->config(), dopt);
-  if (!loader.ok()) return fail(loader.status().to_string());
-
-  np::OptimConfig oc = finetune ? np::OptimConfig::finetuning(steps) : np::OptimConfig::pretraining(steps);
-  oc.adamw.lr = std::atof(opt(args, "--lr", std::to_string(oc.adamw.lr).c_str()).c_str());
-  oc.muon.lr = std::atof(opt(args, "--muon-lr", std::to_string(oc.muon.lr).c_str()).c_str());
-  if (arg_flag(args, "--no-muon")) oc.muon.enabled = false;
-  auto optim = np::Optimizer::create(model->params(), oc);
-  if (!optim.ok()) return fail(optim.status().to_string());
-
-  std::FILE* log = nullptr;
-  std::string log_path;
-  if (arg_value(args, "--log", &log_path)) {
-    log = std::fopen(log_path.c_str(), "w");
-    if (!log) return fail("IO_ERROR: cannot write " + log_path);
-    std::fprintf(log, "step,loss,ce,lr,grad_norm,tokens_per_s\n");
-  }
-  np::LossConfig lc;
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t tokens = 0;
-  for (int64_t step = 0; step < steps; ++step) {
-    np::Batch b;
-    bool end = false;
-    np::Status s = loader.value()->next(&b, &end);
-    if (!s.ok()) return fail(s.to_string());
-    if (end) return fail("INVALID_INPUT: no usable training examples in " + data);
-    np::TrainBatchView v{b.B, b.Te, b.Td, b.enc_ids.data(), b.dec_in.data(), b.targets.data(), b.weights.data()};
-    np::LossInfo li;
-    s = model->forward_backward(v, lc, &li);
-    if (!s.ok()) return fail(s.to_string());
-    np::StepInfo si;
-    s = optim.value().step(model->params(), &si);
-    if (!s.ok()) return fail(s.to_string());
-    tokens += b.enc_tokens + b.dec_tokens;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double tps = tokens / std::max(secs, 1e-9);
-    if (log) std::fprintf(log, "%lld,%.6f,%.6f,%.3g,%.4f,%.1f\n", static_cast<long long>(step + 1), li.loss, li.ce, si.lr_adamw, si.grad_norm, tps);
-    if ((step + 1) % std::max(1, log_every) == 0 || step + 1 == steps) {
-      const double eta = secs / (step + 1) * (steps - step - 1);
-      std::fprintf(stderr, "step %lld/%lld  loss %.4f  ce %.4f  lr %.2e  %.0f tok/s  eta %.0fs\n",
-                   static_cast<long long>(step + 1), static_cast<long long>(steps), li.loss, li.ce, si.lr_adamw, tps, eta);
-    }
-  }
-  if (log) std::fclose(log);
-  const np::DataReport& rep = loader.value()->report();
-  if (rep.bad_lines) std::fprintf(stderr, "skipped %lld bad lines (first: %s)\n", static_cast<long long>(rep.bad_lines),
-                                  rep.errors.empty() ? "" : rep.errors[0].c_str());
-  np::GgufWriter w;
-  np::Status s = model->export_gguf(tokenizer, type, &w);
-  if (s.ok()) s = w.write_file(out);
-  if (!s.ok()) return fail(s.to_string());
-  return 0;
-}
+int cmd_train(const Args& args) { return train_command(args, false); }
+int cmd_finetune(const Args& args) { return train_command(args, true); }
 
 // ---- eval ----------------------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ int cmd_pack_tokenizer(const Args& args); // cmd_model.cpp
 int cmd_tokenize(const Args& args);       // cmd_tokenize.cpp
 int cmd_detokenize(const Args& args);     // cmd_tokenize.cpp
 int cmd_normalize_tools(const Args& args);// cmd_tools.cpp
-int cmd_train_grads(const Args& args);    // cmd_train.cpp
+int cmd_train_grads(const Args& args);    // cmd_grads.cpp
 int cmd_train(const Args& args);          // cmd_train.cpp
+int cmd_finetune(const Args& args);       // cmd_train.cpp
 int cmd_eval(const Args& args);           // cmd_train.cpp
 int cmd_bench_train(const Args& args);    // cmd_bench.cpp
 int cmd_bench_peak(const Args& args);     // cmd_bench.cpp

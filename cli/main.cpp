@@ -29,9 +29,16 @@ const char* kUsage =
     "        replace a model's tokenizer with a SentencePiece .model\n"
     "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n"
     "  train --data D.jsonl --out M.gguf [--config small|needle] [--model base.gguf]\n"
+    "        [--d-model N --heads N --kv-heads N --enc-layers N --dec-layers N --d-ff N]\n"
     "        [--spm tok.model] [--steps N] [--batch B] [--lr X] [--muon-lr X] [--no-muon]\n"
-    "        [--seed S] [--type f32|f16|q8_0|q4_0] [--max-enc-len N] [--log loss.csv]\n"
-    "        train from scratch, or fine-tune a base model (--model), and export GGUF\n"
+    "        [--seed S] [--type f32|f16|q8_0|q4_0] [--qat q8_0|q4_0] [--freeze LIST]\n"
+    "        [--val-split F | --val-data V.jsonl] [--eval-every N] [--patience N]\n"
+    "        [--checkpoint-dir DIR [--checkpoint-every N] [--resume] [--stop-at N]]\n"
+    "        [--log loss.csv] [--role-weights n,k,v,s] [--z-loss X] [--schedule wsd|cosine]\n"
+    "        train from scratch, or from a base model (--model), and export GGUF\n"
+    "  finetune --model base.gguf --data D.jsonl --out M.gguf [--lora-rank R]\n"
+    "        [--lora-alpha A] [--lora-targets q,k,v,o,ffn,retrieval] [--train-base]\n"
+    "        (and train's options) fine-tune, LoRA merged into the exported weights\n"
     "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"
     "        one forward/backward pass; loss and every gradient as GGUF (parity checks)\n"
@@ -59,6 +66,7 @@ const Command kCommands[] = {
     {"normalize-tools", np_cli::cmd_normalize_tools},
     {"train-grads", np_cli::cmd_train_grads},
     {"train", np_cli::cmd_train},
+    {"finetune", np_cli::cmd_finetune},
     {"eval", np_cli::cmd_eval},
     {"bench-train", np_cli::cmd_bench_train},
     {"bench-peak", np_cli::cmd_bench_peak},

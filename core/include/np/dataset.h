@@ -177,7 +177,17 @@ struct ReaderOptions {
   uint64_t seed = 0;
   int32_t epochs = 1;               // passes over the file; 0 = forever
   bool check_argument_keys = true;  // see parse_example
+  // Train/validation split by content: a non-blank line is in the holdout set when
+  // holdout_bucket(line) < holdout_fraction (so duplicate lines always land on the same side,
+  // and the split does not depend on the seed or on the line's position). kTrain reads only
+  // the other lines, kHoldout only those; counts in DataReport are of the lines read.
+  double holdout_fraction = 0.0;
+  enum class Split : uint8_t { kAll = 0, kTrain = 1, kHoldout = 2 } split = Split::kAll;
 };
+
+// Where a line falls in [0, 1) for the holdout split: FNV-1a of its bytes (a trailing '\r'
+// excluded), top 53 bits.
+double holdout_bucket(std::string_view line);
 
 // Counts of the first pass over the file (complete once epoch 1 starts; later passes see
 // the same lines and are not counted again), plus running totals.

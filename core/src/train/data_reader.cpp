@@ -135,7 +135,17 @@ bool is_blank(const std::string& s) {
 
 uint64_t reader_fingerprint(const ReaderOptions& o) {
   uint64_t h = mix_seed(o.seed, data_detail::kSeedFingerprint, o.shuffle ? 1 : 0, o.shuffle_window);
-  return mix_seed(h, data_detail::kSeedFingerprint, o.max_line_bytes, o.check_argument_keys ? 1 : 0);
+  h = mix_seed(h, data_detail::kSeedFingerprint, o.max_line_bytes, o.check_argument_keys ? 1 : 0);
+  if (o.split == ReaderOptions::Split::kAll) return h;
+  return mix_seed(h, data_detail::kSeedFingerprint, static_cast<uint64_t>(o.split),
+                  static_cast<uint64_t>(o.holdout_fraction * 1e9));
+}
+
+// Whether a line is read under the options' split.
+bool on_this_side(const ReaderOptions& o, const std::string& text) {
+  if (o.split == ReaderOptions::Split::kAll) return true;
+  const bool holdout = holdout_bucket(text) < o.holdout_fraction;
+  return holdout == (o.split == ReaderOptions::Split::kHoldout);
 }
 
 }  // namespace
@@ -182,6 +192,7 @@ struct ExampleReader::Impl {
         NP_RETURN_IF_ERROR(lines.next(opt.max_line_bytes, &e.text, &e.too_long, &e.offset, &e.line, &got));
         if (!got) break;
         if (!e.too_long && is_blank(e.text)) continue;
+        if (!on_this_side(opt, e.text)) continue;
         window_bytes += e.text.size();
         window.push_back(std::move(e));
       }
@@ -321,6 +332,8 @@ Result<std::unique_ptr<ExampleReader>> ExampleReader::open(const std::string& pa
   if (options.max_line_bytes < 1) return Status(Code::kInvalidInput, "max_line_bytes must be at least 1");
   if (options.shuffle_window < 1) return Status(Code::kInvalidInput, "shuffle_window must be at least 1");
   if (options.epochs < 0) return Status(Code::kInvalidInput, "epochs must be >= 0 (0 = forever)");
+  if (!(options.holdout_fraction >= 0.0 && options.holdout_fraction <= 1.0))
+    return Status(Code::kInvalidInput, "holdout_fraction must be in [0, 1]");
   std::unique_ptr<ExampleReader> r(new ExampleReader());
   r->impl_->path = path;
   r->impl_->opt = options;
@@ -336,6 +349,19 @@ const DataReport& ExampleReader::report() const { return impl_->report; }
 size_t ExampleReader::window_bytes() const { return impl_->window_bytes; }
 size_t ExampleReader::peak_window_bytes() const { return impl_->peak_window_bytes; }
 uint64_t ExampleReader::file_bytes() const { return impl_->lines.size(); }
+
+double holdout_bucket(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : line) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 29;  // FNV's low bits mix poorly into the top ones for short inputs
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 32;
+  return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);
+}
 
 Result<std::vector<Example>> read_examples(const std::string& path, ReaderOptions options, DataReport* report) {
   options.shuffle = false;
