@@ -238,6 +238,11 @@ int train_command(const Args& args, bool finetune) {
   f.num("--patience", &tc.patience);
   f.num("--val-max", &tc.val_max_examples);
   f.num("--bucket-window", &tc.bucket_window);
+  if (f.str("--on-bad-line", &s)) {
+    if (s == "skip") tc.bad_lines = np::BadLinePolicy::kSkip;
+    else if (s == "stop") tc.bad_lines = np::BadLinePolicy::kStop;
+    else return usage_error("--on-bad-line must be skip or stop");
+  }
   np::GgmlType type = np::GgmlType::F32;
   if (f.str("--type", &s) && !parse_weight_type(s, &type)) return usage_error("--type must be f32, f16, q8_0 or q4_0");
   Progress prog;
@@ -369,6 +374,7 @@ int train_command(const Args& args, bool finetune) {
   summary["seconds"] = std::round(secs * 10) / 10;
   summary["tokens_per_s"] = std::round(prog.tokens / std::max(secs, 1e-9));
   summary["early_stopped"] = run->early_stopped();
+  summary["bad_lines"] = rep.bad_lines;
   if (run->has_validation()) {
     summary["best_val_loss"] = run->best_val_loss();
     summary["best_step"] = run->best_step();

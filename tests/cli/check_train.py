@@ -168,6 +168,17 @@ def main():
         f.write('{"query": "hi"}\nnot json\n')
     rc, out, err = run(cli, "train", "--data", bad, "--out", os.path.join(tmp, "x.gguf"), "--steps", "2")
     check(rc == 1 and "error" in err, "data with no usable line is an error, not a crash")
+    mixed = os.path.join(tmp, "mixed.jsonl")
+    with open(mixed, "w") as f:
+        f.write(open(data).read())
+        f.write('{"query": "x", "tools": [], "answers": [{"name": "nope", "arguments": {}}]}\n')
+    rc, out, err = run(cli, "train", "--data", mixed, "--spm", spm, "--out", os.path.join(tmp, "x.gguf"),
+                       "--steps", "3", "--batch", "64")
+    check(rc == 0 and json.loads(out).get("bad_lines") == 1 and "line 44" in err,
+          "a bad line is skipped and reported with its number (%s)" % last_line(err))
+    rc, out, err = run(cli, "train", "--data", mixed, "--spm", spm, "--out", os.path.join(tmp, "x.gguf"),
+                       "--steps", "3", "--batch", "64", "--on-bad-line", "stop")
+    check(rc == 1 and "line 44" in err, "--on-bad-line stop fails at it (%s)" % last_line(err))
 
     shutil.rmtree(tmp, ignore_errors=True)
     print("train: %d passed, %d failed" % (PASSED[0], len(FAILED)))

@@ -44,6 +44,7 @@ struct TrainConfig {
   int32_t patience = 0;       // validations without improvement before stopping; 0 = never
   int32_t val_max_examples = 1000;
   int32_t bucket_window = 1024;
+  BadLinePolicy bad_lines = BadLinePolicy::kSkip;  // skip and count, or stop at the first
 
   Status validate() const;
 };

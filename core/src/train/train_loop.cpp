@@ -178,6 +178,7 @@ Status TrainRun::init(const std::string& data_path) {
   DataOptions d;
   d.reader.seed = config_.seed;
   d.reader.epochs = 0;  // cycle until the step budget is spent
+  d.reader.policy = config_.bad_lines;
   if (config_.val_fraction > 0) {
     d.reader.holdout_fraction = config_.val_fraction;
     d.reader.split = ReaderOptions::Split::kTrain;
@@ -194,6 +195,7 @@ Status TrainRun::init(const std::string& data_path) {
 
 Status TrainRun::load_validation_from(const std::string& data_path) {
   ReaderOptions ro;
+  ro.policy = config_.bad_lines;
   std::string path = config_.val_path;
   if (path.empty()) {
     path = data_path;
