@@ -1,8 +1,9 @@
 // test_contrastive.cpp — the retrieval head's CLIP-style contrastive loss: the loss kernel
 // (ops/kernels_contrastive.h) and the head + loss chain against central finite differences
 // in double, the temperature clamp, TrainModel::contrastive_forward_backward's contract
-// (adds into gradients, weight, errors, kept vs recomputed activations), the pair and batch
-// builders of np/dataset.h, and a learning test on tests/fixtures/data/tiny_tools.jsonl.
+// (adds into gradients, weight, errors, kept vs recomputed activations, the same embeddings as
+// Model::embed), the pair and batch builders and the seeded stream of np/dataset.h, and a
+// learning test on tests/fixtures/data/tiny_tools.jsonl.
 // Set NP_GRAD_REPORT=1 to print the max |analytic - fd| of every checked tensor and the
 // retrieval accuracies of the learning test.
 #include <catch2/catch.hpp>
@@ -333,6 +334,52 @@ TEST_CASE("contrastive_forward_backward: adds weight * gradient, encoder and hea
   CHECK(info2.loss == info.loss);
 }
 
+TEST_CASE("contrastive_forward_backward embeds as inference does (Model::embed)", "[contrastive][train]") {
+  // The training loss must be the CLIP loss of the embeddings the engine computes at
+  // inference: export the model, load it, encode + embed each (trimmed) row, apply the loss.
+  auto mr = np::TrainModel::create(tiny_config(), 12);
+  REQUIRE(mr.ok());
+  np::TrainModel& m = mr.value();
+  const size_t lt = static_cast<size_t>(m.params().find("contrastive.log_temp"));
+  *m.params().value(lt) = 1.1f;  // a scale (3.0) at which the rows are not all near-uniform
+  np::Rng rng(4);
+  RandomPairs p = random_pairs(rng, 4, m.config().vocab_size);
+  p.q[2] = 0;  // a pad in the middle of query 0: masked and left out of the mean, not trimmed
+  np::ContrastiveInfo info;
+  REQUIRE(m.contrastive_forward_backward(p.view(), 1.0, &info, false).ok());
+
+  auto tok = np::synthetic_tokenizer(m.config().vocab_size);
+  REQUIRE(tok.ok());
+  np::GgufWriter w;
+  REQUIRE(m.export_gguf(tok.value(), np::GgmlType::F32, &w).ok());
+  auto bytes = w.to_bytes();
+  REQUIRE(bytes.ok());
+  auto f = np::GgufFile::open_bytes(bytes.take());
+  REQUIRE(f.ok());
+  auto model = np::Model::load(f.take());
+  REQUIRE(model.ok());
+  const int OC = m.config().contrastive_dim;
+  auto embed_rows = [&](const std::vector<int32_t>& ids, int L, Vec* out) {
+    for (int i = 0; i < p.N; ++i) {
+      std::vector<int32_t> row(ids.begin() + static_cast<ptrdiff_t>(i) * L, ids.begin() + static_cast<ptrdiff_t>(i + 1) * L);
+      while (row.back() == 0) row.pop_back();
+      np::EncoderOutput enc;
+      REQUIRE(model.value()->encode(row, &enc).ok());
+      std::vector<float> e;
+      REQUIRE(model.value()->embed(enc, row, &e).ok());
+      out->insert(out->end(), e.begin(), e.end());
+    }
+  };
+  Vec q, t;
+  embed_rows(p.q, p.Tq, &q);
+  embed_rows(p.t, p.Tt, &t);
+  Vec sim(static_cast<size_t>(p.N) * p.N), lr(p.N), lc(p.N);
+  double want = 0;
+  np::clip_loss_forward(&want, sim.data(), lr.data(), lc.data(), q.data(), t.data(), 1.1, p.N, OC);
+  CHECK(info.loss == Approx(want).epsilon(1e-5));
+  CHECK(info.logit_scale == Approx(std::exp(1.1)).epsilon(1e-6));
+}
+
 TEST_CASE("contrastive_forward_backward: recomputed activations give the same bits", "[contrastive][train]") {
   auto mr = np::TrainModel::create(tiny_config(), 4);
   REQUIRE(mr.ok());
@@ -528,6 +575,67 @@ TEST_CASE("make_contrastive_batch: padding and refusals", "[contrastive][dataset
   a2.tool_text = "C";
   a2.tool_ids.clear();
   CHECK(np::make_contrastive_batch({&a, &a2}, 0, &batch).code() == np::Code::kInvalidInput);
+}
+
+TEST_CASE("ContrastiveStream: seeded epochs, distinct tools per batch, restore", "[contrastive][dataset]") {
+  std::vector<np::ContrastivePair> ps;
+  const char* texts[] = {"A", "B", "C", "A", "B", "D", "A", "C", "E", "B", "A", "D"};
+  for (const char* t : texts) ps.push_back(pair_with_text(t, static_cast<int64_t>(ps.size()) + 1));
+  auto s1 = np::ContrastiveStream::create(ps, 3, 0, 42);
+  auto s2 = np::ContrastiveStream::create(ps, 3, 0, 42);
+  REQUIRE(s1.ok());
+  REQUIRE(s2.ok());
+  std::vector<std::vector<int64_t>> seen;
+  for (int k = 0; k < 30; ++k) {
+    np::ContrastiveBatch a, b;
+    const int32_t epoch = s1.value().epoch();
+    const uint64_t taken = s1.value().taken();
+    REQUIRE(s1.value().next(&a).ok());
+    REQUIRE(s2.value().next(&b).ok());
+    CHECK(a.lines == b.lines);  // same seed, same stream
+    CHECK(a.N >= 2);
+    std::set<std::string> tools;
+    for (int64_t l : a.lines) CHECK(tools.insert(texts[l - 1]).second);
+    seen.push_back(a.lines);
+    if (k == 17) {
+      // A third stream restored to this batch's position continues identically.
+      auto s3 = np::ContrastiveStream::create(ps, 3, 0, 42);
+      REQUIRE(s3.ok());
+      REQUIRE(s3.value().restore(epoch, taken).ok());
+      np::ContrastiveBatch c;
+      REQUIRE(s3.value().next(&c).ok());
+      CHECK(c.lines == a.lines);
+    }
+  }
+  CHECK(s1.value().epoch() >= 3);
+  // Within one epoch no pair appears twice.
+  auto s4 = np::ContrastiveStream::create(ps, 3, 0, 42);
+  REQUIRE(s4.ok());
+  std::set<int64_t> epoch0;
+  const size_t nb = s4.value().batches_in_epoch();
+  for (size_t k = 0; k < nb; ++k) {
+    np::ContrastiveBatch a;
+    REQUIRE(s4.value().next(&a).ok());
+    for (int64_t l : a.lines) CHECK(epoch0.insert(l).second);
+  }
+  CHECK(s4.value().epoch() == 0);
+  // Another seed gives another order.
+  auto s5 = np::ContrastiveStream::create(ps, 3, 0, 43);
+  REQUIRE(s5.ok());
+  bool differs = false;
+  for (size_t k = 0; k < 6; ++k) {
+    np::ContrastiveBatch a;
+    REQUIRE(s5.value().next(&a).ok());
+    differs = differs || a.lines != seen[k];
+  }
+  CHECK(differs);
+  // Refusals.
+  CHECK(s4.value().restore(0, nb + 1).code() == np::Code::kInvalidInput);
+  CHECK(s4.value().epoch() == 0);
+  CHECK(s4.value().restore(-1, 0).code() == np::Code::kInvalidInput);
+  CHECK(np::ContrastiveStream::create(ps, 1, 0, 1).status().code() == np::Code::kInvalidInput);
+  std::vector<np::ContrastivePair> same = {pair_with_text("A", 1), pair_with_text("A", 2)};
+  CHECK(np::ContrastiveStream::create(same, 4, 0, 1).status().code() == np::Code::kInvalidInput);
 }
 
 // ---- learning ------------------------------------------------------------------------------

@@ -345,4 +345,32 @@ Status make_contrastive_batches(const Tokenizer& tokenizer, const ModelConfig& c
                                 const std::vector<Example>& examples, int32_t batch_size,
                                 std::vector<ContrastiveBatch>* out, int64_t* skipped);
 
+// An endless, seeded stream of contrastive batches over a fixed list of pairs, for a training
+// loop: each epoch shuffles the pairs (a pure function of seed and epoch), groups them
+// (group_contrastive_pairs) and hands the groups out in order, padded. The position is two
+// numbers (epoch, batches taken in it): save them and restore() gives the same continuation.
+class ContrastiveStream {
+ public:
+  // kInvalidInput for batch_size < 2, a pair with empty ids, or fewer than 2 different tool
+  // texts (no batch could be formed).
+  static Result<ContrastiveStream> create(std::vector<ContrastivePair> pairs, int32_t batch_size,
+                                          int32_t pad_id, uint64_t seed);
+  Status next(ContrastiveBatch* out);
+  int32_t epoch() const { return epoch_; }
+  uint64_t taken() const { return taken_; }  // batches handed out in this epoch
+  size_t batches_in_epoch() const { return groups_.size(); }
+  // kInvalidInput (and no change) for a negative epoch or taken past the epoch's batches.
+  Status restore(int32_t epoch, uint64_t taken);
+
+ private:
+  std::vector<std::vector<size_t>> groups_of_epoch(int32_t epoch) const;
+  void start_epoch(int32_t epoch);
+  std::vector<ContrastivePair> pairs_;
+  int32_t batch_size_ = 0, pad_id_ = 0;
+  uint64_t seed_ = 0;
+  int32_t epoch_ = 0;
+  size_t taken_ = 0;
+  std::vector<std::vector<size_t>> groups_;  // this epoch's batches, as indices into pairs_
+};
+
 }  // namespace np

@@ -10,6 +10,7 @@
 
 #include "np/dataset.h"
 #include "train/data_internal.h"
+#include "util/rng.h"
 
 namespace np {
 
@@ -53,8 +54,10 @@ Status make_contrastive_pair(const Tokenizer& tokenizer, const ModelConfig& conf
   return Status::Ok();
 }
 
-std::vector<std::vector<size_t>> group_contrastive_pairs(const std::vector<ContrastivePair>& pairs,
-                                                         int32_t batch_size) {
+namespace {
+
+// group_contrastive_pairs over the tool texts alone (texts[i] is pair i's).
+std::vector<std::vector<size_t>> group_by_text(const std::vector<const std::string*>& texts, int32_t batch_size) {
   std::vector<std::vector<size_t>> closed;
   if (batch_size < 2) return closed;
   struct Open {
@@ -62,8 +65,8 @@ std::vector<std::vector<size_t>> group_contrastive_pairs(const std::vector<Contr
     std::unordered_set<std::string> texts;
   };
   std::vector<Open> open;  // in the order they opened
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const std::string& text = pairs[i].tool_text;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string& text = *texts[i];
     size_t g = 0;
     while (g < open.size() && open[g].texts.count(text)) ++g;
     if (g == open.size()) open.emplace_back();
@@ -77,6 +80,20 @@ std::vector<std::vector<size_t>> group_contrastive_pairs(const std::vector<Contr
   for (Open& o : open)
     if (o.rows.size() >= 2) closed.push_back(std::move(o.rows));
   return closed;
+}
+
+// Seed stream of ContrastiveStream's per-epoch shuffle (the data pipeline's other streams
+// are data_detail::kSeed*, 1..4).
+constexpr uint64_t kSeedContrastive = 0x636c6970;  // "clip"
+
+}  // namespace
+
+std::vector<std::vector<size_t>> group_contrastive_pairs(const std::vector<ContrastivePair>& pairs,
+                                                         int32_t batch_size) {
+  std::vector<const std::string*> texts;
+  texts.reserve(pairs.size());
+  for (const ContrastivePair& p : pairs) texts.push_back(&p.tool_text);
+  return group_by_text(texts, batch_size);
 }
 
 Status make_contrastive_batch(const std::vector<const ContrastivePair*>& rows, int32_t pad_id,
@@ -132,6 +149,68 @@ Status make_contrastive_batches(const Tokenizer& tokenizer, const ModelConfig& c
   }
   skip += static_cast<int64_t>(pairs.size() - grouped);
   if (skipped) *skipped = skip;
+  return Status::Ok();
+}
+
+Result<ContrastiveStream> ContrastiveStream::create(std::vector<ContrastivePair> pairs, int32_t batch_size,
+                                                    int32_t pad_id, uint64_t seed) {
+  if (batch_size < 2) return Status(Code::kInvalidInput, "contrastive batch size must be at least 2");
+  std::unordered_set<std::string> texts;
+  for (const ContrastivePair& p : pairs) {
+    if (p.query_ids.empty() || p.tool_ids.empty())
+      return Status(Code::kInvalidInput, "line " + std::to_string(p.line) + ": empty query or tool ids");
+    texts.insert(p.tool_text);
+  }
+  if (texts.size() < 2)
+    return Status(Code::kInvalidInput, "contrastive pairs need at least 2 different tools, got " +
+                                           std::to_string(texts.size()));
+  ContrastiveStream s;
+  s.pairs_ = std::move(pairs);
+  s.batch_size_ = batch_size;
+  s.pad_id_ = pad_id;
+  s.seed_ = seed;
+  s.start_epoch(0);
+  return s;
+}
+
+std::vector<std::vector<size_t>> ContrastiveStream::groups_of_epoch(int32_t epoch) const {
+  std::vector<size_t> order(pairs_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng rng(data_detail::mix_seed(seed_, kSeedContrastive, static_cast<uint64_t>(epoch), 0));
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  std::vector<const std::string*> texts;
+  texts.reserve(order.size());
+  for (size_t i : order) texts.push_back(&pairs_[i].tool_text);
+  std::vector<std::vector<size_t>> groups = group_by_text(texts, batch_size_);
+  for (std::vector<size_t>& g : groups)
+    for (size_t& i : g) i = order[i];
+  return groups;
+}
+
+void ContrastiveStream::start_epoch(int32_t epoch) {
+  epoch_ = epoch;
+  taken_ = 0;
+  groups_ = groups_of_epoch(epoch);
+}
+
+Status ContrastiveStream::next(ContrastiveBatch* out) {
+  if (taken_ >= groups_.size()) start_epoch(epoch_ + 1);
+  std::vector<const ContrastivePair*> rows;
+  for (size_t i : groups_[taken_]) rows.push_back(&pairs_[i]);
+  NP_RETURN_IF_ERROR(make_contrastive_batch(rows, pad_id_, out));
+  ++taken_;
+  return Status::Ok();
+}
+
+Status ContrastiveStream::restore(int32_t epoch, uint64_t taken) {
+  if (epoch < 0) return Status(Code::kInvalidInput, "contrastive stream epoch must be >= 0");
+  std::vector<std::vector<size_t>> groups = groups_of_epoch(epoch);
+  if (taken > groups.size())
+    return Status(Code::kInvalidInput, "contrastive stream position " + std::to_string(taken) +
+                                           " is past the epoch's " + std::to_string(groups.size()) + " batches");
+  epoch_ = epoch;
+  taken_ = static_cast<size_t>(taken);
+  groups_ = std::move(groups);
   return Status::Ok();
 }
 
