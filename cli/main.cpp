@@ -40,6 +40,10 @@ const char* kUsage =
     "        [--lora-alpha A] [--lora-targets q,k,v,o,ffn,retrieval] [--train-base]\n"
     "        (and train's options) fine-tune, LoRA merged into the exported weights\n"
     "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
+    "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
+    "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"
+    "        procedural Needle-format training data (docs/data.md);\n"
+    "        --check-disjoint TRAIN.jsonl TEST.jsonl, --validate (content only)\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"
     "        one forward/backward pass; loss and every gradient as GGUF (parity checks)\n"
     "  bench-train [--config needle|5m|small] [--batch 16] [--enc-len 160] [--dec-len 32]\n"
@@ -68,6 +72,7 @@ const Command kCommands[] = {
     {"train", np_cli::cmd_train},
     {"finetune", np_cli::cmd_finetune},
     {"eval", np_cli::cmd_eval},
+    {"generate-data", np_cli::cmd_generate_data},
     {"bench-train", np_cli::cmd_bench_train},
     {"bench-peak", np_cli::cmd_bench_peak},
     {"bench-bf16", np_cli::cmd_bench_bf16},
