@@ -10,6 +10,7 @@ JOBS=$(nproc)
 echo "== Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$JOBS"
+bash tools/build-wasm.sh   # the WebAssembly builds and npm/dist for the web suites (incremental)
 (cd build && ctest --output-on-failure -j1)
 
 echo "== ASan + UBSan build and tests"

@@ -36,7 +36,8 @@ export async function createInThread(platform: Platform, build: Build, options: 
   if (signal?.aborted) throw new AbortError("createToolCaller was aborted");
   const threads = resolveThreads(build, options.threads, platform);
   onProgress?.({ status: "wasm", build });
-  const mod = await platform.loadModule(build, threads - 1);
+  // At least one pool worker: Emscripten 3.1.6 never finishes starting with a pool of 0.
+  const mod = await platform.loadModule(build, Math.max(1, threads - 1));
   let native = null;
   try {
     if (build === "mt") mod.setThreads(threads);

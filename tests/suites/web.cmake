@@ -1,0 +1,10 @@
+# web.cmake — the WebAssembly builds and the npm package (tests/web/). They need
+# npm/dist, which tools/build-wasm.sh builds (tools/test.sh runs it before ctest).
+# Labelled slow: tools/test.sh runs them in the Release pass only (the ASan build does not
+# touch the WebAssembly code).
+find_program(NP_NODE NAMES node nodejs)
+if(NP_NODE)
+  # The JS API in Node on mt and st against the native CLI, typed errors, abort, dispose.
+  add_test(NAME web_node COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/node.test.mjs)
+  set_tests_properties(web_node PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")
+endif()
