@@ -1,5 +1,5 @@
 // cmd_bench.cpp — `bench-train` (training throughput of a random model on a synthetic
-// batch: tokens/s and matmul GFLOP/s, np/perf.h's FLOP formula), `bench-peak` (the
+// batch: tokens/s and matmul GFLOP/s, np/perf.h's FLOP formula; CPU seconds per step too), `bench-peak` (the
 // machine's measured FMA / bf16 peaks and our GEMM's rate on a large product), and
 // `bench-bf16` (the accuracy check of the bf16 path: a short training run at fp32 and at
 // bf16 from the same start). tools/bench/bench_train.py runs them next to PyTorch and
@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +84,14 @@ struct SyntheticBatch {
 
 size_t param_count(const np::TrainModel& m) { return m.params().total_size(); }
 
+// CPU seconds (user + system) this process has used, every thread included: with other
+// processes on the machine, wall time stretches but this barely does.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 }  // namespace
 
 int cmd_bench_train(const Args& args) {
@@ -107,10 +117,12 @@ int cmd_bench_train(const Args& args) {
     const np::Status s = m.forward_backward(batch.view, lc, &info);
     if (!s.ok()) return fail(s.to_string());
   }
-  std::vector<double> secs;
+  std::vector<double> secs, cpu;
   for (int i = 0; i < iters; ++i) {
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     const np::Status s = m.forward_backward(batch.view, lc, &info);
+    cpu.push_back(cpu_seconds() - c0);
     secs.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     if (!s.ok()) return fail(s.to_string());
   }
@@ -129,6 +141,7 @@ int cmd_bench_train(const Args& args) {
               {"dec_len", Td},
               {"step_seconds", secs},
               {"median_seconds", med},
+              {"step_cpu_seconds", cpu},
               {"tokens_per_s", tokens / med},
               {"step_gflop", flops * 1e-9},
               {"gflops", flops / med * 1e-9},

@@ -14,7 +14,8 @@
 // Micro-kernels, picked at compile time (the build uses -march=native; Emscripten builds
 // get the portable one): AVX-512F 8x32, AVX2+FMA 6x16, portable C++ 4x16; and with
 // AVX-512 BF16 an 8x32 bf16 kernel (_mm512_dpbf16_ps: pairs of bf16 products summed into
-// fp32), whose packs hold k in pairs: word (kp, j) = bf16(X(2kp+1, j)) << 16 | bf16(X(2kp, j)).
+// fp32), whose packs hold k in pairs: word (kp, j) = bf16(X(2kp+1, j)) << 16 | bf16(X(2kp, j)),
+// rounded while packing straight from the fp32 source.
 #include "ops/gemm.h"
 
 #include <algorithm>
@@ -25,6 +26,13 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+
+// GCC 12 reports its own AVX-512 intrinsics (_mm512_srli_epi32, _mm512_castsi512_si256, ...)
+// as using an uninitialised value once inlined: a known false positive of that release.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace np {
@@ -93,16 +101,12 @@ PackBuffers& pack_buffers() {
 // ---- packing ----
 
 #if defined(__AVX2__) || defined(__AVX512F__)
-// dst[c * dstride + r] = src[r * sstride + c] for an 8x8 block.
-inline void transpose8x8(const float* src, int64_t sstride, float* dst, int64_t dstride) {
-  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + sstride);
-  __m256 r2 = _mm256_loadu_ps(src + 2 * sstride), r3 = _mm256_loadu_ps(src + 3 * sstride);
-  __m256 r4 = _mm256_loadu_ps(src + 4 * sstride), r5 = _mm256_loadu_ps(src + 5 * sstride);
-  __m256 r6 = _mm256_loadu_ps(src + 6 * sstride), r7 = _mm256_loadu_ps(src + 7 * sstride);
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+// In-register 8x8 transpose: r[i] lane j -> r[j] lane i.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
   const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
   const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
   const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
@@ -111,14 +115,22 @@ inline void transpose8x8(const float* src, int64_t sstride, float* dst, int64_t 
   const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
   const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
   const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + dstride, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * dstride, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * dstride, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * dstride, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * dstride, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * dstride, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * dstride, _mm256_permute2f128_ps(u3, u7, 0x31));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// dst[c * dstride + r] = src[r * sstride + c] for an 8x8 block.
+inline void transpose8x8(const float* src, int64_t sstride, float* dst, int64_t dstride) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * sstride);
+  transpose8(r);
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * dstride, r[i]);
 }
 #define NP_GEMM_TRANSPOSE8 1
 #endif
@@ -171,25 +183,86 @@ void pack_b(ConstView B, int64_t p0, int kc, int64_t j0, int nc, float* dst) {
     pack_slab<kNr>(Bt, j0 + s * kNr, std::min(kNr, nc - s * kNr), p0, kc, dst + static_cast<int64_t>(s) * kNr * kc);
 }
 
-// fp32 slabs (kc, W) -> bf16 pair slabs (ceil(kc / 2), W); an odd last k pairs with zero.
-void slabs_to_bf16(const float* src, int slabs, int kc, int W, uint32_t* dst) {
-  const int kp = (kc + 1) / 2;
-  for (int s = 0; s < slabs; ++s) {
-    const float* x = src + static_cast<int64_t>(s) * kc * W;
-    uint32_t* d = dst + static_cast<int64_t>(s) * kp * W;
-    for (int p = 0; p < kc / 2; ++p) {
-      const float* x0 = x + static_cast<int64_t>(2 * p) * W;
-      const float* x1 = x0 + W;
-      uint32_t* dp = d + static_cast<int64_t>(p) * W;
-      for (int j = 0; j < W; ++j) dp[j] = bf16_bits(x0[j]) | (bf16_bits(x1[j]) << 16);
+#if defined(NP_GEMM_BF16)
+// The bf16 packs, straight from the source (no fp32 pack first): the (ceil(kc / 2), W) slab
+// of pair words dst[kp * W + r] = bf16(X(r0 + r, c0 + 2kp)) | bf16(X(r0 + r, c0 + 2kp + 1)) << 16,
+// zero for r >= nr and for k >= kc. Rounding is bf16_bits' (nearest even) in every path.
+
+// u + 0x7FFF + lsb(u >> 16): the rounded bf16 sits in the high 16 bits of each lane.
+inline __m512i bf16_round_hi(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  return _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+}
+// 16 floats x[0..15] -> 8 words x[2p] | x[2p+1] << 16 (pairs adjacent in memory).
+inline __m256i bf16_pairs_adjacent(const float* x) {
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(bf16_round_hi(_mm512_loadu_ps(x)), 16));
+}
+// Two rows of 16 floats -> 16 words x0[j] | x1[j] << 16.
+inline __m512i bf16_pairs_rows(const float* x0, const float* x1) {
+  const __m512i lo = _mm512_srli_epi32(bf16_round_hi(_mm512_loadu_ps(x0)), 16);
+  const __m512i hi = _mm512_and_si512(bf16_round_hi(_mm512_loadu_ps(x1)), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  return _mm512_or_si512(lo, hi);
+}
+
+// The same for 8 floats per row (A strips): 8 words in the low half.
+inline __m256i bf16_pairs_rows8(const float* x0, const float* x1) {
+  const __m512i lo = _mm512_srli_epi32(bf16_round_hi(_mm512_maskz_loadu_ps(0xFF, x0)), 16);
+  const __m512i hi = _mm512_and_si512(bf16_round_hi(_mm512_maskz_loadu_ps(0xFF, x1)), _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  return _mm512_castsi512_si256(_mm512_or_si512(lo, hi));
+}
+
+template <int W>
+void pack_slab_bf16(ConstView X, int64_t r0, int nr, int64_t c0, int kc, uint32_t* dst) {
+  const float* base = X.p + r0 * X.rs + c0 * X.cs;
+  const int kp_full = kc / 2, kp_all = (kc + 1) / 2;
+  int kp0 = 0;
+  if (X.rs == 1 && nr == W && W % 8 == 0) {
+    // Rows contiguous: the pair's two values come from source columns 2kp and 2kp+1.
+    for (; kp0 < kp_full; ++kp0) {
+      const float* x0 = base + static_cast<int64_t>(2 * kp0) * X.cs;
+      uint32_t* d = dst + static_cast<int64_t>(kp0) * W;
+      if (W % 16 == 0) {
+        for (int r = 0; r < W; r += 16) _mm512_storeu_si512(d + r, bf16_pairs_rows(x0 + r, x0 + X.cs + r));
+      } else {
+        for (int r = 0; r < W; r += 8)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + r), bf16_pairs_rows8(x0 + r, x0 + X.cs + r));
+      }
     }
-    if (kc % 2) {
-      const float* x0 = x + static_cast<int64_t>(kc - 1) * W;
-      uint32_t* dp = d + static_cast<int64_t>(kc / 2) * W;
-      for (int j = 0; j < W; ++j) dp[j] = bf16_bits(x0[j]);
-    }
+  } else if (X.cs == 1 && nr == W && W % 8 == 0) {
+    // Columns contiguous: pairs are adjacent; 8 rows x 8 pairs, then an 8x8 transpose.
+    for (; kp0 + 8 <= kp_full; kp0 += 8)
+      for (int r = 0; r < W; r += 8) {
+        __m256 v[8];
+        for (int i = 0; i < 8; ++i)
+          v[i] = _mm256_castsi256_ps(bf16_pairs_adjacent(base + (r + i) * X.rs + 2 * kp0));
+        transpose8(v);
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(reinterpret_cast<float*>(dst + static_cast<int64_t>(kp0 + i) * W + r), v[i]);
+      }
+  }
+  for (int kp = kp0; kp < kp_all; ++kp) {
+    uint32_t* d = dst + static_cast<int64_t>(kp) * W;
+    const float* x0 = base + static_cast<int64_t>(2 * kp) * X.cs;
+    const bool has1 = 2 * kp + 1 < kc;
+    for (int r = 0; r < nr; ++r)
+      d[r] = bf16_bits(x0[r * X.rs]) | (has1 ? bf16_bits(x0[r * X.rs + X.cs]) << 16 : 0u);
+    for (int r = nr; r < W; ++r) d[r] = 0;
   }
 }
+
+void pack_a_bf16(ConstView A, int64_t i0, int mc, int64_t p0, int kc, uint32_t* dst) {
+  const int64_t kp = (kc + 1) / 2;
+  for (int s = 0; s * kMr < mc; ++s)
+    pack_slab_bf16<kMr>(A, i0 + s * kMr, std::min(kMr, mc - s * kMr), p0, kc, dst + s * kMr * kp);
+}
+
+void pack_b_bf16(ConstView B, int64_t p0, int kc, int64_t j0, int nc, uint32_t* dst) {
+  const ConstView Bt{B.p, B.cs, B.rs};
+  const int64_t kp = (kc + 1) / 2;
+  for (int s = 0; s * kNr < nc; ++s)
+    pack_slab_bf16<kNr>(Bt, j0 + s * kNr, std::min(kNr, nc - s * kNr), p0, kc, dst + s * kNr * kp);
+}
+#endif
 
 // ---- micro-kernels: tile (kMr, kNr) of C, row stride ldc; store (first) or add ----
 
@@ -322,13 +395,21 @@ void gemm_block(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int K, ConstView
       const int kc = std::min(kKc, K - pc);
       const int kp = (kc + 1) / 2;
       const bool first = !accumulate && pc == 0;
-      pack_b(B, pc, kc, jc, nc, buf.b);
-      if (bf16) slabs_to_bf16(buf.b, npanels, kc, kNr, buf.b16);
+#if defined(NP_GEMM_BF16)
+      if (bf16)
+        pack_b_bf16(B, pc, kc, jc, nc, buf.b16);
+      else
+#endif
+        pack_b(B, pc, kc, jc, nc, buf.b);
       for (int64_t ic = i0; ic < i1; ic += kMc) {
         const int mc = static_cast<int>(std::min<int64_t>(kMc, i1 - ic));
         const int nstrips = (mc + kMr - 1) / kMr;
-        pack_a(A, ic, mc, pc, kc, buf.a);
-        if (bf16) slabs_to_bf16(buf.a, nstrips, kc, kMr, buf.a16);
+#if defined(NP_GEMM_BF16)
+        if (bf16)
+          pack_a_bf16(A, ic, mc, pc, kc, buf.a16);
+        else
+#endif
+          pack_a(A, ic, mc, pc, kc, buf.a);
         for (int jp = 0; jp < npanels; ++jp) {
           const int nr = std::min(kNr, nc - jp * kNr);
           for (int is = 0; is < nstrips; ++is) {

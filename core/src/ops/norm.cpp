@@ -1,8 +1,12 @@
 // norm.cpp — zero-centred RMSNorm: y = x * (1 + g) / sqrt(mean(x^2) + eps), forward and
 // backward (kernels.h) and the float inference forward (ops.h). Reference; the sum of
-// squares is accumulated in double whatever the scalar type.
+// squares is accumulated in double whatever the scalar type. Rows are split across threads
+// (except the dg sum over rows, which stays one ordered loop), so results do not depend on
+// the thread count.
+#include <algorithm>
 #include <cmath>
 
+#include "np/threads.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
@@ -11,15 +15,17 @@ namespace np {
 template <class Real>
 void zcrmsnorm_forward_train(Real* out, Real* rstd, const Real* inp, const Real* g, int rows,
                              int C, double eps) {
-  for (int r = 0; r < rows; ++r) {
-    const Real* x = inp + static_cast<int64_t>(r) * C;
-    Real* y = out + static_cast<int64_t>(r) * C;
-    double ss = 0.0;
-    for (int c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * x[c];
-    const Real rs = static_cast<Real>(1.0 / std::sqrt(ss / C + eps));
-    if (rstd) rstd[r] = rs;
-    for (int c = 0; c < C; ++c) y[c] = x[c] * rs * (1 + g[c]);
-  }
+  parallel_for(rows, std::max(1, 16384 / std::max(1, C)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const Real* x = inp + static_cast<int64_t>(r) * C;
+      Real* y = out + static_cast<int64_t>(r) * C;
+      double ss = 0.0;
+      for (int c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * x[c];
+      const Real rs = static_cast<Real>(1.0 / std::sqrt(ss / C + eps));
+      if (rstd) rstd[r] = rs;
+      for (int c = 0; c < C; ++c) y[c] = x[c] * rs * (1 + g[c]);
+    }
+  });
 }
 
 template <class Real>
@@ -28,20 +34,26 @@ void zcrmsnorm_backward(Real* dinp, Real* dg, const Real* dout, const Real* inp,
   // forward: y[c] = x[c] * rs * (1 + g[c]), rs = (sum_k x[k]^2 / C + eps)^(-1/2),
   // so d rs / d x[c] = -rs^3 x[c] / C and
   //   dx[c] = rs (1 + g[c]) dy[c] - rs^3 x[c] / C * sum_k dy[k] (1 + g[k]) x[k].
-  for (int r = 0; r < rows; ++r) {
-    const Real* x = inp + static_cast<int64_t>(r) * C;
-    const Real* dy = dout + static_cast<int64_t>(r) * C;
-    const Real rs = rstd[r];
-    if (dinp) {
-      Real dot = 0;
-      for (int c = 0; c < C; ++c) dot += dy[c] * (1 + g[c]) * x[c];
-      const Real k = rs * rs * rs * dot / C;
-      Real* dx = dinp + static_cast<int64_t>(r) * C;
-      for (int c = 0; c < C; ++c) dx[c] += rs * (1 + g[c]) * dy[c] - k * x[c];
-    }
-    if (dg)
+  if (dinp)
+    parallel_for(rows, std::max(1, 16384 / std::max(1, C)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const Real* x = inp + r * C;
+        const Real* dy = dout + r * C;
+        const Real rs = rstd[r];
+        Real dot = 0;
+        for (int c = 0; c < C; ++c) dot += dy[c] * (1 + g[c]) * x[c];
+        const Real k = rs * rs * rs * dot / C;
+        Real* dx = dinp + r * C;
+        for (int c = 0; c < C; ++c) dx[c] += rs * (1 + g[c]) * dy[c] - k * x[c];
+      }
+    });
+  if (dg)
+    for (int r = 0; r < rows; ++r) {
+      const Real* x = inp + static_cast<int64_t>(r) * C;
+      const Real* dy = dout + static_cast<int64_t>(r) * C;
+      const Real rs = rstd[r];
       for (int c = 0; c < C; ++c) dg[c] += dy[c] * x[c] * rs;
-  }
+    }
 }
 
 template void zcrmsnorm_forward_train<float>(float*, float*, const float*, const float*, int, int, double);
