@@ -8,3 +8,9 @@ if(NP_NODE)
   add_test(NAME web_node COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/node.test.mjs)
   set_tests_properties(web_node PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")
 endif()
+if(NP_NODE)
+  # The packed tarball installed into a fresh project: by name from Node, exports
+  # conditions, the needlepoint bin, the bundled default model.
+  add_test(NAME web_package COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/package.test.mjs)
+  set_tests_properties(web_package PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")
+endif()
