@@ -496,18 +496,22 @@ class Generator {
 
     // Answers with offered names and keys, in the tool's parameter order.
     json answers = json::array();
+    std::vector<std::vector<std::string>> enum_keys;  // per call: keys whose value is an enum
     for (const auto& in : intents) {
       const Offered* off = nullptr;
       for (const auto& o : offered)
         if (o.tool == in.tool) off = &o;
       const ToolDef& t = c_.tools[in.tool];
       json args = json::object();
+      std::vector<std::string> keys;
       for (size_t p = 0; p < t.params.size(); ++p) {
         auto it = in.args.find(t.params[p].name);
         if (it == in.args.end()) continue;
         if (off->param_names[p].empty()) return Status(Code::kInternal, t.name + ": a used parameter was not offered");
         args[off->param_names[p]] = *it;
+        if (t.params[p].type == ParamType::kEnum) keys.push_back(off->param_names[p]);
       }
+      enum_keys.push_back(std::move(keys));
       json call = json::object();
       call["name"] = off->name;
       call["arguments"] = std::move(args);
@@ -534,13 +538,21 @@ class Generator {
       *typo = add_typo(rng_, &segs);
       if (*typo && chance(rng_, 0.3)) add_typo(rng_, &segs);
     }
+    // A whole-query case change is applied to the answer's values too, so that they stay
+    // verbatim spans of the query; enum values keep their declared spelling.
+    auto recase = [&](char (*f)(char)) {
+      for (auto& g : segs)
+        for (char& ch : g.text) ch = f(ch);
+      for (size_t i = 0; i < answers.size(); ++i)
+        for (auto it = answers[i]["arguments"].begin(); it != answers[i]["arguments"].end(); ++it)
+          if (std::find(enum_keys[i].begin(), enum_keys[i].end(), it.key()) == enum_keys[i].end())
+            map_strings(&*it, f);
+    };
     const double rc = rng_.uniform();
     if (rc < 0.20) {
-      for (auto& g : segs) for (char& ch : g.text) ch = to_lower(ch);
-      for (auto& call : answers) map_strings(&call["arguments"], to_lower);
+      recase(to_lower);
     } else if (rc < 0.23) {
-      for (auto& g : segs) for (char& ch : g.text) ch = to_upper(ch);
-      for (auto& call : answers) map_strings(&call["arguments"], to_upper);
+      recase(to_upper);
     } else if (rc < 0.80) {
       upper_first(&segs);
     }
@@ -554,7 +566,7 @@ class Generator {
         else vals.push_back(*it);
         for (const auto& v : vals) {
           const std::string text = v.is_string() ? v.get<std::string>() : v.is_number() ? number_text(v) : "";
-          if (!text.empty() && query.find(text) == std::string::npos)
+          if (!text.empty() && lower_ascii(query).find(lower_ascii(text)) == std::string::npos)
             return Status(Code::kInternal, "value " + text + " not in query: " + query);
         }
       }
@@ -580,7 +592,7 @@ class Generator {
     ex["meta"] = meta;
     *line = ex.dump(-1, ' ', false, json::error_handler_t::replace);
     *cat_name = intents.empty() ? "none" : c_.categories[c_.tools[intents[0].tool].category].name;
-    *dedup_key = lower_ascii(query) + "\x1f" + answers.dump(-1, ' ', false, json::error_handler_t::replace);
+    *dedup_key = lower_ascii(query);
     (void)st;
     return Status::Ok();
   }
@@ -763,14 +775,17 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
     NP_RETURN_IF_ERROR(gen.make(st.examples, &line, &key, &st, &typo, &cat_name, &called_cats, &kind, &called_tools,
                                 &none_kind, &form, &styles, &p_off, &p_ren));
     if (line.empty()) continue;
-    if (!seen.insert(fnv1a(key)).second) {
-      ++st.duplicates_rejected;
-      continue;  // kind stays set: the next attempt draws the same kind
-    }
     // The example must read back as the trainer reads it.
     Example ex;
     Status v = parse_example(line, st.examples + 1, /*check_argument_keys=*/true, &ex);
     if (!v.ok()) return Status(Code::kInternal, "generated an invalid example: " + v.to_string() + "\n" + line);
+    // Duplicates: the same query (any case) with the same answer as the model writes it
+    // (snake_case names), whatever the tool list and name styles.
+    const std::string answer = answer_text(ex.answers, nullptr);
+    if (!seen.insert(fnv1a(key + "\x1f" + answer)).second) {
+      ++st.duplicates_rejected;
+      continue;  // kind stays set: the next attempt draws the same kind
+    }
     out->append(line);
     out->push_back('\n');
     const int made = kind;
@@ -795,7 +810,6 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
     for (int s : styles) st.name_styles[s].second++;
     st.params_offered += p_off;
     st.params_renamed += p_ren;
-    const std::string answer = answer_text(ex.answers, nullptr);
     st.query_chars.push_back(static_cast<int64_t>(ex.query.size()));
     st.tools_chars.push_back(static_cast<int64_t>(ex.toolset.normalized_json.size()));
     st.answer_chars.push_back(static_cast<int64_t>(answer.size()));

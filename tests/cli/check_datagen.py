@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""check_datagen.py — `needlepoint generate-data` end to end (ctest `datagen_cli`).
+
+Generates train/dev/test files through the CLI and checks them with an independent Python
+reading of the format: every line is {"query", "tools", "answers"}; every answer names a
+tool as offered and uses only that tool's parameter keys (whatever schema shape the tool is
+written in), with values of the declared JSON type, required keys present and string values
+grounded in the query; the same seed gives the same bytes; the stats report is complete;
+--check-disjoint accepts train/test and refuses train/dev; bad content and bad arguments
+fail with the documented exit codes and messages. Exits non-zero on the first failure.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def run(cli, args, expect_rc=0):
+    p = subprocess.run([cli] + args, capture_output=True, text=True)
+    if p.returncode != expect_rc:
+        fail("%s -> rc %d (expected %d)\nstdout: %s\nstderr: %s" % (" ".join(args), p.returncode, expect_rc,
+                                                                    p.stdout[-2000:], p.stderr[-2000:]))
+    return p
+
+
+def tool_view(t):
+    """(name, description, {param: (type, required, enum)}) for any accepted shape."""
+    f = t.get("function") if isinstance(t.get("function"), dict) else t
+    params = f.get("parameters")
+    if params is None:
+        params = f.get("input_schema")
+    out = {}
+    if isinstance(params, dict) and params.get("type") == "object":
+        req = set(params.get("required") or [])
+        for k, v in (params.get("properties") or {}).items():
+            out[k] = (v.get("type", "string"), k in req, v.get("enum"))
+    elif isinstance(params, dict):
+        for k, v in params.items():
+            out[k] = (v.get("type", "string"), bool(v.get("required", False)), v.get("enum"))
+    return f["name"], f.get("description", ""), out
+
+
+def type_ok(t, enum, v):
+    if t == "string":
+        return isinstance(v, str) and (enum is None or v in enum)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "array":
+        return isinstance(v, list) and v and all(isinstance(e, str) for e in v)
+    return False
+
+
+def num_text(v):
+    s = repr(v)
+    return s[:-2] if s.endswith(".0") else s
+
+
+def check_file(path, count):
+    lines = open(path, encoding="utf-8").read().split("\n")
+    if lines[-1] != "":
+        fail(path + ": last line has no newline")
+    lines = lines[:-1]
+    if len(lines) != count:
+        fail("%s: %d lines, expected %d" % (path, len(lines), count))
+    seen = set()
+    kinds = {0: 0, 1: 0, 2: 0}
+    for i, line in enumerate(lines, 1):
+        ex = json.loads(line)
+        q = ex["query"]
+        ql = q.lower()
+        if not q:
+            fail("%s:%d: empty query" % (path, i))
+        tools = {}
+        for t in ex["tools"]:
+            name, _, params = tool_view(t)
+            tools[name] = params
+        if not 1 <= len(tools) <= 10:
+            fail("%s:%d: %d tools" % (path, i, len(tools)))
+        kinds[len(ex["answers"])] += 1
+        for call in ex["answers"]:
+            if call["name"] not in tools:
+                fail("%s:%d: answer names %r, not offered" % (path, i, call["name"]))
+            params = tools[call["name"]]
+            for k, (t, req, enum) in params.items():
+                if req and k not in call["arguments"]:
+                    fail("%s:%d: required %r missing" % (path, i, k))
+            for k, v in call["arguments"].items():
+                if k not in params:
+                    fail("%s:%d: key %r not offered" % (path, i, k))
+                t, _, enum = params[k]
+                if not type_ok(t, enum, v):
+                    fail("%s:%d: %r=%r is not %s" % (path, i, k, v, t))
+                for e in (v if isinstance(v, list) else [v]):
+                    if isinstance(e, str) and e.lower() not in ql:
+                        fail("%s:%d: value %r not in query %r" % (path, i, e, q))
+                    if isinstance(e, (int, float)) and not isinstance(e, bool) and num_text(e) not in q:
+                        fail("%s:%d: number %r not in query %r" % (path, i, e, q))
+        key = (ql, json.dumps(ex["answers"], sort_keys=True).lower())
+        seen.add(key)
+    return kinds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--source", required=True)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="np_datagen_cli_")
+    try:
+        content = os.path.join(a.source, "data", "factory")
+        out = run(a.cli, ["generate-data", "--content", content, "--validate"]).stdout
+        if "categories" not in out or "tools" not in out:
+            fail("--validate printed " + out)
+
+        def gen(split, n, seed, name, extra=()):
+            p = os.path.join(tmp, name)
+            run(a.cli, ["generate-data", "--content", content, "--out", p, "--count", str(n), "--seed", str(seed),
+                        "--split", split] + list(extra))
+            return p
+
+        stats = os.path.join(tmp, "stats.json")
+        train = gen("train", 3000, 4, "train.jsonl", ["--stats", stats])
+        dev = gen("dev", 400, 4, "dev.jsonl")
+        test = gen("test", 600, 4, "test.jsonl")
+        again = gen("train", 3000, 4, "again.jsonl")
+        if open(train, "rb").read() != open(again, "rb").read():
+            fail("same seed gave different bytes")
+        other = gen("train", 3000, 5, "other.jsonl")
+        if open(train, "rb").read() == open(other, "rb").read():
+            fail("another seed gave the same bytes")
+
+        kinds = check_file(train, 3000)
+        if not (200 <= kinds[0] <= 400 and 200 <= kinds[2] <= 400):
+            fail("no-call / two-call counts off: %r" % kinds)
+        check_file(dev, 400)
+        check_file(test, 600)
+
+        s = json.load(open(stats))
+        for k in ("content", "examples", "examples_by_calls", "examples_per_category", "calls_per_category",
+                  "tools_offered", "schema_forms", "name_styles", "length_chars", "seconds"):
+            if k not in s:
+                fail("stats.json lacks %r" % k)
+        if s["examples"] != 3000 or s["examples_by_calls"]["0"] != kinds[0]:
+            fail("stats.json disagrees with the file")
+        if s["content"]["categories"] < 20 or s["content"]["tools"] < 400:
+            fail("content too small: %r" % s["content"])
+
+        p = run(a.cli, ["generate-data", "--check-disjoint", train, test])
+        if "disjoint" not in p.stdout:
+            fail("check-disjoint output: " + p.stdout)
+        p = run(a.cli, ["generate-data", "--check-disjoint", train, dev], expect_rc=1)
+        if "INVALID_INPUT" not in p.stderr:
+            fail("check-disjoint train/dev stderr: " + p.stderr)
+
+        # Broken content: the error names the file.
+        bad = os.path.join(tmp, "bad")
+        shutil.copytree(content, bad)
+        with open(os.path.join(bad, "categories", "timers.json"), "a") as f:
+            f.write("}")
+        p = run(a.cli, ["generate-data", "--content", bad, "--out", os.path.join(tmp, "x.jsonl"), "--count", "5"],
+                expect_rc=1)
+        if "timers.json" not in p.stderr or "INVALID_INPUT" not in p.stderr:
+            fail("bad content stderr: " + p.stderr)
+
+        # Usage errors.
+        run(a.cli, ["generate-data", "--content", content, "--count", "5"], expect_rc=2)
+        run(a.cli, ["generate-data", "--content", content, "--out", os.path.join(tmp, "y.jsonl")], expect_rc=2)
+        run(a.cli, ["generate-data", "--content", content, "--out", os.path.join(tmp, "y.jsonl"), "--count", "5",
+                    "--split", "validation"], expect_rc=2)
+        run(a.cli, ["generate-data", "--check-disjoint", train], expect_rc=2)
+        print("datagen CLI: ok (train %r)" % kinds)
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
