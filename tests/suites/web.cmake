@@ -14,3 +14,8 @@ if(NP_NODE)
   add_test(NAME web_package COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/package.test.mjs)
   set_tests_properties(web_package PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")
 endif()
+if(NP_NODE)
+  # The edge build in the real workerd runtime, over HTTP on 127.0.0.1.
+  add_test(NAME web_edge COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/edge.test.mjs)
+  set_tests_properties(web_edge PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")
+endif()
