@@ -458,6 +458,9 @@ TEST_CASE("contrastive_forward_backward: bad input is refused and adds nothing",
   bad = p;
   std::fill(bad.q.begin() + bad.Tq, bad.q.begin() + 2 * bad.Tq, 0);  // query 1: nothing but padding
   CHECK(code(bad.view(), 1.0) == np::Code::kInvalidInput);
+  bad = p;
+  std::copy(bad.t.begin(), bad.t.begin() + bad.Tt, bad.t.begin() + 2 * bad.Tt);  // tool 2 = tool 0
+  CHECK(code(bad.view(), 1.0) == np::Code::kInvalidInput);
   const std::vector<float> g = grads(m);
   CHECK(std::all_of(g.begin(), g.end(), [](float x) { return x == 0.0f; }));
 

@@ -83,8 +83,8 @@ class TrainModel {
   // gradients (encoder, final encoder norm, embedding, head, log_temp; the decoder gets
   // nothing) and does NOT zero them: call forward_backward first (which zeroes), then this.
   // Errors: kUnsupported without a retrieval head; kInvalidInput for N < 2, a row with no
-  // token other than padding, ids outside the vocabulary, lengths over max_enc_len, or a
-  // non-finite weight. Nothing is added to the gradients on error.
+  // token other than padding, two identical tool rows, ids outside the vocabulary, lengths
+  // over max_enc_len, or a non-finite weight. Nothing is added to the gradients on error.
   Status contrastive_forward_backward(const ContrastiveBatchView& batch, double weight,
                                       ContrastiveInfo* info, bool backward = true);
   // Projects log_temp back into [0, ln 100] (CLIP and OpenCLIP clamp the stored value after

@@ -3,6 +3,7 @@
 // CLIP loss over the (N, N) similarities (ops/kernels_contrastive.h), then the same list
 // reversed: head, final encoder norm, encoder layers, embedding. Gradients are added, never
 // zeroed. Not here: building the pairs (data_contrastive.cpp), the training loop.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -54,6 +55,13 @@ Status TrainModel::contrastive_forward_backward(const ContrastiveBatchView& b, d
                                              " holds nothing but padding");
     rows[r] = Row{ids, T};
   }
+
+  // Two equal tool rows would make a positive also a negative of the same query.
+  for (int i = N; i < 2 * N; ++i)
+    for (int j = N; j < i; ++j)
+      if (rows[i].T == rows[j].T && std::equal(rows[i].ids, rows[i].ids + rows[i].T, rows[j].ids))
+        return Status(Code::kInvalidInput, "tools " + std::to_string(j - N) + " and " + std::to_string(i - N) +
+                                               " are the same text: an in-batch negative must differ");
 
   const train::ModelPtrs mp = train::model_ptrs(arena_, c, rope_);
   // Keep every sequence's activations when they fit the budget, else recompute them.
