@@ -343,6 +343,13 @@ Status load_common(const std::string& path, Content* c) {
   NP_RETURN_IF_ERROR(read_string_list(root, "context_before", path, true, &c->context_before));
   NP_RETURN_IF_ERROR(read_string_list(root, "context_after", path, true, &c->context_after));
   NP_RETURN_IF_ERROR(read_string_list(root, "joiners", path, true, &c->joiners));
+  NP_RETURN_IF_ERROR(read_string_list(root, "wrappers", path, false, &c->wrappers));
+  NP_RETURN_IF_ERROR(read_string_list(root, "imperative_verbs", path, false, &c->imperative_verbs));
+  for (const auto& w : c->wrappers) {
+    const size_t at = w.find("{q}");
+    if (at == std::string::npos || w.find("{q}", at + 1) != std::string::npos)
+      return bad(path, "\"wrappers\": each must hold {q} once, got " + quote_for_message(w));
+  }
   std::vector<std::string> no_call;
   NP_RETURN_IF_ERROR(read_string_list(root, "no_call", path, true, &no_call));
   for (size_t i = 0; i < no_call.size(); ++i) {

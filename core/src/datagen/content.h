@@ -80,6 +80,8 @@ struct Content {
   std::vector<ToolDef> tools;
   std::map<std::string, SlotList> common_slots;
   std::vector<std::string> prefixes, suffixes, context_before, context_after, joiners;
+  std::vector<std::string> wrappers;          // "could you {q}?": around a command
+  std::vector<std::string> imperative_verbs;  // first words that make a template a command
   std::vector<QueryTemplate> no_call;
   std::vector<int32_t> train_tools, test_tools;
   ContentCounts counts;

@@ -415,6 +415,9 @@ class Generator {
         Intent in = draw_intent(pick(rng_, pool_));
         segs = in.segs;
         exclude_cats = related_closure(c_.tools[in.tool].category);
+        // An open-domain tool (web search) could serve any request: never offer one here.
+        for (size_t g = 0; g < c_.categories.size(); ++g)
+          if (c_.categories[g].open_domain) exclude_cats.push_back(static_cast<int32_t>(g));
       }
     } else if (r < o_.none_share + o_.multi_share) {
       *kind = 2;
@@ -443,6 +446,7 @@ class Generator {
       *kind = 1;
       intents.push_back(draw_intent(pick(rng_, pool_)));
       segs = intents[0].segs;
+      if (!c_.wrappers.empty() && chance(rng_, 0.15)) wrap_command(&segs);
     }
 
     // Tools offered: the targets plus distractors, 1..10 in all.
@@ -604,6 +608,23 @@ class Generator {
     const ToolDef& t = c_.tools[tool];
     render_template(rng_, pick(rng_, t.templates), &t, nullptr, &in.segs, &in.args);
     return in;
+  }
+
+  // "set a timer for 5 minutes" -> "could you set a timer for 5 minutes?": only for a
+  // template that starts with a command verb from common.json's "imperative_verbs".
+  void wrap_command(Segs* segs) {
+    if (segs->empty() || segs->front().value) return;
+    const std::string& t = segs->front().text;
+    size_t n = 0;
+    while (n < t.size() && is_alpha(t[n])) ++n;
+    const std::string verb = lower_ascii(t.substr(0, n));
+    if (std::find(c_.imperative_verbs.begin(), c_.imperative_verbs.end(), verb) == c_.imperative_verbs.end()) return;
+    const std::string& w = pick(rng_, c_.wrappers);
+    const size_t at = w.find("{q}");
+    strip_trailing_punct(segs);
+    lower_first(segs);
+    if (at > 0) segs->insert(segs->begin(), {w.substr(0, at), false});
+    if (at + 3 < w.size()) segs->push_back({w.substr(at + 3), false});
   }
 
   // The category, its related ones, and those that name it as related.
