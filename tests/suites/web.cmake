@@ -8,7 +8,8 @@ set(NP_WEB_SUITES
   node      # the JS API in Node on mt and st vs the native CLI, typed errors, abort, dispose
   package   # the npm pack tarball in a fresh project: by name, conditions, bin, default model
   edge      # the edge build in the real workerd, over HTTP on 127.0.0.1
-  browser)  # Chromium with and without COOP/COEP, in-thread and through the Worker proxy
+  browser   # Chromium with and without COOP/COEP, in-thread and through the Worker proxy
+  docs)     # docs/web.md against the .d.ts files (every export, member, code documented)
 foreach(suite ${NP_WEB_SUITES})
   add_test(NAME web_${suite} COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/${suite}.test.mjs)
   set_tests_properties(web_${suite} PROPERTIES TIMEOUT 300 LABELS "slow;web" ENVIRONMENT "NP_CLI=${NP_CLI}")

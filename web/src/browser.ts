@@ -8,8 +8,7 @@ import { AbortError, InvalidInputError, UnsupportedEnvironmentError } from "./er
 import type { Build, CreateOptions, ToolCaller } from "./types.js";
 import { createWorkerToolCaller } from "./worker-proxy.js";
 
-export * from "./errors.js";
-export type * from "./types.js";
+export * from "./public.js";
 export { isCached, clearCache } from "./model.js";
 
 /** The build createToolCaller picks in this context: "mt" when threads are usable, else "st". */

@@ -9,8 +9,7 @@ import type { Build, CreateOptions, ToolCaller } from "./types.js";
 import createNeedlepoint from "./wasm/edge/needlepoint.mjs";
 import wasmModule from "./wasm/edge/needlepoint.wasm";
 
-export * from "./errors.js";
-export type * from "./types.js";
+export * from "./public.js";
 
 async function loadModule(): Promise<NativeModule> {
   return createNeedlepoint({

@@ -12,8 +12,7 @@ import type { EmscriptenFactory, NativeModule } from "./glue.js";
 import type { ByteStream } from "./model.js";
 import type { Build, CreateOptions, ToolCaller } from "./types.js";
 
-export * from "./errors.js";
-export type * from "./types.js";
+export * from "./public.js";
 export { isCached, clearCache } from "./model.js";
 
 const DEFAULT_MODEL = new URL("./models/default.gguf", import.meta.url);
