@@ -337,6 +337,21 @@ SchemaForm draw_form(Rng& rng) {
   return kFlat;
 }
 
+// One drawn example and what the report counts about it.
+struct Draw {
+  std::string line;       // the JSONL line, no newline; empty: draw again
+  std::string query_key;  // the query, lowercased (with the answer: the dedup key)
+  std::string cat_name;   // category of the first call; "none"
+  std::vector<std::string> called_cats;
+  std::vector<int32_t> called_tools;
+  int kind = -1;          // calls: 0, 1, 2
+  int none_kind = 0;      // 1 chit-chat, 2 a request for a tool not offered
+  int form = 0;           // SchemaForm of the example
+  std::vector<int> styles;  // NameStyle per offered tool
+  bool typo = false;
+  int64_t params_offered = 0, params_renamed = 0;
+};
+
 // One tool as offered in an example.
 struct Offered {
   int32_t tool = -1;
@@ -388,15 +403,16 @@ class Generator {
   Generator(const Content& c, const DatagenOptions& o, uint64_t stream)
       : c_(c), o_(o), rng_(stream), pool_(o.split == DataSplit::kTest ? c.test_tools : c.train_tools) {}
 
-  // One candidate example as a JSONL line (no newline); *kind 0/1/2 calls, *cat the category
-  // name of the first call ("none" for no call).
-  Status make(int64_t index, std::string* line, std::string* dedup_key, DatagenStats* st, bool* typo,
-              std::string* cat_name, std::vector<std::string>* called_cats, int* kind,
-              std::vector<int32_t>* called_tools, int* none_kind, int* form_out,
-              std::vector<int>* styles_out, int64_t* params_offered, int64_t* params_renamed) {
-    // *kind >= 0 on entry: redraw that kind (a duplicate was rejected), so that dedup does
-    // not shift the shares of no-call and two-call examples.
-    const double r = *kind == 0 ? 0.0 : *kind == 2 ? o_.none_share : *kind == 1 ? 1.0 : rng_.uniform();
+  // One candidate example into *d (d->line empty: nothing could be offered, draw again).
+  // d->kind >= 0 on entry: draw that kind again (a duplicate was rejected), so that dedup
+  // does not shift the shares of no-call and two-call examples.
+  Status make(int64_t index, Draw* d) {
+    const int asked = d->kind;
+    *d = Draw();
+    int* kind = &d->kind;
+    int* none_kind = &d->none_kind;
+    std::string* line = &d->line;
+    const double r = asked == 0 ? 0.0 : asked == 2 ? o_.none_share : asked == 1 ? 1.0 : rng_.uniform();
     std::vector<Intent> intents;
     Segs segs;
     std::vector<int32_t> offered_ids;
@@ -428,6 +444,7 @@ class Generator {
         t2 = t1;
       } else if (r2 < 0.55) {
         t2 = near_tool(c_.tools[t1].category, {t1});
+        if (t2 < 0) t2 = pick(rng_, pool_);
       } else {
         for (int tries = 0; tries < 8 && t2 == t1; ++tries) t2 = pick(rng_, pool_);
       }
@@ -482,7 +499,7 @@ class Generator {
     const SchemaForm form = draw_form(rng_);
     const NameStyle style = draw_style(rng_);
     const bool mix = chance(rng_, 0.10);
-    *form_out = form;
+    d->form = form;
     std::vector<Offered> offered;
     json tools = json::array();
     for (int32_t id : order) {
@@ -492,8 +509,7 @@ class Generator {
           for (auto it = in.args.begin(); it != in.args.end(); ++it)
             for (size_t p = 0; p < c_.tools[id].params.size(); ++p)
               if (c_.tools[id].params[p].name == it.key()) used.push_back(static_cast<int32_t>(p));
-      Offered off = offer(id, mix ? draw_style(rng_) : style, mix ? draw_form(rng_) : form, used, styles_out,
-                          params_offered, params_renamed);
+      Offered off = offer(id, mix ? draw_style(rng_) : style, mix ? draw_form(rng_) : form, used, d);
       tools.push_back(off.spec);
       offered.push_back(std::move(off));
     }
@@ -537,10 +553,9 @@ class Generator {
       strip_trailing_punct(&segs);
       segs.push_back({pick(rng_, c_.suffixes), false});
     }
-    *typo = false;
     if (chance(rng_, o_.typo_share)) {
-      *typo = add_typo(rng_, &segs);
-      if (*typo && chance(rng_, 0.3)) add_typo(rng_, &segs);
+      d->typo = add_typo(rng_, &segs);
+      if (d->typo && chance(rng_, 0.3)) add_typo(rng_, &segs);
     }
     // A whole-query case change is applied to the answer's values too, so that they stay
     // verbatim spans of the query; enum values keep their declared spelling.
@@ -585,19 +600,16 @@ class Generator {
     json meta = json::object();
     meta["kind"] = *kind == 0 ? (*none_kind == 1 ? "none_chitchat" : "none_unoffered") : (*kind == 1 ? "single" : "multi");
     json cats = json::array();
-    called_cats->clear();
-    called_tools->clear();
     for (const auto& in : intents) {
       cats.push_back(c_.categories[c_.tools[in.tool].category].name);
-      called_cats->push_back(c_.categories[c_.tools[in.tool].category].name);
-      called_tools->push_back(in.tool);
+      d->called_cats.push_back(c_.categories[c_.tools[in.tool].category].name);
+      d->called_tools.push_back(in.tool);
     }
     meta["categories"] = cats;
     ex["meta"] = meta;
     *line = ex.dump(-1, ' ', false, json::error_handler_t::replace);
-    *cat_name = intents.empty() ? "none" : c_.categories[c_.tools[intents[0].tool].category].name;
-    *dedup_key = lower_ascii(query);
-    (void)st;
+    d->cat_name = intents.empty() ? "none" : c_.categories[c_.tools[intents[0].tool].category].name;
+    d->query_key = lower_ascii(query);
     return Status::Ok();
   }
 
@@ -654,13 +666,12 @@ class Generator {
     return -1;
   }
 
-  Offered offer(int32_t id, NameStyle style, SchemaForm form, const std::vector<int32_t>& used,
-                std::vector<int>* styles_out, int64_t* params_offered, int64_t* params_renamed) {
+  Offered offer(int32_t id, NameStyle style, SchemaForm form, const std::vector<int32_t>& used, Draw* d) {
     const ToolDef& t = c_.tools[id];
     Offered off;
     off.tool = id;
     off.name = styled_tool_name(rng_, t, c_.categories[t.category], style);
-    styles_out->push_back(style);
+    d->styles.push_back(style);
     const bool camel_params = chance(rng_, 0.15);
     off.param_names.assign(t.params.size(), "");
     json flat = json::object();
@@ -674,8 +685,8 @@ class Generator {
       const bool is_used = std::find(used.begin(), used.end(), static_cast<int32_t>(p)) != used.end();
       if (!pd.required && !is_used && chance(rng_, 0.15)) continue;  // optional parameter left out
       std::string name = (pd.names.size() == 1 || chance(rng_, 0.55)) ? pd.names[0] : pd.names[1 + rng_.below(pd.names.size() - 1)];
-      if (name != pd.name) ++*params_renamed;
-      ++*params_offered;
+      if (name != pd.name) ++d->params_renamed;
+      ++d->params_offered;
       if (camel_params) name = camel_param(name);
       off.param_names[p] = name;
       json spec = json::object();
@@ -780,57 +791,47 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
   std::vector<char> called(c.tools.size(), 0);
   const int64_t max_attempts = o.count * 20 + 1000;
   int64_t attempts = 0;
-  std::string line, key, cat_name;
-  std::vector<std::string> called_cats;
-  std::vector<int32_t> called_tools;
-  int kind = -1;  // the kind to redraw after a rejected duplicate
+  Draw d;  // d.kind carries the kind to draw again after a rejected duplicate
   while (st.examples < o.count) {
     if (++attempts > max_attempts)
       return Status(Code::kInvalidInput, "the content gave only " + std::to_string(st.examples) +
                                              " distinct examples in " + std::to_string(max_attempts) +
                                              " attempts; ask for fewer");
-    bool typo = false;
-    int none_kind = 0, form = 0;
-    std::vector<int> styles;
-    int64_t p_off = 0, p_ren = 0;
-    NP_RETURN_IF_ERROR(gen.make(st.examples, &line, &key, &st, &typo, &cat_name, &called_cats, &kind, &called_tools,
-                                &none_kind, &form, &styles, &p_off, &p_ren));
-    if (line.empty()) continue;
+    NP_RETURN_IF_ERROR(gen.make(st.examples, &d));
+    if (d.line.empty()) continue;
     // The example must read back as the trainer reads it.
     Example ex;
-    Status v = parse_example(line, st.examples + 1, /*check_argument_keys=*/true, &ex);
-    if (!v.ok()) return Status(Code::kInternal, "generated an invalid example: " + v.to_string() + "\n" + line);
+    Status v = parse_example(d.line, st.examples + 1, /*check_argument_keys=*/true, &ex);
+    if (!v.ok()) return Status(Code::kInternal, "generated an invalid example: " + v.to_string() + "\n" + d.line);
     // Duplicates: the same query (any case) with the same answer as the model writes it
     // (snake_case names), whatever the tool list and name styles.
     const std::string answer = answer_text(ex.answers, nullptr);
-    if (!seen.insert(fnv1a(key + "\x1f" + answer)).second) {
+    if (!seen.insert(fnv1a(d.query_key + "\x1f" + answer)).second) {
       ++st.duplicates_rejected;
-      continue;  // kind stays set: the next attempt draws the same kind
+      continue;  // d.kind stays set: the next attempt draws the same kind
     }
-    out->append(line);
+    out->append(d.line);
     out->push_back('\n');
-    const int made = kind;
-    kind = -1;
 
     ++st.examples;
-    if (made == 0) {
+    if (d.kind == 0) {
       ++st.none;
-      ++(none_kind == 1 ? st.none_chitchat : st.none_unoffered);
-    } else if (made == 1) {
+      ++(d.none_kind == 1 ? st.none_chitchat : st.none_unoffered);
+    } else if (d.kind == 1) {
       ++st.single;
     } else {
       ++st.multi;
     }
-    if (typo) ++st.typos;
-    bump(&st.per_category, cat_name);
-    for (const auto& cc : called_cats) bump(&st.calls_per_category, cc);
-    for (int32_t t : called_tools) called[t] = 1;
+    if (d.typo) ++st.typos;
+    bump(&st.per_category, d.cat_name);
+    for (const auto& cc : d.called_cats) bump(&st.calls_per_category, cc);
+    for (int32_t t : d.called_tools) called[t] = 1;
     const size_t k = ex.toolset.tools.size();
     if (k < st.tools_offered.size()) ++st.tools_offered[k];
-    st.schema_forms[form].second++;
-    for (int s : styles) st.name_styles[s].second++;
-    st.params_offered += p_off;
-    st.params_renamed += p_ren;
+    st.schema_forms[d.form].second++;
+    for (int sidx : d.styles) st.name_styles[sidx].second++;
+    st.params_offered += d.params_offered;
+    st.params_renamed += d.params_renamed;
     st.query_chars.push_back(static_cast<int64_t>(ex.query.size()));
     st.tools_chars.push_back(static_cast<int64_t>(ex.toolset.normalized_json.size()));
     st.answer_chars.push_back(static_cast<int64_t>(answer.size()));
@@ -839,6 +840,7 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
       st.tools_tokens.push_back(static_cast<int64_t>(tokenizer->encode(ex.toolset.normalized_json).size()));
       st.answer_tokens.push_back(static_cast<int64_t>(tokenizer->encode(answer).size()));
     }
+    d.kind = -1;
   }
   for (char ch : called) st.distinct_tools_called += ch;
   return Status::Ok();
