@@ -128,6 +128,7 @@ struct Progress {
   std::chrono::steady_clock::time_point t0;
   int64_t tokens = 0, steps = 0, first_step = 0;
   int log_every = 10;
+  bool clip = false;
   std::string ckpt_path;
   int64_t ckpt_every = 0;
   int64_t stop_at = 0;  // > 0: end this invocation after that step (checkpoint, export)
@@ -146,9 +147,11 @@ bool on_step(const np::StepReport& r, void* user) {
                  r.grad_norm, tps);
   if (r.step % std::max(1, p.log_every) == 0 || r.step == p.steps) {
     const double eta = secs / static_cast<double>(r.step - p.first_step) * static_cast<double>(p.steps - r.step);
-    std::fprintf(stderr, "step %lld/%lld  loss %.4f  ce %.4f  lr %.2e  |g| %.3f  %.0f tok/s  eta %.0fs\n",
-                 static_cast<long long>(r.step), static_cast<long long>(p.steps), r.loss, r.ce, r.lr, r.grad_norm, tps,
-                 eta);
+    char clip[64] = "";
+    if (p.clip) std::snprintf(clip, sizeof clip, "  clip %.3f (acc %.2f)", r.contrastive_loss, r.contrastive_accuracy);
+    std::fprintf(stderr, "step %lld/%lld  loss %.4f  ce %.4f%s  lr %.2e  |g| %.3f  %.0f tok/s  eta %.0fs\n",
+                 static_cast<long long>(r.step), static_cast<long long>(p.steps), r.loss, r.ce, clip, r.lr, r.grad_norm,
+                 tps, eta);
   }
   if (!p.ckpt_path.empty() && p.ckpt_every > 0 && r.step % p.ckpt_every == 0 && r.step < p.steps) {
     auto bytes = p.run->checkpoint();
@@ -213,6 +216,8 @@ int train_command(const Args& args, bool finetune) {
   if (f.has("--no-muon")) tc.optim.muon.enabled = false;
   if (f.has("--muon-all")) tc.muon_attention_only = false;
   f.num("--z-loss", &tc.loss.z_coef);
+  f.num("--contrastive", &tc.contrastive_weight);
+  f.num("--contrastive-batch", &tc.contrastive_batch);
   if (f.str("--role-weights", &s)) {
     const std::vector<std::string> w = split_list(s);
     char* e1 = nullptr;
@@ -344,6 +349,7 @@ int train_command(const Args& args, bool finetune) {
   prog.first_step = run->step_count();
   prog.ckpt_path = ckpt_path;
   prog.run = run.get();
+  prog.clip = tc.contrastive_weight > 0;
   if (prog.stop_at > 0 && run->step_count() >= prog.stop_at) prog.stopped_at = true;
   if (!prog.stopped_at) st = run->run(on_step, on_val, &prog);
   if (prog.log) std::fclose(prog.log);

@@ -22,10 +22,10 @@ int cmd_train_grads(const Args& args);    // cmd_grads.cpp
 int cmd_train(const Args& args);          // cmd_train.cpp
 int cmd_finetune(const Args& args);       // cmd_train.cpp
 int cmd_eval(const Args& args);           // cmd_train.cpp
-int cmd_generate_data(const Args& args);  // cmd_datagen.cpp
 int cmd_bench_train(const Args& args);    // cmd_bench.cpp
 int cmd_bench_peak(const Args& args);     // cmd_bench.cpp
 int cmd_bench_bf16(const Args& args);     // cmd_bench.cpp
+int cmd_generate_data(const Args& args);  // cmd_datagen.cpp
 
 // Small argument helpers shared by the commands (args.cpp).
 // Finds "--name value"; returns false if absent. "--name=value" also accepted.

@@ -35,6 +35,7 @@ const char* kUsage =
     "        [--val-split F | --val-data V.jsonl] [--eval-every N] [--patience N]\n"
     "        [--checkpoint-dir DIR [--checkpoint-every N] [--resume] [--stop-at N]]\n"
     "        [--log loss.csv] [--role-weights n,k,v,s] [--z-loss X] [--schedule wsd|cosine]\n"
+    "        [--contrastive W [--contrastive-batch N]] [--on-bad-line skip|stop]\n"
     "        train from scratch, or from a base model (--model), and export GGUF\n"
     "  finetune --model base.gguf --data D.jsonl --out M.gguf [--lora-rank R]\n"
     "        [--lora-alpha A] [--lora-targets q,k,v,o,ffn,retrieval] [--train-base]\n"
@@ -72,10 +73,10 @@ const Command kCommands[] = {
     {"train", np_cli::cmd_train},
     {"finetune", np_cli::cmd_finetune},
     {"eval", np_cli::cmd_eval},
-    {"generate-data", np_cli::cmd_generate_data},
     {"bench-train", np_cli::cmd_bench_train},
     {"bench-peak", np_cli::cmd_bench_peak},
     {"bench-bf16", np_cli::cmd_bench_bf16},
+    {"generate-data", np_cli::cmd_generate_data},
 };
 
 }  // namespace

@@ -157,6 +157,11 @@ def main():
     summary = json.loads(out) if rc == 0 else {}
     check(rc == 0 and summary.get("early_stopped") and summary.get("steps", 200) < 200,
           "early stopping ends a diverging run (%s)" % summary)
+    rc, out, err = run(cli, "train", "--data", data, "--spm", spm, "--config", "small", "--out",
+                       os.path.join(tmp, "clip.gguf"), "--steps", "20", "--batch", "8", "--contrastive", "0.1",
+                       "--log-every", "20")
+    check(rc == 0 and "clip " in err and "(acc " in err,
+          "--contrastive adds the retrieval loss and reports it (%s)" % last_line(err))
     rc, _, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "x.gguf"), "--stepz", "3")
     check(rc == 2 and "unknown option --stepz" in err, "an unknown flag is a usage error")
     rc, _, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "x.gguf"), "--steps", "ten")

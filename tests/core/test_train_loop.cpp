@@ -291,20 +291,24 @@ TEST_CASE("run: early stopping when validation stops improving; best weights exp
   CHECK(v2.loss == Approx(best).epsilon(1e-6));
 }
 
-TEST_CASE("checkpoint + resume continues bit-exactly (full, LoRA, QAT, validation)", "[train_loop]") {
+TEST_CASE("checkpoint + resume continues bit-exactly (full, LoRA, QAT, contrastive, validation)", "[train_loop]") {
   struct Case {
     const char* name;
     int rank;
     np::GgmlType qat;
     double val;
+    double clip;
   };
-  for (const Case& c : {Case{"full", 0, np::GgmlType::F32, 0.0}, Case{"lora+val", 4, np::GgmlType::F32, 0.2},
-                        Case{"qat", 0, np::GgmlType::Q8_0, 0.0}}) {
+  for (const Case& c : {Case{"full", 0, np::GgmlType::F32, 0.0, 0.0}, Case{"lora+val", 4, np::GgmlType::F32, 0.2, 0.0},
+                        Case{"qat", 0, np::GgmlType::Q8_0, 0.0, 0.0},
+                        Case{"contrastive+val", 0, np::GgmlType::F32, 0.2, 0.1}}) {
     SECTION(c.name) {
       np::TrainConfig tc = small_config(12);
       tc.lora.rank = c.rank;
       tc.qat = c.qat;
       tc.val_fraction = c.val;
+      tc.contrastive_weight = c.clip;
+      tc.contrastive_batch = 3;  // several contrastive epochs within the run
       tc.eval_every = 3;
       auto straight = make_run(tc);
       np::ValReport vr;
@@ -383,4 +387,35 @@ TEST_CASE("resume refuses damaged checkpoints and other runs", "[train_loop]") {
   np::GgufWriter w;
   REQUIRE(run->export_gguf(np::GgmlType::F32, false, &w).ok());
   CHECK(np::TrainRun::resume(w.to_bytes().value(), kData, tc).status().code() == np::Code::kInvalidInput);
+}
+
+TEST_CASE("run: the contrastive loss trains the retrieval head beside the token loss", "[train_loop]") {
+  np::TrainConfig tc = small_config(60);
+  tc.contrastive_weight = 0.5;
+  tc.contrastive_batch = 4;
+  auto run = make_run(tc);
+  const np::ParamArena& p = run->model().params();
+  const int64_t w2 = p.find("contrastive.proj.weight");
+  REQUIRE(w2 >= 0);
+  const std::vector<float> before(p.value(static_cast<size_t>(w2)), p.value(static_cast<size_t>(w2)) + p.tensor(w2).size);
+  double first = 0, last = 0, acc_last = 0;
+  for (int i = 0; i < 60; ++i) {
+    np::StepReport r;
+    REQUIRE(run->step(&r).ok());
+    if (i < 10) first += r.contrastive_loss / 10;
+    if (i >= 50) {
+      last += r.contrastive_loss / 10;
+      acc_last += r.contrastive_accuracy / 10;
+    }
+  }
+  INFO("contrastive loss " << first << " -> " << last << ", accuracy " << acc_last);
+  CHECK(last < first * 0.7);
+  CHECK(acc_last > 0.5);  // chance is 0.25 with batches of 4
+  CHECK(std::memcmp(before.data(), p.value(static_cast<size_t>(w2)), before.size() * sizeof(float)) != 0);
+  // Without a retrieval head it is refused up front.
+  np::ModelConfig c = np::ModelConfig::small();
+  c.contrastive_dim = 0;
+  auto m = np::TrainModel::create(c, 1);
+  REQUIRE(m.ok());
+  CHECK(np::TrainRun::create(m.take(), small_tokenizer(), kData, tc).status().code() == np::Code::kInvalidInput);
 }

@@ -45,6 +45,12 @@ struct TrainConfig {
   int32_t val_max_examples = 1000;
   int32_t bucket_window = 1024;
   BadLinePolicy bad_lines = BadLinePolicy::kSkip;  // skip and count, or stop at the first
+  // The CLIP-style retrieval loss, added to the token loss with this weight (the spec: 0.1)
+  // on a batch of (query, called tool) pairs from the training split each step; 0 = off.
+  // Its pairs are read once at the start (token ids only; at most contrastive_max_pairs).
+  double contrastive_weight = 0.0;
+  int32_t contrastive_batch = 0;  // pairs per contrastive batch; 0 = batch
+  int32_t contrastive_max_pairs = 200000;
 
   Status validate() const;
 };
@@ -53,6 +59,7 @@ struct StepReport {
   int64_t step = 0;  // 1-based count of updates done
   double loss = 0, ce = 0, lr = 0, grad_norm = 0;
   int64_t tokens = 0;  // encoder + decoder tokens in the batch
+  double contrastive_loss = 0, contrastive_accuracy = 0;  // when the retrieval loss is on
 };
 
 struct ValReport {
@@ -107,6 +114,7 @@ class TrainRun {
   TrainRun() = default;
   Status init(const std::string& data_path);
   Status load_validation_from(const std::string& data_path);
+  Status load_contrastive_pairs(const std::string& data_path);
   void snapshot_best();
   uint64_t state_hash(const std::vector<uint8_t>& opt_model, const std::vector<uint8_t>& opt_lora) const;
   void swap_in_best(std::vector<float>* saved_model, std::vector<float>* saved_lora);
@@ -118,6 +126,7 @@ class TrainRun {
   Optimizer opt_model_, opt_lora_;
   bool model_trains_ = false;
   std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<ContrastiveStream> clip_;
   std::vector<Example> val_examples_;
   std::vector<Batch> val_batches_;
   int64_t step_ = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <climits>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -51,6 +52,8 @@ json run_identity(const TrainConfig& c, const ModelConfig& mc) {
   j["muon"] = c.optim.muon.enabled;
   j["val_path"] = c.val_path;
   j["val_fraction"] = c.val_fraction;
+  j["contrastive_weight"] = c.contrastive_weight;
+  j["contrastive_batch"] = c.contrastive_batch;
   j["d_model"] = mc.d_model;
   j["vocab"] = mc.vocab_size;
   return j;
@@ -116,6 +119,9 @@ Status TrainConfig::validate() const {
   if (val_max_examples < 1) return bad("val_max_examples must be >= 1");
   if (bucket_window < 1) return bad("bucket_window must be >= 1");
   if (!val_path.empty() && val_fraction > 0) return bad("give a validation file or a validation fraction, not both");
+  if (!(contrastive_weight >= 0 && std::isfinite(contrastive_weight))) return bad("contrastive weight must be >= 0");
+  if (contrastive_batch < 0 || contrastive_batch == 1) return bad("contrastive batch must be >= 2 (0 = batch)");
+  if (contrastive_max_pairs < 2) return bad("contrastive_max_pairs must be >= 2");
   OptimConfig oc = optim;
   oc.schedule.total_steps = steps;
   return oc.validate();
@@ -190,6 +196,38 @@ Status TrainRun::init(const std::string& data_path) {
   if (!l.ok()) return l.status();
   loader_ = l.take();
   if (config_.val_fraction > 0 || !config_.val_path.empty()) NP_RETURN_IF_ERROR(load_validation_from(data_path));
+  if (config_.contrastive_weight > 0) NP_RETURN_IF_ERROR(load_contrastive_pairs(data_path));
+  return Status::Ok();
+}
+
+Status TrainRun::load_contrastive_pairs(const std::string& data_path) {
+  if (model_.config().contrastive_dim <= 0)
+    return Status(Code::kInvalidInput, "the contrastive loss needs a model with a retrieval head");
+  ReaderOptions ro;
+  ro.policy = config_.bad_lines;
+  if (config_.val_fraction > 0) {
+    ro.holdout_fraction = config_.val_fraction;
+    ro.split = ReaderOptions::Split::kTrain;
+  }
+  auto reader = ExampleReader::open(data_path, ro);
+  if (!reader.ok()) return reader.status();
+  std::vector<ContrastivePair> pairs;
+  for (;;) {
+    Example ex;
+    bool end = false;
+    NP_RETURN_IF_ERROR(reader.value()->next(&ex, &end));
+    if (end || pairs.size() >= static_cast<size_t>(config_.contrastive_max_pairs)) break;
+    ContrastivePair p;
+    bool has = false;
+    NP_RETURN_IF_ERROR(make_contrastive_pair(tokenizer_, model_.config(), ex, &p, &has));
+    if (has) pairs.push_back(std::move(p));
+  }
+  const int32_t n = config_.contrastive_batch > 0 ? config_.contrastive_batch : std::max(2, config_.batch);
+  auto st = ContrastiveStream::create(std::move(pairs), n, model_.config().pad_id, config_.seed ^ 0x436c6970ull);
+  if (!st.ok())
+    return Status(st.status().code(), "contrastive loss: " + st.status().message() +
+                                          " (it needs examples calling at least two different tools)");
+  clip_ = std::make_unique<ContrastiveStream>(st.take());
   return Status::Ok();
 }
 
@@ -238,6 +276,13 @@ Status TrainRun::step(StepReport* report) {
   LossInfo li;
   adapters_.apply(arena);
   Status s = model_.forward_backward(v, config_.loss, &li);
+  ContrastiveInfo ci;
+  if (s.ok() && clip_) {
+    ContrastiveBatch cb;
+    s = clip_->next(&cb);
+    ContrastiveBatchView cv{cb.N, cb.Tq, cb.Tt, cb.query_ids.data(), cb.tool_ids.data()};
+    if (s.ok()) s = model_.contrastive_forward_backward(cv, config_.contrastive_weight, &ci);
+  }
   if (s.ok()) adapters_.backprop(arena);
   adapters_.restore(arena);
   NP_RETURN_IF_ERROR(s);
@@ -248,8 +293,11 @@ Status TrainRun::step(StepReport* report) {
     NP_RETURN_IF_ERROR(opt_lora_.step(adapters_.params(), &sl));
     if (!model_trains_) si = sl;
   }
+  if (clip_) model_.clamp_log_temp();
   ++step_;
   if (report) {
+    report->contrastive_loss = ci.loss;
+    report->contrastive_accuracy = ci.accuracy;
     report->step = step_;
     report->loss = li.loss;
     report->ce = li.ce;
@@ -389,6 +437,7 @@ Result<std::vector<uint8_t>> TrainRun::checkpoint() {
   st["since_best"] = since_best_;
   st["stopped"] = stopped_;
   st["data_position"] = loader_->position().to_json();
+  if (clip_) st["contrastive_position"] = {clip_->epoch(), clip_->taken()};
   st["run"] = run_identity(config_, model_.config());
   st["hash"] = state_hash(om, ol);
   w.set_kv("train.state", GgufValue::make_string(st.dump()));
@@ -461,6 +510,13 @@ Result<std::unique_ptr<TrainRun>> TrainRun::resume(const std::vector<uint8_t>& c
   auto pos = DataPosition::from_json(st["data_position"].get<std::string>());
   if (!pos.ok()) return pos.status();
   NP_RETURN_IF_ERROR(run.loader_->restore(pos.value()));
+  if (run.clip_) {
+    const json& cp = st.contains("contrastive_position") ? st["contrastive_position"] : json();
+    if (!cp.is_array() || cp.size() != 2 || !cp[0].is_number_integer() || !cp[1].is_number_integer() ||
+        cp[0].get<int64_t>() < 0 || cp[1].get<int64_t>() < 0 || cp[0].get<int64_t>() > INT32_MAX)
+      return Status(Code::kCorrupt, "checkpoint: the contrastive stream's position is damaged");
+    NP_RETURN_IF_ERROR(run.clip_->restore(static_cast<int32_t>(cp[0].get<int64_t>()), cp[1].get<uint64_t>()));
+  }
   run.step_ = st["step"].get<int64_t>();
   run.last_val_step_ = st["last_val_step"].get<int64_t>();
   run.best_val_ = st["best_val"].get<double>();
