@@ -31,9 +31,11 @@ a stand-in that reduces like bfloat16's descriptor. The stand-in type is pickled
 reference as `ml_dtypes.bfloat16` through a placeholder module object registered in
 sys.modules only while `dumps` runs (pickle checks that the name resolves to the object).
 With ml_dtypes installed, `dumps(..., real_bf16=True)` pickles genuine ml_dtypes arrays, and
-the tests compare both streams.
+the tests compare both streams. `dumps(..., numpy2=True)` writes the names numpy 2.x uses
+for the same reducers (numpy._core.multiarray._reconstruct, numpy._core.numeric._frombuffer).
 """
 
+import io
 import pickle
 import sys
 import types
@@ -94,9 +96,35 @@ class Bf16Array:
         return fn, args, (version, shape, _BF16_DESCR, fortran, raw)
 
 
-def dumps(obj, protocol, real_bf16=False):
+def _numpy2_function(module, name):
+    def f(*args):
+        raise AssertionError("a stand-in, never called")
+    f.__module__, f.__qualname__, f.__name__ = module, name, name
+    return f
+
+
+_NUMPY2 = {"_reconstruct": _numpy2_function("numpy._core.multiarray", "_reconstruct"),
+           "_frombuffer": _numpy2_function("numpy._core.numeric", "_frombuffer")}
+
+
+class _Numpy2Pickler(pickle.Pickler):
+    """Writes arrays as numpy 2.x does: its reducers live in numpy._core, not numpy.core."""
+
+    def __init__(self, f, protocol):
+        super().__init__(f, protocol=protocol)
+        self.protocol = protocol
+
+    def reducer_override(self, obj):
+        if not isinstance(obj, (np.ndarray, Bf16Array)):
+            return NotImplemented
+        red = obj.__reduce_ex__(self.protocol)
+        return (_NUMPY2[red[0].__name__],) + tuple(red[1:])
+
+
+def dumps(obj, protocol, real_bf16=False, numpy2=False):
     """Pickles `obj` as the real checkpoint would be pickled (see the module docstring).
-    real_bf16: turn Bf16Array leaves into genuine ml_dtypes arrays first (needs ml_dtypes)."""
+    real_bf16: turn Bf16Array leaves into genuine ml_dtypes arrays first (needs ml_dtypes).
+    numpy2: name numpy's reducers as numpy 2.x writes them (numpy._core.*)."""
     if real_bf16:
         import ml_dtypes  # noqa: F401 (only where installed)
 
@@ -107,17 +135,28 @@ def dumps(obj, protocol, real_bf16=False):
                 return o.bits.view(ml_dtypes.bfloat16)
             return o
         return pickle.dumps(conv(obj), protocol=protocol)
-    placeholder = types.ModuleType("ml_dtypes")
-    placeholder.bfloat16 = _Bf16ScalarType
-    saved = sys.modules.get("ml_dtypes")
-    sys.modules["ml_dtypes"] = placeholder
+    # Placeholder modules make pickle's by-reference names resolve while dumping only.
+    placeholders = {"ml_dtypes": types.ModuleType("ml_dtypes")}
+    placeholders["ml_dtypes"].bfloat16 = _Bf16ScalarType
+    if numpy2:
+        for name in ("numpy._core", "numpy._core.multiarray", "numpy._core.numeric"):
+            placeholders[name] = types.ModuleType(name)
+        placeholders["numpy._core.multiarray"]._reconstruct = _NUMPY2["_reconstruct"]
+        placeholders["numpy._core.numeric"]._frombuffer = _NUMPY2["_frombuffer"]
+    saved = {k: sys.modules.get(k) for k in placeholders}
+    sys.modules.update(placeholders)
     try:
-        return pickle.dumps(obj, protocol=protocol)
+        if not numpy2:
+            return pickle.dumps(obj, protocol=protocol)
+        buf = io.BytesIO()
+        _Numpy2Pickler(buf, protocol).dump(obj)
+        return buf.getvalue()
     finally:
-        if saved is None:
-            del sys.modules["ml_dtypes"]
-        else:
-            sys.modules["ml_dtypes"] = saved
+        for k, v in saved.items():
+            if v is None:
+                del sys.modules[k]
+            else:
+                sys.modules[k] = v
 
 
 class Spec:
