@@ -93,20 +93,16 @@ class ConversionError(ValueError):
         self.problems = problems
 
 
-def _lookup(names, comp):
-    return comp in names
-
-
-def flatten(tree, path=(), out=None, problems=None):
+def flatten(tree, path=(), out=None):
     """Nested dicts -> [(path tuple, leaf)]; list/tuple children get their index as a name."""
     if out is None:
         out = []
     if isinstance(tree, dict):
         for k, v in tree.items():
-            flatten(v, path + (str(k),), out, problems)
+            flatten(v, path + (str(k),), out)
     elif isinstance(tree, (list, tuple)) and not all(isinstance(v, (int, float)) for v in tree):
         for i, v in enumerate(tree):
-            flatten(v, path + (str(i),), out, problems)
+            flatten(v, path + (str(i),), out)
     else:
         out.append((path, tree))
     return out

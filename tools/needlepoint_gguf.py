@@ -53,6 +53,13 @@ def _roundf(x):
     return np.sign(x) * np.floor(np.abs(x) + np.float32(0.5))
 
 
+def _f16_scales(d):
+    h = d.astype(np.float16)
+    if not np.all(np.isfinite(h)):
+        raise ValueError("a block scale beyond the f16 range (weights above about 8e6 in magnitude)")
+    return h
+
+
 def encode_q8_0(values):
     """float32 values (count a multiple of 32) -> Q8_0 blocks: d = max|x|/127 (stored f16),
     q = roundf(x / d) computed with the unrounded d, clamped to [-127, 127]."""
@@ -62,7 +69,7 @@ def encode_q8_0(values):
         inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
     q = _roundf((x * inv[:, None]).astype(np.float32))
     out = np.empty(len(x), dtype=_Q8_0)
-    out["d"] = d.astype(np.float16)
+    out["d"] = _f16_scales(d)
     out["qs"] = np.clip(np.nan_to_num(q), -127, 127).astype(np.int8)
     return out.tobytes()
 
@@ -80,18 +87,22 @@ def encode_q4_0(values):
     q = np.clip(np.floor((scaled + np.float32(8.5)).astype(np.float32)), 0, 15)
     q = np.where(np.isnan(scaled), 8, q).astype(np.uint8)
     out = np.empty(len(x), dtype=_Q4_0)
-    out["d"] = d.astype(np.float16)
+    out["d"] = _f16_scales(d)
     out["qs"] = q[:, :QK // 2] | (q[:, QK // 2:] << 4)
     return out.tobytes()
 
 
 def encode_tensor(type_id, values):
-    """float32 array -> the bytes of `type_id`, row-major (the last numpy axis fastest)."""
+    """float32 array -> the bytes of `type_id`, row-major (the last numpy axis fastest).
+    Values an f16 (or a block's f16 scale) cannot hold raise ValueError."""
     v = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
     if type_id == F32:
         return v.astype("<f4").tobytes()
     if type_id == F16:
-        return v.astype("<f2").tobytes()
+        h = v.astype("<f2")
+        if not np.all(np.isfinite(h)):
+            raise ValueError(f"values beyond the f16 range (max |x| = {float(np.max(np.abs(v))):g} > 65504)")
+        return h.tobytes()
     if type_id == Q8_0:
         return encode_q8_0(v)
     if type_id == Q4_0:

@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 
@@ -282,7 +283,7 @@ def forward_cases(full):
         Case("ffn geglu mixed p4 rope=500", S(d_ff=64, act="geglu", rope_theta=500.0), "mixed", 4, ("f32",)),
         Case("no retrieval head, 8/8 heads", S(heads=8, kv_heads=8, contrastive_dim=0, n_enc=3, n_dec=1),
              "f32", 5, ("f32",)),
-        Case("dataclass config + wrapped params", S(), "bf16", 4, ("f32",), variant="wrapped"),
+        Case("dataclass config + FrozenDict params", S(), "bf16", 4, ("f32",), variant="wrapped"),
         Case("unrolled layers", S(d_ff=64), "f32", 4, ("f32",), variant="unrolled"),
     ]
     if full:
@@ -300,20 +301,39 @@ _NeedleConfig.__module__ = "needle.model"
 _NeedleConfig.__qualname__ = "NeedleConfig"
 
 
+class _FrozenDict:
+    """Pickled like flax.core.frozen_dict.FrozenDict: __reduce__ -> (FrozenDict, (dict,))."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def __reduce__(self):
+        return _FrozenDict, (self.d,)
+
+
+_FrozenDict.__module__ = "flax.core.frozen_dict"
+_FrozenDict.__qualname__ = "FrozenDict"
+
+
 def dumps_variant(case, params, cfg):
     if case.variant == "wrapped":
         obj = _NeedleConfig()
         obj.__dict__.update(cfg)
-        import types as _t
-        mod = _t.ModuleType("needle.model")
-        mod.NeedleConfig = _NeedleConfig
-        pkg = _t.ModuleType("needle")
-        pkg.model = mod
-        sys.modules["needle"], sys.modules["needle.model"] = pkg, mod
+        mods = {name: types.ModuleType(name) for name in ("needle", "needle.model", "flax", "flax.core",
+                                                          "flax.core.frozen_dict")}
+        mods["needle.model"].NeedleConfig = _NeedleConfig
+        mods["flax.core.frozen_dict"].FrozenDict = _FrozenDict
+        saved = {k: sys.modules.get(k) for k in mods}
+        sys.modules.update(mods)
         try:
-            return nc.dumps({"params": {"params": params}, "config": obj, "step": 12000}, case.protocol)
+            return nc.dumps({"params": _FrozenDict({"params": params}), "config": obj, "step": 12000},
+                            case.protocol)
         finally:
-            del sys.modules["needle"], sys.modules["needle.model"]
+            for k, v in saved.items():
+                if v is None:
+                    del sys.modules[k]
+                else:
+                    sys.modules[k] = v
     if case.variant == "unrolled":
         return nc.dumps({"params": unroll(params), "config": cfg}, case.protocol)
     return nc.dumps({"params": params, "config": cfg}, case.protocol, numpy2=case.numpy2)
@@ -401,8 +421,8 @@ class _Exec:
 
 
 def refusal_cases(work):
-    """(name, build(params, cfg) -> pickle bytes or None for raw bytes, expected stderr
-    substrings, tokenizer key, marker file that must not appear)."""
+    """(name, build(params, cfg) -> the bytes of the checkpoint file, expected stderr
+    substrings, tokenizer key, marker file that must not appear, Spec arguments[, --type])."""
     marker = os.path.join(work, "PWNED")
 
     def drop(path):
@@ -437,6 +457,10 @@ def refusal_cases(work):
     def heads_disagree(params, cfg):
         return nc.dumps({"params": params, "config": dict(cfg, num_heads=8)}, 4)
 
+    def big_weight(params, cfg):
+        params["encoder"]["layers"]["EncoderBlock_0"]["self_attn"]["k_proj"]["kernel"][1, 3, 5] = 1e5
+        return nc.dumps({"params": params, "config": cfg}, 4)
+
     def system(params, cfg):
         return nc.dumps({"params": params, "config": _System(marker)}, 4)
 
@@ -469,6 +493,8 @@ def refusal_cases(work):
          ["vocab_size = 512 but the tokenizer (pieces) says 8192"], "full", None, {}),
         ("unigram tokenizer", lambda p, c: nc.dumps({"params": p, "config": c}, 4),
          ["only BPE is supported"], "unigram", None, {}),
+        ("f16 overflow (a weight of 1e5)", big_weight, ["--type f16: values beyond the f16 range"], "small",
+         None, {}, "f16"),
         ("os.system via __reduce__", system, ["the pickle calls posix.system(...)", "nothing from the pickle was executed"],
          "small", marker, {}),
         ("builtins.exec via __reduce__", exec_, ["the pickle calls builtins.exec(...)"], "small", marker, {}),
@@ -478,7 +504,7 @@ def refusal_cases(work):
 
 
 def run_refusals(work, toks, results, only=""):
-    for name, build, expect, tok, marker, spec_kw in refusal_cases(work):
+    for name, build, expect, tok, marker, spec_kw, *type_name in refusal_cases(work):
         if only not in "refuse: " + name:
             continue
         t0 = time.time()
@@ -489,7 +515,7 @@ def run_refusals(work, toks, results, only=""):
         with open(pkl, "wb") as f:
             f.write(build(params, cfg))
         try:
-            rc, _, err = convert(pkl, toks[tok][0], out, "q8_0")
+            rc, _, err = convert(pkl, toks[tok][0], out, type_name[0] if type_name else "q8_0")
             if rc != 1:
                 raise Failure(f"exit code {rc}, expected 1; stderr: {err.strip()[-300:]}")
             for s in expect:
