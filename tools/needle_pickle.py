@@ -20,6 +20,7 @@ hands out a real class or function that could act on the machine:
   builtins dict/list/tuple/set/frozenset/bytes/...,   the builtin itself (pure containers)
     collections.OrderedDict
   flax.core.frozen_dict.FrozenDict                    dict
+  jax._src.array._reconstruct_array                   the numpy array inside a pickled jax.Array
   anything else                                       an opaque class: creating an instance
                                                         (NEWOBJ, as dataclasses pickle) gives a
                                                         record of its fields; *calling* it
@@ -160,6 +161,16 @@ def _frombuffer(buf, dtype, shape, order):
     return _to_array(buf, dtype, tuple(shape), order == "F")
 
 
+def _jax_reconstruct_array(fun, args, arr_state, aval_state=None):
+    """jax.Array pickles as _reconstruct_array(numpy reducer, its args, its state, aval):
+    the numpy array is rebuilt (by our stand-ins) and never put on a device."""
+    if fun is not _reconstruct:
+        raise CheckpointError("jax._src.array._reconstruct_array with a reducer numpy never uses")
+    rec = fun(*args)
+    rec.__setstate__(arr_state)
+    return rec
+
+
 def _scalar(dtype, raw=None):
     if raw is None:
         raise CheckpointError("numpy object scalars are not read")
@@ -214,7 +225,8 @@ _ALLOWED = {("numpy", "ndarray"): NDARRAY,
             ("ml_dtypes", "bfloat16"): BFLOAT16,
             ("_codecs", "encode"): _codecs_encode,
             ("collections", "OrderedDict"): dict,
-            ("flax.core.frozen_dict", "FrozenDict"): _frozen_dict}
+            ("flax.core.frozen_dict", "FrozenDict"): _frozen_dict,
+            ("jax._src.array", "_reconstruct_array"): _jax_reconstruct_array}
 for _core in _NUMPY_CORE:
     _ALLOWED[(_core + ".multiarray", "_reconstruct")] = _reconstruct
     _ALLOWED[(_core + ".multiarray", "scalar")] = _scalar

@@ -15,7 +15,8 @@ checkpoints built like Cactus's published needle.pkl, checked three ways.
   3. Refusals: incomplete or wrong checkpoints and hostile pickles must exit 1, name the
      problem on stderr, and leave no output file.
 Plus: the converted model's tokenizer (`needlepoint tokenize --model`) against spm_encode
-on the .model it came from, and (when ml_dtypes is installed) the emulated bfloat16 pickle
+on the .model it came from, its tokenizer.* keys (values and types) against those the
+engine's own reader writes (`needlepoint pack-tokenizer`), and (when ml_dtypes is installed) the emulated bfloat16 pickle
 stream against the one ml_dtypes itself produces.
 
 Tokenizers are trained here with spm_train (Needle's options, vocab 512, < 1 s); the
@@ -285,6 +286,7 @@ def forward_cases(full):
              "f32", 5, ("f32",)),
         Case("dataclass config + FrozenDict params", S(), "bf16", 4, ("f32",), variant="wrapped"),
         Case("unrolled layers", S(d_ff=64), "f32", 4, ("f32",), variant="unrolled"),
+        Case("jax.Array leaves (bf16) p5", S(), "mixed", 5, ("f32",), variant="jax"),
     ]
     if full:
         cases.append(Case("needle v1 shape bf16 p5", S(vocab=8192, d=512, heads=8, kv_heads=4, n_enc=12, n_dec=8,
@@ -334,9 +336,53 @@ def dumps_variant(case, params, cfg):
                     del sys.modules[k]
                 else:
                     sys.modules[k] = v
+    if case.variant == "jax":
+        return dumps_jax({"params": as_jax(params), "config": cfg}, case.protocol)
     if case.variant == "unrolled":
         return nc.dumps({"params": unroll(params), "config": cfg}, case.protocol)
     return nc.dumps({"params": params, "config": cfg}, case.protocol, numpy2=case.numpy2)
+
+
+def _jax_reconstruct_standin(fun, args, arr_state, aval_state):
+    raise AssertionError("a stand-in, never called")
+
+
+_jax_reconstruct_standin.__module__ = "jax._src.array"
+_jax_reconstruct_standin.__qualname__ = _jax_reconstruct_standin.__name__ = "_reconstruct_array"
+
+
+class _JaxArray:
+    """Pickled like jax.Array: __reduce__ -> (_reconstruct_array, (numpy's __reduce__ of the
+    value: fun, args, state; then the aval state))."""
+
+    def __init__(self, leaf):
+        self.leaf = leaf
+
+    def __reduce__(self):
+        red = self.leaf.__reduce_ex__(2) if isinstance(self.leaf, nc.Bf16Array) else self.leaf.__reduce__()
+        fun, args, state = red
+        return _jax_reconstruct_standin, (fun, args, state, {"weak_type": False})
+
+
+def as_jax(tree):
+    if isinstance(tree, dict):
+        return {k: as_jax(v) for k, v in tree.items()}
+    return _JaxArray(tree)
+
+
+def dumps_jax(obj, protocol):
+    mods = {name: types.ModuleType(name) for name in ("jax", "jax._src", "jax._src.array")}
+    mods["jax._src.array"]._reconstruct_array = _jax_reconstruct_standin
+    saved = {k: sys.modules.get(k) for k in mods}
+    sys.modules.update(mods)
+    try:
+        return nc.dumps(obj, protocol)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                del sys.modules[k]
+            else:
+                sys.modules[k] = v
 
 
 def unroll(params):
@@ -571,6 +617,20 @@ def check_tokenizer(cli, work, toks, results):
             raise Failure(f"line {bad}: ours {a[bad:bad + 1]} vs spm_encode {b[bad:bad + 1]}")
         if not any(" 5 " in f" {l} " for l in a) or not any(" 4 " in f" {l} " for l in a):
             raise Failure("<tools>/<tool_call> did not encode as ids 5/4")
+        # The tokenizer keys must equal what the engine's own SentencePiece reader writes.
+        packed = os.path.join(work, "packed.gguf")
+        rc, _, err = run([cli, "pack-tokenizer", "--spm", toks["small"][0], "--model", out, "--out", packed])
+        if rc != 0:
+            raise Failure(f"pack-tokenizer exited {rc}: {err.strip()[-200:]}")
+        mine, native = gguf_np.GGUFReader(out), gguf_np.GGUFReader(packed)
+        keys = sorted(k for k in set(mine.metadata) | set(native.metadata) if k.startswith("tokenizer."))
+        for k in keys:
+            if mine.metadata.get(k) != native.metadata.get(k) or mine.kv_types.get(k) != native.kv_types.get(k):
+                raise Failure(f"{k}: converter wrote {str(mine.metadata.get(k))[:60]} "
+                              f"(type {mine.kv_types.get(k)}), the engine {str(native.metadata.get(k))[:60]} "
+                              f"(type {native.kv_types.get(k)})")
+        os.remove(packed)
+        row["keys"] = len(keys)
         row["ok"] = True
         row["lines"] = len(a)
         for p in (pkl, out):
