@@ -32,6 +32,8 @@ export interface NativeModule {
   setThreads(n: number): void;
   getThreads(): number;
   HEAPU8: Uint8Array;
+  /** mt only: the shared memory (another thread may have grown it since HEAPU8 was made). */
+  wasmMemory?: WebAssembly.Memory;
   PThread?: { terminateAllThreads(): void };
 }
 

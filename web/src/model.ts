@@ -22,6 +22,13 @@ export interface LoadContext {
   cache?: boolean;
 }
 
+/** The current heap view: in mt a pthread can grow the shared memory, and the main thread's
+ * HEAPU8 then still covers only the old size. */
+function heapU8(mod: NativeModule): Uint8Array {
+  const mem = mod.wasmMemory;
+  return mem && mod.HEAPU8.buffer !== mem.buffer ? new Uint8Array(mem.buffer) : mod.HEAPU8;
+}
+
 function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new AbortError("model loading was aborted");
 }
@@ -76,7 +83,7 @@ export async function writeModel(mod: NativeModule, engine: NativeEngine, stream
     for await (const chunk of stream.chunks) {
       checkAborted(signal);
       if (off + chunk.length > size) throw new ModelFetchError(`the model is longer than its declared ${size} bytes`);
-      mod.HEAPU8.set(chunk, ptr + off);   // HEAPU8 read after the allocation
+      heapU8(mod).set(chunk, ptr + off);   // the view is made after the allocation
       hash.update(chunk);
       off += chunk.length;
       progress?.(off);
@@ -95,7 +102,8 @@ export async function writeModel(mod: NativeModule, engine: NativeEngine, stream
     ptr = engine.allocModel(size);
     if (!ptr) throw new OutOfMemoryError(`cannot allocate ${size} bytes of WebAssembly memory for the model`);
     let off = 0;
-    for (const p of parts.splice(0)) { mod.HEAPU8.set(p, ptr + off); off += p.length; }
+    const heap = heapU8(mod);
+    for (const p of parts.splice(0)) { heap.set(p, ptr + off); off += p.length; }
   }
   checkAborted(signal);
   const info = engine.loadModel();
@@ -133,8 +141,9 @@ async function cacheStore(mod: NativeModule, ptr: number, size: number, url: str
   const cs = cacheStorage();
   if (!cs) return;
   const parts: Uint8Array<ArrayBuffer>[] = [];
+  const heap = heapU8(mod);
   for (let off = 0; off < size; off += 1 << 20) {
-    parts.push(mod.HEAPU8.slice(ptr + off, ptr + Math.min(size, off + (1 << 20))) as Uint8Array<ArrayBuffer>);
+    parts.push(heap.slice(ptr + off, ptr + Math.min(size, off + (1 << 20))) as Uint8Array<ArrayBuffer>);
   }
   const cache = await cs.open(CACHE_NAME);
   await cache.put(BLOB_PREFIX + sha256, new Response(new Blob(parts), {
