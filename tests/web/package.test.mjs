@@ -1,11 +1,14 @@
 // package.test.mjs — the packed npm tarball in a fresh project: `npm pack`, `npm install`
 // of the tarball (no network needed: the package has no dependencies), then the package
 // used by name from Node (conditions "node", "workerd", "browser" resolve to their entry
-// points), the `needlepoint` bin, and the bundled default model.
+// points), the `needlepoint` bin, the bundled default model, and an app bundled by esbuild
+// for the browser, run in Chromium with and without COOP/COEP.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync, readdirSync, existsSync } from "node:fs";
+import { writeFileSync, readdirSync, existsSync, cpSync, copyFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { startServer } from "./server.mjs";
 import { join } from "node:path";
 import { SOURCE_DIR, TOOLS, CASES, makeModels, makeTempDir, nativeRun, comparable } from "./common.mjs";
 
@@ -95,4 +98,54 @@ test("the bundled default model loads with no model option", () => {
   const out = JSON.parse(sh("node", [script], project));
   assert.equal(out.valid, true);
   assert.ok(out.model.fileBytes > 1000);
+});
+
+test("bundled by esbuild for the browser: runs in Chromium (st on a plain page, mt in the Worker)", async () => {
+  // esbuild does not follow new URL(..., import.meta.url): the app adds the engine Worker
+  // as an entry point and copies dist/wasm and the model next to the bundle (docs/web.md).
+  const app = join(dir, "bundle-app");
+  mkdirSync(app, { recursive: true });
+  writeFileSync(join(project, "app.js"), `
+    import { createToolCaller, InvalidToolsError } from "needlepoint";
+    window.runApp = async (model, query, tools) => {
+      const tc = await createToolCaller({ model, cache: false, threads: 2 });
+      const r = await tc.call(query, tools);
+      let bad = null;
+      try { await tc.call(query, "[{"); } catch (e) { bad = e instanceof InvalidToolsError ? e.code : String(e); }
+      const out = { build: tc.build, inWorker: tc.inWorker, r, bad };
+      await tc.dispose();
+      return out;
+    };
+  `);
+  const esbuild = join(SOURCE_DIR, "web", "node_modules", ".bin", "esbuild");
+  sh(esbuild, ["app.js", "worker=needlepoint/worker", "--bundle", "--format=esm", "--splitting", "--platform=browser",
+               `--outdir=${app}`, "--log-level=warning"], project);
+  const dist = join(project, "node_modules", "needlepoint", "dist");
+  cpSync(join(dist, "wasm"), join(app, "wasm"), { recursive: true });
+  copyFileSync(models.small_f32, join(app, "model.gguf"));
+  writeFileSync(join(app, "index.html"), "<!doctype html><script type=module src=/pkg/app.js></script>");
+  const { chromium } = createRequire(join(SOURCE_DIR, "web", "package.json"))("playwright-core");
+  const browser = await chromium.launch({ executablePath: process.env.NP_CHROMIUM || "/usr/bin/chromium", headless: true,
+                                          args: ["--no-sandbox", "--disable-gpu", "--no-first-run"] });
+  try {
+    const expected = comparable(null, nativeRun(models.small_f32, CASES[0][1], TOOLS[CASES[0][2]], {}, dir));
+    for (const [isolated, build, inWorker] of [[false, "st", false], [true, "mt", true]]) {
+      const server = await startServer({ pkgDir: app, modelsDir: app, isolated });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${server.origin}/pkg/index.html`);
+        await page.waitForFunction(() => typeof window.runApp === "function");
+        const out = await page.evaluate(([q, t]) => window.runApp("/pkg/model.gguf", q, t), [CASES[0][1], TOOLS[CASES[0][2]]]);
+        assert.equal(out.build, build);
+        assert.equal(out.inWorker, inWorker);
+        assert.equal(out.bad, "INVALID_TOOLS");
+        assert.deepEqual(comparable(out.r), expected);
+        await page.close();
+      } finally {
+        await server.close();
+      }
+    }
+  } finally {
+    await browser.close();
+  }
 });
