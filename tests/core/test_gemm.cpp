@@ -3,7 +3,8 @@
 // every edge tile, block boundary (K > kKc = 256, M > kMc = 128, N > kNc = 512) and tail
 // runs, at 1 and 2 threads; bit-identical results across repeats and thread counts; and the
 // bf16 path (where the CPU has it): exact fp32 accumulation of bf16-rounded inputs, and a
-// whole small model's loss and gradients within a few percent of fp32.
+// whole small model's loss and gradients within a few percent of fp32; and the analytic
+// FLOP count of np/perf.h.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "np/perf.h"
 #include "np/threads.h"
 #include "np/trainer.h"
 #include "ops/gemm.h"
@@ -363,4 +365,27 @@ TEST_CASE("training forward/backward: bit-identical across runs and threads; bf1
   }
   np::set_matmul_precision(np::MatmulPrecision::kF32);
   np::set_num_threads(0);
+}
+
+TEST_CASE("training matmul FLOP count (np/perf.h) repeats its documented examples", "[gemm][perf]") {
+  // needle_v1, B = 16, Te = 160, Td = 32: 85.77 GFLOP forward; the 5m preset: 13.79 GFLOP.
+  CHECK(np::train_forward_matmul_flops(np::ModelConfig::needle_v1(), 16, 160, 32) == Approx(85.765128192e9));
+  np::ModelConfig c = np::ModelConfig::needle_v1();
+  c.d_model = 256;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.n_enc_layers = 6;
+  c.n_dec_layers = 4;
+  CHECK(np::train_forward_matmul_flops(c, 16, 160, 32) == Approx(13.790871552e9));
+  // One encoder layer alone, counted by hand: 2*4*(2*8*8 + 2*4*8) + 4*2*4*4*4 (C=8, KV=4, HS=4).
+  np::ModelConfig t = np::ModelConfig::small();
+  t.d_model = 8;
+  t.n_heads = 2;
+  t.n_kv_heads = 1;
+  t.n_enc_layers = 1;
+  t.n_dec_layers = 1;
+  t.vocab_size = 16;
+  const double enc = 2 * 4 * 8 * (2 * 8 + 2 * 4) + 4 * 2 * 4 * 4 * 4;
+  const double dec = 2 * 1 * 8 * (2 * 8 + 2 * 4) + 4 * 2 * 1 * 1 * 4 + 2 * 1 * 8 * 16 + 2 * 4 * 8 * 8 + 4 * 2 * 1 * 4 * 4;
+  CHECK(np::train_forward_matmul_flops(t, 1, 4, 1) == Approx(enc + dec + 2 * 1 * 16 * 8));
 }

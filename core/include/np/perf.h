@@ -23,8 +23,9 @@ namespace np {
 // with C = d_model, KV = n_kv_heads * head_dim, HS = head_dim, V = vocab. A training step
 // (forward + backward) is 3x this: each product's backward is two products of the same
 // size (dX and dW; for attention dP, dV and dQ, dK). Element-wise work (norms, softmax,
-// RoPE, loss) is not counted. Example: needle_v1, B = 16, Te = 160, Td = 32 -> 85.9 GFLOP
-// forward (3 x = 257.6 GFLOP per step, 83.9 MFLOP per token).
+// RoPE, loss) is not counted. Example: needle_v1, B = 16, Te = 160, Td = 32 -> 85.77 GFLOP
+// forward (x 3 = 257.3 GFLOP per step, 83.8 MFLOP per token); the "5m" preset of
+// `needlepoint bench-train` -> 13.79 GFLOP forward (41.4 per step).
 double train_forward_matmul_flops(const ModelConfig& c, int B, int Te, int Td);
 
 // GFLOP/s of a register-only multiply-add loop on every pool thread (num_threads()): the
