@@ -354,7 +354,7 @@ def _int(value, field, problems):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or float(value) != int(value):
+            or not math.isfinite(float(value)) or float(value) != int(value):
         problems.append(f"config {field} = {value!r} is not an integer")
         return None
     return int(value)

@@ -14,22 +14,30 @@ spec tables (not by the converter's suffix rules), for byte-level checks of the 
 
 bfloat16 without ml_dtypes. A real checkpoint pickles numpy arrays whose dtype is
 ml_dtypes.bfloat16. What that byte stream holds follows from numpy's reducers:
-  - ndarray.__reduce_ex__(protocol < 5) -> numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')
-    then BUILD (1, shape, dtype, False, raw bytes);
-    ndarray.__reduce_ex__(5) (contiguous, dtype without NPY_ITEM_HASOBJECT, which bfloat16's
-    flags never include) -> numpy.core.numeric._frombuffer(PickleBuffer, dtype, shape, 'C'),
-    the buffer written in-band as BYTEARRAY8;
+  - ndarray.__reduce_ex__(protocol) -> numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')
+    then BUILD (1, shape, dtype, False, raw bytes), for every protocol. Protocol 5 would
+    use numpy.core.numeric._frombuffer with an out-of-band-capable PickleBuffer, but only
+    for arrays that export a buffer, and numpy cannot describe a user-registered dtype in
+    a buffer ("cannot include dtype 'E' in a buffer", which ml_dtypes arrays raise), so
+    it falls back to the regular reduction. float32 arrays in the same pickle do take the
+    _frombuffer path at protocol 5 (their buffer is written in-band as BYTEARRAY8).
   - a dtype of a user-registered type (ml_dtypes registers bfloat16 with
     PyArray_RegisterDataType) reduces to numpy.dtype(<its scalar type>, False, True) with the
-    version-3 state ('<', None, None, None, elsize 2, alignment 2, flags), where the scalar
-    type is named by its __module__/__qualname__: ml_dtypes builds it from the type spec name
-    "ml_dtypes.bfloat16", so the pickle says GLOBAL 'ml_dtypes bfloat16';
+    version-3 state ('<', None, None, None, elsize, alignment, flags) (elsize 2, alignment
+    2), where the scalar type is named by its __module__/__qualname__: ml_dtypes builds it
+    from the type spec name "ml_dtypes.bfloat16", so the pickle says GLOBAL 'ml_dtypes
+    bfloat16';
   - the raw bytes are the 16-bit patterns, little-endian.
-Bf16Array reproduces exactly this: it asks numpy for the reduction of the uint16 array of
-the same bit patterns (so framing, buffer and shape are numpy's own) and swaps the dtype for
-a stand-in that reduces like bfloat16's descriptor. The stand-in type is pickled by
-reference as `ml_dtypes.bfloat16` through a placeholder module object registered in
-sys.modules only while `dumps` runs (pickle checks that the name resolves to the object).
+UserDtypeArray reproduces exactly this for any user-registered dtype: it asks numpy for the
+reduction of an unsigned-integer array holding the same bytes (so framing, bytes and shape
+are numpy's own) and swaps the dtype for a UserDescr that reduces like the registered
+descriptor. This machinery is checked byte for byte against numpy itself on numpy's own
+user-registered test dtype (numpy.core._rational_tests.rational: elsize 8, alignment 4),
+whose arrays pickle through the same code paths as bfloat16's. Bf16Array is the bfloat16
+instance; its scalar type is pickled by reference as `ml_dtypes.bfloat16` through a
+placeholder module object registered in sys.modules only while `dumps` runs (pickle checks
+that the name resolves to the object). Only the bfloat16 constants (name, elsize,
+alignment, flags) come from reading ml_dtypes' source; readers do not depend on the flags.
 With ml_dtypes installed, `dumps(..., real_bf16=True)` pickles genuine ml_dtypes arrays, and
 the tests compare both streams. `dumps(..., numpy2=True)` writes the names numpy 2.x uses
 for the same reducers (numpy._core.multiarray._reconstruct, numpy._core.numeric._frombuffer).
@@ -67,33 +75,41 @@ _Bf16ScalarType.__qualname__ = "bfloat16"
 _Bf16ScalarType.__name__ = "bfloat16"
 
 
-class _Bf16Descr:
+class UserDescr:
     """Reduces like numpy's descriptor of a user-registered type (arraydescr_reduce)."""
 
+    def __init__(self, scalar_type, elsize, alignment, flags):
+        self.scalar_type, self.elsize, self.alignment, self.flags = scalar_type, elsize, alignment, flags
+
     def __reduce__(self):
-        return (np.dtype, (_Bf16ScalarType, False, True),
-                (3, "<", None, None, None, 2, 2, BF16_DESCR_FLAGS))
+        return (np.dtype, (self.scalar_type, False, True),
+                (3, "<", None, None, None, self.elsize, self.alignment, self.flags))
 
 
-_BF16_DESCR = _Bf16Descr()   # one descriptor object, as numpy shares one per type
+class UserDtypeArray:
+    """An array of a user-registered dtype in a pickle. storage: an unsigned-integer array of
+    the same shape holding the items' bytes; descr: its UserDescr (shared by all arrays of
+    the type, as numpy shares one descriptor object)."""
+
+    def __init__(self, storage, descr):
+        self.storage = np.ascontiguousarray(storage)
+        self.descr = descr
+        self.shape = self.storage.shape
+
+    def __reduce_ex__(self, protocol):
+        fn, args, (version, shape, dtype, fortran, raw) = self.storage.__reduce__()
+        return fn, args, (version, shape, self.descr, fortran, raw)
 
 
-class Bf16Array:
+BF16_DESCR = UserDescr(_Bf16ScalarType, 2, 2, BF16_DESCR_FLAGS)
+
+
+class Bf16Array(UserDtypeArray):
     """A bfloat16 array in a pickle: .bits (uint16 patterns), .shape."""
 
     def __init__(self, bits):
-        self.bits = np.ascontiguousarray(bits, dtype=np.uint16)
-        self.shape = self.bits.shape
-
-    def __reduce_ex__(self, protocol):
-        red = self.bits.__reduce_ex__(protocol)
-        if protocol >= 5:
-            fn, (buf, dtype, shape, order) = red
-            assert dtype == np.dtype(np.uint16)
-            return fn, (buf, _BF16_DESCR, shape, order)
-        fn, args, (version, shape, dtype, fortran, raw) = red
-        assert dtype == np.dtype(np.uint16)
-        return fn, args, (version, shape, _BF16_DESCR, fortran, raw)
+        super().__init__(np.asarray(bits, dtype=np.uint16), BF16_DESCR)
+        self.bits = self.storage
 
 
 def _numpy2_function(module, name):

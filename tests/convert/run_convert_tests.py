@@ -27,8 +27,11 @@ Exit 1 on any failure (a table of every case is printed first).
 """
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
+import pickle
 import random
 import shutil
 import struct
@@ -645,20 +648,52 @@ def check_tokenizer(cli, work, toks, results):
 
 
 def check_real_bf16_stream(results):
-    """With ml_dtypes installed: the emulated stream must equal ml_dtypes' own."""
-    try:
-        import ml_dtypes  # noqa: F401
-    except ImportError:
+    """With ml_dtypes installed: the emulated stream must equal ml_dtypes' own (the
+    descriptor flags, which differ between ml_dtypes releases, are taken from the real one)."""
+    if importlib.util.find_spec("ml_dtypes") is None:
         print(f"{'bf16 stream vs ml_dtypes':<46} -     {'':<72}   -    skipped (ml_dtypes not installed)")
         return
+    ml_dtypes = importlib.import_module("ml_dtypes")
     t0 = time.time()
-    row = {"case": "bf16 stream vs ml_dtypes", "type": "-"}
-    params, cfg, _ = nc.make_checkpoint(nc.Spec(n_enc=1, n_dec=1), 3, "mixed")
-    row["ok"] = True
-    for protocol in (2, 4, 5):
-        obj = {"params": params, "config": cfg}
-        if nc.dumps(obj, protocol) != nc.dumps(obj, protocol, real_bf16=True):
-            row["ok"], row["error"] = False, f"protocol {protocol}: streams differ"
+    row = {"case": "bf16 stream vs ml_dtypes", "type": "-", "ok": True}
+    fn, args, state = np.dtype(ml_dtypes.bfloat16).__reduce__()
+    if args[0] is not ml_dtypes.bfloat16 or tuple(state[:7]) != (3, "<", None, None, None, 2, 2):
+        row["ok"], row["error"] = False, f"bfloat16 dtype reduces to {args!r}, {state!r}"
+    saved = nc.BF16_DESCR.flags
+    nc.BF16_DESCR.flags = state[7]
+    try:
+        params, cfg, _ = nc.make_checkpoint(nc.Spec(n_enc=1, n_dec=1), 3, "mixed")
+        for protocol in (2, 4, 5):
+            obj = {"params": params, "config": cfg}
+            if nc.dumps(obj, protocol) != nc.dumps(obj, protocol, real_bf16=True):
+                row["ok"], row["error"] = False, f"protocol {protocol}: streams differ"
+    finally:
+        nc.BF16_DESCR.flags = saved
+    row["time"] = time.time() - t0
+    results.append(row)
+    print_row(row)
+
+
+def check_user_dtype_emulation(results):
+    """The pickle emulation of user-registered dtypes (needle_checkpoint.UserDtypeArray) must
+    give exactly numpy's own bytes for numpy's test dtype `rational`, at every protocol."""
+    t0 = time.time()
+    row = {"case": "user-dtype pickles vs numpy (rational)", "type": "-", "ok": True}
+    try:
+        from numpy.core._rational_tests import rational
+    except ImportError:
+        from numpy._core._rational_tests import rational
+    real = [np.array([[rational(1, 2), rational(-3, 4)], [rational(5), rational(7, 9)]]),
+            np.array([rational(2, 3)] * 5)]
+    d = real[0].dtype
+    fn, args, state = d.__reduce__()
+    descr = nc.UserDescr(rational, state[5], state[6], state[7])
+    fake = [nc.UserDtypeArray(np.frombuffer(a.tobytes(), "<u8").reshape(a.shape), descr) for a in real]
+    for protocol in (0, 2, 4, 5):
+        want = pickle.dumps({"a": real[0], "b": real[1], "c": np.arange(3, dtype=np.float32)}, protocol)
+        got = pickle.dumps({"a": fake[0], "b": fake[1], "c": np.arange(3, dtype=np.float32)}, protocol)
+        if want != got:
+            row["ok"], row["error"] = False, f"protocol {protocol}: emulated stream differs from numpy's"
     row["time"] = time.time() - t0
     results.append(row)
     print_row(row)
@@ -695,6 +730,8 @@ def main(argv=None):
     run_refusals(work, toks, results, a.only)
     if a.only in "tokenizer ids vs spm_encode":
         check_tokenizer(a.cli, work, toks, results)
+    if a.only in "user-dtype pickles vs numpy (rational)":
+        check_user_dtype_emulation(results)
     if a.only in "bf16 stream vs ml_dtypes":
         check_real_bf16_stream(results)
     failed = [r for r in results if not r["ok"]]
