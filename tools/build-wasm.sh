@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # build-wasm.sh — builds the npm package's contents in npm/dist/:
 #   1. the three WebAssembly variants of core/ (wasm/CMakeLists.txt) with Debian's
-#      Emscripten, each in its own incremental build directory (build-wasm-<variant>),
-#      copied to npm/dist/wasm/<variant>/, with each .wasm + glue size, raw and gzipped;
+#      Emscripten, in incremental build directories (build-wasm-mt; build-wasm-st for st
+#      and edge, which share their core objects), copied to npm/dist/wasm/<variant>/, with
+#      each .wasm + glue size, raw and gzipped;
 #   2. the TypeScript runtime (web/src, TypeScript pinned in web/package-lock.json);
 #   3. the default model: models/needlepoint-default.gguf, or until a trained one exists
 #      the random-weight placeholder tools/demo.sh uses (made with build/needlepoint).
@@ -16,19 +17,25 @@ export NODE_PATH=/usr/share/nodejs   # Debian emscripten runs acorn from Debian 
 command -v emcmake >/dev/null || { echo "emcmake not found: run tools/install-deps.sh" >&2; exit 1; }
 
 for v in "${VARIANTS[@]}"; do
-  dir=build-wasm-$v
+  case "$v" in
+    mt) dir=build-wasm-mt; threads=ON ;;
+    st|edge) dir=build-wasm-st; threads=OFF ;;   # st and edge link the same core objects
+    *) echo "unknown variant $v (mt, st, edge)" >&2; exit 2 ;;
+  esac
   if [ ! -f "$dir/CMakeCache.txt" ]; then
     # emcmake injects a node emulator flag Node 20 rejects; nothing here runs under it.
-    emcmake cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DNP_WASM_VARIANT="$v" \
+    emcmake cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DNP_WASM_THREADS=$threads \
       -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node >/dev/null
+  elif ! grep -q "^NP_WASM_THREADS:BOOL=$threads\$" "$dir/CMakeCache.txt"; then
+    cmake -S . -B "$dir" -DNP_WASM_THREADS=$threads >/dev/null
   fi
-  cmake --build "$dir" -j"$JOBS" --target np_wasm
+  cmake --build "$dir" -j"$JOBS" --target np_wasm_$v
   out=npm/dist/wasm/$v
   mkdir -p "$out"
-  cp "$dir/wasm/needlepoint.mjs" "$dir/wasm/needlepoint.wasm" "$out/"
+  cp "$dir/wasm/$v/needlepoint.mjs" "$dir/wasm/$v/needlepoint.wasm" "$out/"
   if [ "$v" = mt ]; then
     # The pthread worker script is CommonJS: keep it out of the package's "type": "module".
-    cp "$dir/wasm/needlepoint.worker.js" "$out/"
+    cp "$dir/wasm/$v/needlepoint.worker.js" "$out/"
     echo '{"type":"commonjs"}' > "$out/package.json"
   fi
   if [ "$v" = edge ] && grep -q -E 'new Function|eval\(' "$out/needlepoint.mjs"; then
