@@ -92,7 +92,7 @@ class UserDtypeArray:
     the type, as numpy shares one descriptor object)."""
 
     def __init__(self, storage, descr):
-        self.storage = np.ascontiguousarray(storage)
+        self.storage = np.asarray(storage)
         self.descr = descr
         self.shape = self.storage.shape
 

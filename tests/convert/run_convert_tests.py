@@ -291,6 +291,8 @@ def forward_cases(full):
         Case("dataclass config + FrozenDict params", S(), "bf16", 4, ("f32",), variant="wrapped"),
         Case("unrolled layers", S(d_ff=64), "f32", 4, ("f32",), variant="unrolled"),
         Case("jax.Array leaves (bf16) p5", S(), "mixed", 5, ("f32",), variant="jax"),
+        Case("Fortran-ordered arrays p5", S(), "mixed", 5, ("f32",), variant="fortran"),
+        Case("Fortran-ordered arrays p4", S(d_ff=32), "bf16", 4, ("f32",), variant="fortran"),
     ]
     if full:
         cases.append(Case("needle v1 shape bf16 p5", S(vocab=8192, d=512, heads=8, kv_heads=4, n_enc=12, n_dec=8,
@@ -342,6 +344,8 @@ def dumps_variant(case, params, cfg):
                     sys.modules[k] = v
     if case.variant == "jax":
         return dumps_jax({"params": as_jax(params), "config": cfg}, case.protocol)
+    if case.variant == "fortran":
+        return nc.dumps({"params": as_fortran(params), "config": cfg}, case.protocol)
     if case.variant == "unrolled":
         return nc.dumps({"params": unroll(params), "config": cfg}, case.protocol)
     return nc.dumps({"params": params, "config": cfg}, case.protocol, numpy2=case.numpy2)
@@ -387,6 +391,15 @@ def dumps_jax(obj, protocol):
                 del sys.modules[k]
             else:
                 sys.modules[k] = v
+
+
+def as_fortran(tree):
+    """Every array Fortran-ordered (as a transposed view device_get can return)."""
+    if isinstance(tree, dict):
+        return {k: as_fortran(v) for k, v in tree.items()}
+    if isinstance(tree, nc.Bf16Array):
+        return nc.Bf16Array(np.asfortranarray(tree.bits))
+    return np.asfortranarray(tree)
 
 
 def unroll(params):
@@ -689,9 +702,13 @@ def check_user_dtype_emulation(results):
     fn, args, state = d.__reduce__()
     descr = nc.UserDescr(rational, state[5], state[6], state[7])
     fake = [nc.UserDtypeArray(np.frombuffer(a.tobytes(), "<u8").reshape(a.shape), descr) for a in real]
+    real.append(np.asfortranarray(real[0].T))
+    fake.append(nc.UserDtypeArray(np.asfortranarray(fake[0].storage.T), descr))
     for protocol in (0, 2, 4, 5):
-        want = pickle.dumps({"a": real[0], "b": real[1], "c": np.arange(3, dtype=np.float32)}, protocol)
-        got = pickle.dumps({"a": fake[0], "b": fake[1], "c": np.arange(3, dtype=np.float32)}, protocol)
+        want = pickle.dumps({"a": real[0], "b": real[1], "f": real[2], "c": np.arange(3, dtype=np.float32)},
+                            protocol)
+        got = pickle.dumps({"a": fake[0], "b": fake[1], "f": fake[2], "c": np.arange(3, dtype=np.float32)},
+                           protocol)
         if want != got:
             row["ok"], row["error"] = False, f"protocol {protocol}: emulated stream differs from numpy's"
     row["time"] = time.time() - t0
