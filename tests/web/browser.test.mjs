@@ -211,3 +211,20 @@ test("model cache: second load is a cache hit keyed by SHA-256; clearCache empti
   const hits = plain.requests.filter((p) => p === "/models/small-q8-ffn.gguf").length;
   assert.equal(hits, 1, "the second load must not touch the network");
 });
+
+test("model cache: storage failing (quota) falls back to memory", async () => {
+  const out = await inPage(plain, async (np) => {
+    const quota = () => Promise.reject(new DOMException("quota exceeded", "QuotaExceededError"));
+    caches.open = quota;
+    const events = [];
+    const tc = await np.createToolCaller({ model: "/models/small-f32.gguf", onProgress: (e) => events.push(e) });
+    const r = await tc.call("What's the weather in Paris?", [{ name: "w", parameters: {} }]);
+    await tc.dispose();
+    return { statuses: events.map((e) => e.status), valid: r.valid, cached: await np.isCached("/models/small-f32.gguf") };
+  });
+  assert.ok(out.ok, JSON.stringify(out.error));
+  assert.ok(out.value.statuses.includes("cache-error"), out.value.statuses.join());
+  assert.ok(!out.value.statuses.includes("cached"));
+  assert.equal(out.value.valid, true);
+  assert.equal(out.value.cached, false);
+});
