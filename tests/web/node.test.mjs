@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { createHash } from "node:crypto";
+import { startServer } from "./server.mjs";
 import { CASES, TOOLS, DIST, makeModels, makeTempDir, nativeRun, nativeTokenize, comparable, readBytes } from "./common.mjs";
 
 const np = await import(pathToFileURL(join(DIST, "node.js")).href);
@@ -153,4 +155,28 @@ test("bad options: InvalidInputError", async () => {
   await assert.rejects(np.createToolCaller({ model: models.small_f32, threads: 0 }), np.InvalidInputError);
   await assert.rejects(np.createToolCaller({ model: 12 }), np.InvalidInputError);
   await assert.rejects(np.createToolCaller({ model: models.small_f32, build: "edge" }), np.InvalidInputError);
+});
+
+test("model from an HTTP URL: download progress, SHA-256 check, HTTP errors", async () => {
+  const server = await startServer({ pkgDir: DIST, modelsDir: dir, isolated: false });
+  try {
+    const url = `${server.origin}/models/small-f32.gguf`;
+    const sha256 = createHash("sha256").update(readBytes(models.small_f32)).digest("hex");
+    const events = [];
+    const e = await np.createToolCaller({ model: { url, sha256 }, build: "st", onProgress: (ev) => events.push(ev) });
+    const downloads = events.filter((ev) => ev.status === "download");
+    assert.ok(downloads.length > 0);
+    assert.equal(downloads.at(-1).loaded, readBytes(models.small_f32).length);
+    assert.equal(downloads.at(-1).total, downloads.at(-1).loaded);
+    assert.equal(events.at(-1).status, "ready");
+    const r = await e.call(CASES[0][1], TOOLS[CASES[0][2]]);
+    assert.deepEqual(comparable(r), comparable(null, nativeRun(models.small_f32, CASES[0][1], TOOLS[CASES[0][2]], {}, dir)));
+    await e.dispose();
+    await assert.rejects(np.createToolCaller({ model: { url, sha256: "0".repeat(64) }, build: "st" }),
+                         (err) => err instanceof np.ModelFetchError && err.details.sha256 === sha256);
+    await assert.rejects(np.createToolCaller({ model: `${server.origin}/models/nope.gguf`, build: "st" }),
+                         (err) => err instanceof np.ModelFetchError && err.details.status === 404);
+  } finally {
+    await server.close();
+  }
 });
