@@ -43,6 +43,7 @@ const char* kUsage =
     "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
     "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
     "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"
+    "        [--teacher-url http://host:port/v1 [--teacher-share X] [--teacher-model NAME]]\n"
     "        procedural Needle-format training data (docs/data.md);\n"
     "        --check-disjoint TRAIN.jsonl TEST.jsonl, --validate (content only)\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"

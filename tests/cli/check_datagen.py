@@ -6,16 +6,20 @@ reading of the format: every line is {"query", "tools", "answers"}; every answer
 tool as offered and uses only that tool's parameter keys (whatever schema shape the tool is
 written in), with values of the declared JSON type, required keys present and string values
 grounded in the query; the same seed gives the same bytes; the stats report is complete;
---check-disjoint accepts train/test and refuses train/dev; bad content and bad arguments
-fail with the documented exit codes and messages. Exits non-zero on the first failure.
+--check-disjoint accepts train/test and refuses train/dev; a teacher (a real HTTP server on
+127.0.0.1 answering with prepared completions, plain and chunked, good, value-dropping and
+failing) is used only where its reply passes validation; bad content and bad arguments fail
+with the documented exit codes and messages. Exits non-zero on the first failure.
 """
 import argparse
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 
 def fail(msg):
@@ -112,6 +116,84 @@ def check_file(path, count):
     return kinds
 
 
+class FakeTeacher(http.server.BaseHTTPRequestHandler):
+    """OpenAI-compatible /v1/chat/completions with prepared replies, in turn: a good
+    paraphrase, one that drops the values, an HTTP 500, a good one sent chunked."""
+    protocol_version = "HTTP/1.1"
+    calls = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        n = len(FakeTeacher.calls)
+        FakeTeacher.calls.append((self.path, body))
+        query = body["messages"][-1]["content"].split("\nRequest: ", 1)[1]
+        kind = n % 4
+        if kind == 2:
+            out = b"overloaded"
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            return
+        text = {0: "Please handle this for me: " + query, 1: "do the thing, you know which",
+                3: "Could you take care of this: " + query}[kind]
+        out = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if kind == 3:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(out), 50):
+                part = out[i:i + 50]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+
+def check_teacher(cli, content, tmp):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeTeacher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = os.path.join(tmp, "teacher.jsonl")
+        stats = os.path.join(tmp, "teacher.stats.json")
+        run(cli, ["generate-data", "--content", content, "--out", out, "--count", "200", "--seed", "3",
+                  "--teacher-url", "http://127.0.0.1:%d/v1" % server.server_address[1], "--teacher-model", "fake",
+                  "--teacher-share", "1", "--stats", stats])
+    finally:
+        server.shutdown()
+    check_file(out, 200)
+    t = json.load(open(stats))["teacher"]
+    calls = FakeTeacher.calls
+    if t["asked"] != len(calls) or t["asked"] < 150:
+        fail("teacher asked %r, server saw %d" % (t, len(calls)))
+    if not (t["accepted"] > 0 and t["rejected"] > 0 and t["errors"] > 0):
+        fail("teacher counts: %r" % t)
+    if any(p != "/v1/chat/completions" or b["model"] != "fake" for p, b in calls):
+        fail("teacher requests: %r" % calls[:2])
+    lines = [json.loads(l) for l in open(out)]
+    plain = sum(l["query"].startswith("Please handle this for me: ") for l in lines)
+    chunked = sum(l["query"].startswith("Could you take care of this: ") for l in lines)
+    dropped = sum(l["query"].startswith("do the thing") for l in lines)
+    marked = sum(bool(l.get("meta", {}).get("teacher")) for l in lines)
+    if plain == 0 or chunked == 0 or marked != t["accepted"] or plain + chunked + dropped != marked:
+        fail("teacher queries: plain %d, chunked %d, dropped %d, marked %d, stats %r" %
+             (plain, chunked, dropped, marked, t))
+    # A value-dropping reply is only ever accepted for an answer without values.
+    for l in lines:
+        if l["query"].startswith("do the thing"):
+            for c in l["answers"]:
+                if any(isinstance(v, (str, list, int, float)) and not isinstance(v, bool) for v in c["arguments"].values()):
+                    fail("value-dropping reply accepted: %r" % l)
+    run(cli, ["generate-data", "--content", content, "--out", out, "--count", "5",
+              "--teacher-url", "https://example.com/v1"], expect_rc=2)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
@@ -163,6 +245,8 @@ def main():
         p = run(a.cli, ["generate-data", "--check-disjoint", train, dev], expect_rc=1)
         if "INVALID_INPUT" not in p.stderr:
             fail("check-disjoint train/dev stderr: " + p.stderr)
+
+        check_teacher(a.cli, content, tmp)
 
         # Broken content: the error names the file.
         bad = os.path.join(tmp, "bad")

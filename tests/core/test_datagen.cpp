@@ -374,3 +374,67 @@ TEST_CASE("content errors name the file and the field", "[datagen][bad-file]") {
     CHECK(r.status().message().find("/nonexistent/factory/common.json") != std::string::npos);
   }
 }
+
+TEST_CASE("teacher replies are used only when they keep every value", "[datagen][teacher]") {
+  int calls = 0;
+  std::vector<std::string> prompts;
+  // In turn: a good paraphrase, one that drops the values, a failed call, two lines.
+  np::TeacherFn fake = [&](const std::string& system, const std::string& user) -> np::Result<std::string> {
+    prompts.push_back(user);
+    const std::string query = user.substr(user.find("\nRequest: ") + 10);
+    switch (calls++ % 4) {
+      case 0: return std::string("  \"Would you please do this: " + query + "\"  ");
+      case 1: return std::string("something else entirely");
+      case 2: return np::Status(Code::kIoError, "teacher: connection refused");
+      default: return std::string("two\nlines");
+    }
+  };
+  np::DatagenOptions o;
+  o.count = 400;
+  o.seed = 12;
+  o.teacher_share = 0.5;
+  std::string out;
+  np::DatagenStats st;
+  REQUIRE(factory().generate(o, nullptr, &out, &st, &fake).ok());
+  CHECK(st.teacher_asked == calls);
+  CHECK(std::abs(st.teacher_asked - 180) <= 45);  // half of the ~90% calling examples
+  CHECK(st.teacher_errors == (calls + 1) / 4);
+  CHECK(st.teacher_accepted + st.teacher_rejected + st.teacher_errors == st.teacher_asked);
+  CHECK(st.teacher_accepted >= calls / 4);  // every good paraphrase (and value-free answers)
+  CHECK(st.teacher_rejected > 0);
+  // Prompts list the values to keep.
+  CHECK(std::any_of(prompts.begin(), prompts.end(), [](const std::string& p) {
+    return p.find("Keep these values exactly as written: ") != std::string::npos;
+  }));
+  // Every line still valid and grounded; accepted ones are marked and carry the new text.
+  TempDir dir;
+  const std::string path = dir.write("t.jsonl", out);
+  np::DataReport report;
+  const auto examples = read_all(path, &report);
+  CHECK(report.bad_lines == 0);
+  REQUIRE(examples.size() == 400);
+  int64_t rephrased = 0, marked = 0;
+  size_t pos = 0;
+  for (const auto& ex : examples) {
+    const size_t nl = out.find('\n', pos);
+    const json j = json::parse(out.substr(pos, nl - pos), nullptr, false);
+    pos = nl + 1;
+    marked += j["meta"].value("teacher", false) ? 1 : 0;
+    if (ex.query.rfind("Would you please do this: ", 0) == 0) ++rephrased;
+    // A value-dropping reply is accepted only for an answer without string or number values.
+    if (ex.query == "something else entirely")
+      for (const auto& call : ex.answers)
+        for (auto it = call.arguments.begin(); it != call.arguments.end(); ++it) CHECK(it->is_boolean());
+    for (const auto& call : ex.answers)
+      for (auto it = call.arguments.begin(); it != call.arguments.end(); ++it)
+        if (it->is_string()) CHECK(lower(ex.query).find(lower(it->get<std::string>())) != std::string::npos);
+  }
+  CHECK(rephrased > 0);
+  CHECK(marked == st.teacher_accepted);
+  // The procedural stream is the teacher's own: without a teacher the same seed gives the
+  // same examples as before.
+  o.teacher_share = 0;
+  std::string plain;
+  REQUIRE(factory().generate(o, nullptr, &plain, nullptr, &fake).ok());
+  CHECK(plain == generate(np::DataSplit::kTrain, 400, 12));
+}

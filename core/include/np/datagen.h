@@ -6,10 +6,12 @@
 // Splits: train and dev draw from the same tool pool (different seed streams); test draws
 // only from the held-out tools (marked "split": "test" in the content), whose names,
 // descriptions and parameter names never occur in train or dev output.
-// Not here: the teacher model, tokenizer training, the CLI (cli/cmd_datagen.cpp).
+// Not here: the teacher's HTTP client and the command line (cli/cmd_datagen.cpp), tokenizer
+// training.
 // Content format, variation rules and decisions: docs/data.md; tests: tests/core/test_datagen.cpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +35,13 @@ struct DatagenOptions {
   int32_t min_tools = 1;       // tools offered per example, drawn uniformly in [min, max]
   int32_t max_tools = 10;
   double typo_share = 0.10;    // queries with one or two typos (never inside a value)
+  double teacher_share = 0.0;  // calling examples whose query a teacher is asked to rephrase
 };
+
+// An optional teacher model: (system prompt, user prompt) -> the assistant's reply text.
+// The CLI's is an OpenAI-compatible chat-completions client (--teacher-url); tests use a
+// local fake. Its replies are never trusted: see DataFactory::generate.
+using TeacherFn = std::function<Result<std::string>(const std::string& system, const std::string& user)>;
 
 // Sizes of the loaded content (for reports and tests).
 struct ContentCounts {
@@ -63,6 +71,10 @@ struct DatagenStats {
   std::vector<std::pair<std::string, int64_t>> schema_forms;  // flat, json_schema, openai, ...
   std::vector<std::pair<std::string, int64_t>> name_styles;   // snake, camel, ... (per offered tool)
   int64_t params_offered = 0, params_renamed = 0;
+  // Teacher paraphrases: asked, accepted, rejected by validation, failed calls, and the
+  // first few rejection reasons.
+  int64_t teacher_asked = 0, teacher_accepted = 0, teacher_rejected = 0, teacher_errors = 0;
+  std::vector<std::string> teacher_notes;
   // Lengths of query, tools (normalised JSON) and answer, in characters (bytes) and, when a
   // tokenizer was given, in tokens.
   std::vector<int64_t> query_chars, tools_chars, answer_chars;
@@ -84,8 +96,14 @@ class DataFactory {
   // Writes options.count JSONL lines (each ending in '\n') to *out, appending. tokenizer
   // (optional) adds token lengths to *stats (optional). kInvalidInput for bad options or
   // when the content cannot give that many distinct examples.
+  // teacher (optional): for options.teacher_share of the calling examples the teacher is
+  // asked to rephrase the query keeping every value verbatim. A reply is used only if it is
+  // one line of 3 to 400 bytes, differs from the query, and contains every string value of
+  // the answer (exactly; enum values in any case) and every number's digits; the example is
+  // then checked again like any other. A rejected reply or a failed call keeps the
+  // procedural query. Teacher output is not reproducible from the seed.
   Status generate(const DatagenOptions& options, const Tokenizer* tokenizer, std::string* out,
-                  DatagenStats* stats) const;
+                  DatagenStats* stats, const TeacherFn* teacher = nullptr) const;
 
  private:
   DataFactory();

@@ -8,6 +8,7 @@
 // Not here: reading the content (content.cpp), the report text (stats.cpp).
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -749,6 +750,72 @@ class Generator {
   const std::vector<int32_t>& pool_;
 };
 
+// ---- the optional teacher ----------------------------------------------------------------
+
+const char* const kTeacherSystem =
+    "You rewrite requests that people make to a phone assistant. Keep the meaning and keep every "
+    "listed value exactly as written. Reply with the rewritten request only, on one line.";
+
+// The string values (array elements included) and numbers of an example's answer;
+// *loose those of enum parameters (compared ignoring case), *exact the rest.
+void answer_values(const Example& ex, std::vector<std::string>* exact, std::vector<std::string>* loose) {
+  for (const auto& call : ex.answers) {
+    const Tool* tool = ex.toolset.find_any(call.original_name);
+    for (auto it = call.arguments.begin(); it != call.arguments.end(); ++it) {
+      bool is_enum = false;
+      if (tool)
+        for (const auto& p : tool->params)
+          if (p.name == it.key() && !p.enum_values.empty()) is_enum = true;
+      std::vector<json> vals;
+      if (it->is_array()) vals.assign(it->begin(), it->end());
+      else vals.push_back(*it);
+      for (const auto& v : vals) {
+        if (v.is_string()) (is_enum ? loose : exact)->push_back(v.get<std::string>());
+        else if (v.is_number()) exact->push_back(number_text(v));
+      }
+    }
+  }
+}
+
+std::string teacher_prompt(const std::string& query, const std::vector<std::string>& exact,
+                           const std::vector<std::string>& loose) {
+  std::string keep;
+  for (const auto& v : exact) keep += (keep.empty() ? "" : ", ") + json(v).dump(-1, ' ', false, json::error_handler_t::replace);
+  for (const auto& v : loose) keep += (keep.empty() ? "" : ", ") + json(v).dump(-1, ' ', false, json::error_handler_t::replace);
+  return "Rephrase this request in other words, as a user might say it." +
+         (keep.empty() ? std::string() : " Keep these values exactly as written: " + keep + ".") +
+         "\nRequest: " + query;
+}
+
+// The reply as a query: trimmed, without a "Request:" label or surrounding quotes.
+// "" when it is not usable; *why says why.
+std::string teacher_query(std::string r, const std::string& original, const std::vector<std::string>& exact,
+                          const std::vector<std::string>& loose, std::string* why) {
+  auto trim = [](std::string& t) {
+    const size_t a = t.find_first_not_of(" \t\r\n");
+    const size_t b = t.find_last_not_of(" \t\r\n");
+    t = a == std::string::npos ? std::string() : t.substr(a, b - a + 1);
+  };
+  trim(r);
+  for (const char* label : {"Request:", "request:", "Rewritten request:"})
+    if (r.compare(0, std::strlen(label), label) == 0) r = r.substr(std::strlen(label));
+  trim(r);
+  if (r.size() >= 2 && r.front() == '"' && r.back() == '"') r = r.substr(1, r.size() - 2);
+  trim(r);
+  auto reject = [&](const std::string& reason) {
+    *why = "teacher reply rejected: " + reason;
+    return std::string();
+  };
+  if (r.find('\n') != std::string::npos) return reject("more than one line");
+  if (r.size() < 3 || r.size() > 400) return reject("length " + std::to_string(r.size()));
+  if (lower_ascii(r) == lower_ascii(original)) return reject("same as the query");
+  for (const auto& v : exact)
+    if (r.find(v) == std::string::npos) return reject("lost the value " + v);
+  for (const auto& v : loose)
+    if (lower_ascii(r).find(lower_ascii(v)) == std::string::npos) return reject("lost the value " + v);
+  return r;
+}
+
 void bump(std::vector<std::pair<std::string, int64_t>>* v, const std::string& key) {
   for (auto& kv : *v)
     if (kv.first == key) {
@@ -761,13 +828,16 @@ void bump(std::vector<std::pair<std::string, int64_t>>* v, const std::string& ke
 }  // namespace
 
 Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer, std::string* out,
-                             DatagenStats* stats) const {
+                             DatagenStats* stats, const TeacherFn* teacher) const {
   if (o.count < 0) return Status(Code::kInvalidInput, "count must be >= 0");
   if (o.min_tools < 1 || o.max_tools < o.min_tools || o.max_tools > 10)
     return Status(Code::kInvalidInput, "tools per example must satisfy 1 <= min <= max <= 10");
   if (!(o.none_share >= 0 && o.multi_share >= 0 && o.none_share + o.multi_share <= 1))
     return Status(Code::kInvalidInput, "none_share and multi_share must be >= 0 and sum to at most 1");
   if (!(o.typo_share >= 0 && o.typo_share <= 1)) return Status(Code::kInvalidInput, "typo_share must be in [0, 1]");
+  if (!(o.teacher_share >= 0 && o.teacher_share <= 1))
+    return Status(Code::kInvalidInput, "teacher_share must be in [0, 1]");
+  const bool use_teacher = teacher && *teacher && o.teacher_share > 0;
   const Content& c = impl_->content;
 
   DatagenStats local;
@@ -787,6 +857,7 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
 
   const uint64_t stream = splitmix(splitmix(o.seed) ^ (0xD1B54A32D192ED03ull * (static_cast<uint64_t>(o.split) + 1)));
   Generator gen(c, o, stream);
+  Rng teacher_rng(splitmix(stream ^ 0x7EAC4E5ull));  // its own stream: the procedural one is unchanged
   std::unordered_set<uint64_t> seen;
   std::vector<char> called(c.tools.size(), 0);
   const int64_t max_attempts = o.count * 20 + 1000;
@@ -803,6 +874,41 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
     Example ex;
     Status v = parse_example(d.line, st.examples + 1, /*check_argument_keys=*/true, &ex);
     if (!v.ok()) return Status(Code::kInternal, "generated an invalid example: " + v.to_string() + "\n" + d.line);
+    if (use_teacher && !ex.answers.empty() && teacher_rng.uniform() < o.teacher_share) {
+      ++st.teacher_asked;
+      std::vector<std::string> exact, loose;
+      answer_values(ex, &exact, &loose);
+      Result<std::string> reply = (*teacher)(kTeacherSystem, teacher_prompt(ex.query, exact, loose));
+      std::string why;
+      std::string q;
+      if (!reply.ok()) {
+        ++st.teacher_errors;
+        why = reply.status().to_string();
+      } else {
+        q = teacher_query(reply.value(), ex.query, exact, loose, &why);
+      }
+      Example ex2;
+      std::string line2;
+      if (!q.empty()) {
+        json j = json::parse(d.line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object()) {
+          j["query"] = q;
+          j["meta"]["teacher"] = true;
+          line2 = j.dump(-1, ' ', false, json::error_handler_t::replace);
+          Status v2 = parse_example(line2, st.examples + 1, /*check_argument_keys=*/true, &ex2);
+          if (!v2.ok()) why = v2.message();
+        }
+      }
+      if (!line2.empty() && why.empty()) {
+        ++st.teacher_accepted;
+        d.line = std::move(line2);
+        d.query_key = lower_ascii(q);
+        ex = std::move(ex2);
+      } else if (reply.ok()) {
+        ++st.teacher_rejected;
+      }
+      if (!why.empty() && st.teacher_notes.size() < 10) st.teacher_notes.push_back(why);
+    }
     // Duplicates: the same query (any case) with the same answer as the model writes it
     // (snake_case names), whatever the tool list and name styles.
     const std::string answer = answer_text(ex.answers, nullptr);

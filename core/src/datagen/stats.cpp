@@ -86,6 +86,15 @@ std::string DatagenStats::to_json() const {
     toks["answer"] = summary(answer_tokens);
     j["length_tokens"] = toks;
   }
+  if (teacher_asked > 0) {
+    json t = json::object();
+    t["asked"] = teacher_asked;
+    t["accepted"] = teacher_accepted;
+    t["rejected"] = teacher_rejected;
+    t["errors"] = teacher_errors;
+    t["notes"] = teacher_notes;
+    j["teacher"] = t;
+  }
   if (seconds > 0) j["seconds"] = std::round(seconds * 1000.0) / 1000.0;
   return j.dump(2, ' ', false, json::error_handler_t::replace);
 }
