@@ -256,6 +256,18 @@ int cmd_generate_data(const Args& args) {
     o.max_tools = static_cast<int32_t>(num);
   }
 
+  // --avoid a.jsonl[,b.jsonl]: examples not to repeat (dev and test against train).
+  if (arg_value(args, "--avoid", &v)) {
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      const size_t comma = v.find(',', pos);
+      const std::string path = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!path.empty()) o.avoid_files.push_back(path);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+
   // Optional teacher.
   np::TeacherFn teacher;
   std::string teacher_url;

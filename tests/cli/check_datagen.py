@@ -6,7 +6,8 @@ reading of the format: every line is {"query", "tools", "answers"}; every answer
 tool as offered and uses only that tool's parameter keys (whatever schema shape the tool is
 written in), with values of the declared JSON type, required keys present and string values
 grounded in the query; the same seed gives the same bytes; the stats report is complete;
---check-disjoint accepts train/test and refuses train/dev; a teacher (a real HTTP server on
+--check-disjoint accepts train/test and refuses train/dev; --avoid keeps dev from repeating
+train examples; a teacher (a real HTTP server on
 127.0.0.1 answering with prepared completions, plain and chunked, good, value-dropping and
 failing) is used only where its reply passes validation; bad content and bad arguments fail
 with the documented exit codes and messages. Exits non-zero on the first failure.
@@ -15,6 +16,7 @@ import argparse
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,14 @@ def run(cli, args, expect_rc=0):
         fail("%s -> rc %d (expected %d)\nstdout: %s\nstderr: %s" % (" ".join(args), p.returncode, expect_rc,
                                                                     p.stdout[-2000:], p.stderr[-2000:]))
     return p
+
+
+def snake(name):
+    """The tools layer's snake_case (docs/tools.md)."""
+    s = re.sub(r"[^A-Za-z0-9]", "_", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    return re.sub(r"_+", "_", s).strip("_").lower()
 
 
 def tool_view(t):
@@ -238,6 +248,20 @@ def main():
             fail("stats.json disagrees with the file")
         if s["content"]["categories"] < 20 or s["content"]["tools"] < 400:
             fail("content too small: %r" % s["content"])
+
+        # --avoid: dev repeats no train example (query ignoring case, answer with snake names).
+        def keys(path):
+            out = set()
+            for line in open(path, encoding="utf-8"):
+                ex = json.loads(line)
+                out.add((ex["query"].lower(), json.dumps([[snake(c["name"]), c["arguments"]] for c in ex["answers"]],
+                                                         sort_keys=True)))
+            return out
+        if not keys(dev) & keys(train):
+            fail("expected some dev/train overlap without --avoid")
+        dev2 = gen("dev", 400, 4, "dev2.jsonl", ["--avoid", train])
+        if keys(dev2) & keys(train):
+            fail("--avoid left %d repeats" % len(keys(dev2) & keys(train)))
 
         p = run(a.cli, ["generate-data", "--check-disjoint", train, test])
         if "disjoint" not in p.stdout:

@@ -438,3 +438,38 @@ TEST_CASE("teacher replies are used only when they keep every value", "[datagen]
   REQUIRE(factory().generate(o, nullptr, &plain, nullptr, &fake).ok());
   CHECK(plain == generate(np::DataSplit::kTrain, 400, 12));
 }
+
+TEST_CASE("avoid_files: dev repeats no train example", "[datagen]") {
+  TempDir dir;
+  const std::string train = dir.write("train.jsonl", generate(np::DataSplit::kTrain, 3000, 1));
+  auto keys_of = [&](const std::string& path) {
+    np::DataReport report;
+    std::set<std::string> keys;
+    for (const auto& ex : read_all(path, &report)) keys.insert(lower(ex.query) + "\t" + np::answer_text(ex.answers, nullptr));
+    return keys;
+  };
+  const std::set<std::string> train_keys = keys_of(train);
+  auto overlap = [&](const std::string& path) {
+    int64_t n = 0;
+    for (const auto& k : keys_of(path)) n += train_keys.count(k);
+    return n;
+  };
+  // Without it, short parameterless queries ("close tab") do come back.
+  const std::string dev_plain = dir.write("dev_plain.jsonl", generate(np::DataSplit::kDev, 1000, 1));
+  CHECK(overlap(dev_plain) > 0);
+  np::DatagenOptions o;
+  o.split = np::DataSplit::kDev;
+  o.count = 1000;
+  o.seed = 1;
+  o.avoid_files = {train};
+  std::string out;
+  np::DatagenStats st;
+  REQUIRE(factory().generate(o, nullptr, &out, &st).ok());
+  CHECK(st.avoided_examples == 3000);
+  CHECK(st.examples == 1000);
+  CHECK(overlap(dir.write("dev.jsonl", out)) == 0);
+  o.avoid_files = {dir.path + "/missing.jsonl"};
+  np::Status bad = factory().generate(o, nullptr, &out, nullptr);
+  CHECK(bad.code() == Code::kIoError);
+  CHECK(bad.message().find("missing.jsonl") != std::string::npos);
+}

@@ -36,6 +36,9 @@ struct DatagenOptions {
   int32_t max_tools = 10;
   double typo_share = 0.10;    // queries with one or two typos (never inside a value)
   double teacher_share = 0.0;  // calling examples whose query a teacher is asked to rephrase
+  // JSONL files whose examples must not be repeated (dev/test against train): an example
+  // whose query (ignoring case) and answer (snake_case names) occur there is drawn again.
+  std::vector<std::string> avoid_files;
 };
 
 // An optional teacher model: (system prompt, user prompt) -> the assistant's reply text.
@@ -62,7 +65,8 @@ struct DatagenStats {
   int64_t examples = 0;
   int64_t single = 0, multi = 0, none = 0;       // by number of calls (0, 1, 2)
   int64_t none_chitchat = 0, none_unoffered = 0;
-  int64_t duplicates_rejected = 0;
+  int64_t duplicates_rejected = 0;  // within the output, or found in avoid_files
+  int64_t avoided_examples = 0;      // examples read from avoid_files
   int64_t typos = 0;
   int64_t distinct_tools_called = 0;
   std::vector<std::pair<std::string, int64_t>> per_category;  // examples whose first call is there

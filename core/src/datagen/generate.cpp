@@ -859,6 +859,16 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
   Generator gen(c, o, stream);
   Rng teacher_rng(splitmix(stream ^ 0x7EAC4E5ull));  // its own stream: the procedural one is unchanged
   std::unordered_set<uint64_t> seen;
+  for (const auto& path : o.avoid_files) {
+    ReaderOptions ro;
+    ro.shuffle = false;
+    ro.policy = BadLinePolicy::kStop;
+    auto avoid = read_examples(path, ro, nullptr);
+    if (!avoid.ok()) return Status(avoid.status().code(), path + ": " + avoid.status().message());
+    for (const auto& ex : avoid.value())
+      seen.insert(fnv1a(lower_ascii(ex.query) + "\x1f" + answer_text(ex.answers, nullptr)));
+    st.avoided_examples += static_cast<int64_t>(avoid.value().size());
+  }
   std::vector<char> called(c.tools.size(), 0);
   const int64_t max_attempts = o.count * 20 + 1000;
   int64_t attempts = 0;

@@ -64,6 +64,7 @@ std::string DatagenStats::to_json() const {
   j["share_multi_call"] = share(multi, examples);
   j["no_call_kinds"] = json{{"chitchat", none_chitchat}, {"unoffered_tool", none_unoffered}};
   j["duplicates_rejected"] = duplicates_rejected;
+  if (avoided_examples > 0) j["avoided_examples"] = avoided_examples;
   j["share_typos"] = share(typos, examples);
   j["distinct_tools_called"] = distinct_tools_called;
   j["examples_per_category"] = pairs(per_category);
