@@ -4,7 +4,7 @@
 // on the way (SHA-256), so the JS heap never holds a second full copy. Downloads are cached
 // under their content hash, with a URL -> hash index; any cache failure (quota, no Cache
 // API) falls back to memory only.
-import { AbortError, ModelFetchError, OutOfMemoryError, errorFromCode, NeedlepointError } from "./errors.js";
+import { AbortError, ModelFetchError, OutOfMemoryError, errorFromCode } from "./errors.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
 import { Sha256 } from "./sha256.js";
 import type { ModelSource, ProgressEvent } from "./types.js";
@@ -223,5 +223,3 @@ export function classifySource(source: ModelSource): { url: string; sha256?: str
   if (source && typeof source === "object" && "url" in source) return { url: String(source.url), sha256: source.sha256 };
   throw errorFromCode("INVALID_INPUT", "model must be a URL, bytes (ArrayBuffer/Uint8Array) or {url, sha256}");
 }
-
-export { NeedlepointError };
