@@ -180,3 +180,18 @@ test("model from an HTTP URL: download progress, SHA-256 check, HTTP errors", as
     await server.close();
   }
 });
+
+test("incremental SHA-256 equals node:crypto for every length and chunking around block edges", async () => {
+  const { Sha256 } = await import(pathToFileURL(join(DIST, "sha256.js")).href);
+  assert.equal(new Sha256().update(new TextEncoder().encode("abc")).digestHex(),
+               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const data = new Uint8Array(300).map((_, i) => (i * 131 + 7) & 255);
+  for (const n of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 300]) {
+    const expected = createHash("sha256").update(data.subarray(0, n)).digest("hex");
+    for (const step of [1, 7, 64, 1000]) {
+      const h = new Sha256();
+      for (let i = 0; i < n; i += step) h.update(data.subarray(i, Math.min(n, i + step)));
+      assert.equal(h.digestHex(), expected, `n=${n} step=${step}`);
+    }
+  }
+});
