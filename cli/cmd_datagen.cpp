@@ -304,17 +304,23 @@ int cmd_generate_data(const Args& args) {
     have_tok = true;
   }
 
-  const auto t0 = std::chrono::steady_clock::now();
-  std::string text;
-  np::DatagenStats stats;
-  np::Status st = factory.value()->generate(o, have_tok ? &tok : nullptr, &text, &stats, teacher ? &teacher : nullptr);
-  if (!st.ok()) return fail(st.to_string());
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
+  // Lines go to the file as they are made (a large set never sits in memory).
   std::FILE* f = std::fopen(out_path.c_str(), "wb");
   if (!f) return fail("IO_ERROR: cannot open " + out_path + " for writing");
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) return fail("IO_ERROR: writing " + out_path + " failed");
+  const auto t0 = std::chrono::steady_clock::now();
+  np::DatagenStats stats;
+  np::Status st = factory.value()->generate_to(
+      o, have_tok ? &tok : nullptr,
+      [f, &out_path](const std::string& line) {
+        if (std::fwrite(line.data(), 1, line.size(), f) != line.size() || std::fputc('\n', f) == EOF)
+          return np::Status(np::Code::kIoError, "writing " + out_path + " failed");
+        return np::Status::Ok();
+      },
+      &stats, teacher ? &teacher : nullptr);
+  const bool closed = std::fclose(f) == 0;
+  if (!st.ok()) return fail(st.to_string());
+  if (!closed) return fail("IO_ERROR: writing " + out_path + " failed");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::string stats_path;
   if (arg_value(args, "--stats", &stats_path)) {

@@ -108,6 +108,11 @@ class DataFactory {
   // procedural query. Teacher output is not reproducible from the seed.
   Status generate(const DatagenOptions& options, const Tokenizer* tokenizer, std::string* out,
                   DatagenStats* stats, const TeacherFn* teacher = nullptr) const;
+  // The same, handing each line (without its '\n') to `sink` as it is made, so that a large
+  // set never sits in memory; an error from the sink stops the run and is returned.
+  using LineSink = std::function<Status(const std::string& line)>;
+  Status generate_to(const DatagenOptions& options, const Tokenizer* tokenizer, const LineSink& sink,
+                     DatagenStats* stats, const TeacherFn* teacher = nullptr) const;
 
  private:
   DataFactory();

@@ -829,6 +829,18 @@ void bump(std::vector<std::pair<std::string, int64_t>>* v, const std::string& ke
 
 Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer, std::string* out,
                              DatagenStats* stats, const TeacherFn* teacher) const {
+  return generate_to(
+      o, tokenizer,
+      [out](const std::string& line) {
+        out->append(line);
+        out->push_back('\n');
+        return Status::Ok();
+      },
+      stats, teacher);
+}
+
+Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokenizer, const LineSink& sink,
+                                DatagenStats* stats, const TeacherFn* teacher) const {
   if (o.count < 0) return Status(Code::kInvalidInput, "count must be >= 0");
   if (o.min_tools < 1 || o.max_tools < o.min_tools || o.max_tools > 10)
     return Status(Code::kInvalidInput, "tools per example must satisfy 1 <= min <= max <= 10");
@@ -926,8 +938,7 @@ Status DataFactory::generate(const DatagenOptions& o, const Tokenizer* tokenizer
       ++st.duplicates_rejected;
       continue;  // d.kind stays set: the next attempt draws the same kind
     }
-    out->append(d.line);
-    out->push_back('\n');
+    NP_RETURN_IF_ERROR(sink(d.line));
 
     ++st.examples;
     if (d.kind == 0) {
