@@ -405,10 +405,10 @@ class Generator {
       : c_(c), o_(o), rng_(stream), pool_(o.split == DataSplit::kTest ? c.test_tools : c.train_tools) {}
 
   // One candidate example into *d (d->line empty: nothing could be offered, draw again).
-  // d->kind >= 0 on entry: draw that kind again (a duplicate was rejected), so that dedup
-  // does not shift the shares of no-call and two-call examples.
+  // d->kind >= 0 on entry: draw that kind (and no-call kind) again (a duplicate was
+  // rejected), so that dedup does not shift the shares of no-call and two-call examples.
   Status make(int64_t index, Draw* d) {
-    const int asked = d->kind;
+    const int asked = d->kind, asked_none = d->none_kind;
     *d = Draw();
     int* kind = &d->kind;
     int* none_kind = &d->none_kind;
@@ -421,7 +421,9 @@ class Generator {
     *none_kind = 0;
     if (r < o_.none_share) {
       *kind = 0;
-      if (chance(rng_, 0.5)) {
+      // Redrawing a duplicate keeps the no-call kind too (chit-chat saturates first).
+      const bool chitchat = (asked == 0 && asked_none != 0) ? asked_none == 1 : chance(rng_, 0.5);
+      if (chitchat) {
         *none_kind = 1;  // chit-chat or an unrelated request
         json unused = json::object();
         render_template(rng_, pick(rng_, c_.no_call), nullptr, &c_.common_slots, &segs, &unused);
