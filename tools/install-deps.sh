@@ -12,6 +12,7 @@ PACKAGES=(
   python3-torch           # the PyTorch model: training-gradient parity and benchmark baseline
   emscripten              # the WebAssembly builds (tools/build-wasm.sh; Debian's 3.1.6)
   chromium                # browser tests of the npm package (driven by playwright-core from npm)
+  clang                   # libFuzzer targets with ASan/UBSan (tools/fuzz.sh; Debian 12: clang 14)
 )
 
 missing=()

@@ -11,6 +11,7 @@ echo "== Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$JOBS"
 bash tools/build-wasm.sh   # the WebAssembly builds and npm/dist for the web suites (incremental)
+bash tools/fuzz.sh --build-only   # the libFuzzer targets (build-fuzz/, clang) for ctest's fuzz_smoke
 (cd build && ctest --output-on-failure -j1)
 
 echo "== ASan + UBSan build and tests"

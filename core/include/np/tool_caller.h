@@ -2,8 +2,9 @@
 // Builds the encoder input as Needle was trained (query, <tools>, normalised tools JSON),
 // runs the encoder once, decodes greedily from EOS with the answer grammar constraining
 // every token (names are declared tools, keys belong to the chosen tool and appear once,
-// values follow the parameter types, the output is always valid answer JSON), and maps
-// names back to the caller's spelling.
+// values follow each parameter's full schema: types, enums, required keys, nested objects
+// and arrays; the output is always valid answer JSON), drops a call the token budget cut
+// off, and maps names back to the caller's spelling.
 // Not here: model math (model.h), tools parsing (tools.h), the grammar (decode/).
 #pragma once
 #include <cstdint>
@@ -18,6 +19,16 @@
 #include "np/tools.h"
 
 namespace np {
+
+// Limits on one call (exceeding one is Code::kInvalidInput; the tools limits are in tools.h).
+inline constexpr size_t kMaxQueryBytes = size_t{1} << 20;  // 1 MiB of query text
+// max_tokens above the decoder context (max_dec_len - 1) is lowered to it.
+// Working memory one call needs: encoder activations and cross-attention K/V for the input,
+// the decoder's self-attention cache for its whole context, the logits. A model whose shape
+// implies more than this is refused (kInvalidInput, naming the bytes) before any of it is
+// allocated; Needle v1 needs about 36 MiB at a full encoder context.
+inline constexpr uint64_t kMaxCallWorkingBytes = uint64_t{2} << 30;  // 2 GiB
+uint64_t call_working_bytes(const ModelConfig& config, int64_t encoder_tokens);
 
 struct CallOptions {
   int32_t max_tokens = 0;       // generated-token budget; 0 = the model's decoder context - 1
@@ -39,6 +50,11 @@ struct CallResult {
   bool truncated = false;       // the input did not fit the encoder context and was cut
   bool completed = false;       // the token budget ran out and the grammar closed the JSON
   std::string stop_reason;      // "complete" (answer closed), "eos", "max_tokens"
+  // Calls the model began but could not finish within the token budget. The grammar closes
+  // the JSON with placeholder values ("", 0, the first enum value) for required arguments, so
+  // such a call is dropped, never returned: `calls` holds only the calls the model finished.
+  int32_t dropped_calls = 0;
+  std::string reason;           // why calls were dropped ("" when none was)
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
   std::vector<int32_t> input_ids, output_ids;
@@ -50,7 +66,7 @@ class ToolCaller {
   explicit ToolCaller(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
   const Model& model() const { return *model_; }
 
-  // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query), kAborted.
+  // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query, the limits), kAborted.
   Result<CallResult> call(std::string_view query, std::string_view tools_json,
                           const CallOptions& options = CallOptions()) const;
   // The encoder input for (query, normalised tools JSON): encode(query) cut to
@@ -63,7 +79,8 @@ class ToolCaller {
 };
 
 // The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,
-// "stop_reason":...,"tokens":{"input":N,"output":N},"timings":{...}} (compact).
+// "stop_reason":...,"dropped_calls":N,"reason":...,"tokens":{"input":N,"output":N},
+// "timings":{...}} (compact).
 std::string call_result_to_json(const CallResult& r);
 
 }  // namespace np

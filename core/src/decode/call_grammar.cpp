@@ -12,7 +12,85 @@ bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= '
 constexpr int kMaxNumberLen = 32;
 constexpr size_t kMaxDepth = 8;
 
+// Parameters usable as keys: not yet written, and some value can follow them.
+bool key_left(const std::vector<GrammarParam>& props, const std::vector<uint8_t>& used) {
+  for (size_t i = 0; i < props.size(); ++i)
+    if (!used[i] && grammar_param_satisfiable(props[i])) return true;
+  return false;
+}
+
+// The first required property not yet written, or -1.
+int missing_required(const std::vector<GrammarParam>& props, const std::vector<uint8_t>& used) {
+  for (size_t i = 0; i < props.size(); ++i)
+    if (props[i].required && !used[i]) return static_cast<int>(i);
+  return -1;
+}
+
+// Feeds `c` to an object key being matched against `props` (bytes so far in *key).
+// Returns -1 to reject, -2 when consumed inside the key, or i >= 0 when the closing quote
+// names props[i]. A '"' after an odd run of '\\' is part of the key.
+int key_step(const std::vector<GrammarParam>& props, const std::vector<uint8_t>& used, std::string* key,
+             uint8_t c) {
+  size_t backslashes = 0;
+  while (backslashes < key->size() && (*key)[key->size() - 1 - backslashes] == '\\') ++backslashes;
+  if (c == '"' && backslashes % 2 == 0) {
+    for (size_t i = 0; i < props.size(); ++i)
+      if (!used[i] && props[i].key == *key && grammar_param_satisfiable(props[i])) return static_cast<int>(i);
+    return -1;
+  }
+  key->push_back(static_cast<char>(c));
+  for (size_t i = 0; i < props.size(); ++i)
+    if (!used[i] && props[i].key.size() >= key->size() && props[i].key.compare(0, key->size(), *key) == 0 &&
+        grammar_param_satisfiable(props[i]))
+      return -2;
+  return -1;
+}
+
+// The completion piece where an object may close: the next missing required key (after a
+// ',' when `after_value`), else '}'.
+std::string close_piece(const std::vector<GrammarParam>& props, const std::vector<uint8_t>& used, bool after_value) {
+  const int m = missing_required(props, used);
+  if (m < 0) return "}";
+  return std::string(after_value ? "," : "") + "\"" + props[m].key + "\":";
+}
+
+// The shortest value text for a schema (objects and arrays only opened; completion goes on).
+std::string default_piece(const GrammarParam& p) {
+  switch (p.kind) {
+    case ValueKind::kString: return "\"\"";
+    case ValueKind::kInteger: case ValueKind::kNumber: return "0";
+    case ValueKind::kBoolean: return "false";
+    case ValueKind::kEnum: return p.literals.empty() ? "null" : p.literals[0];
+    case ValueKind::kObject: return "{";
+    case ValueKind::kArray: return "[";
+    case ValueKind::kAnyObject: return "{}";
+    case ValueKind::kNull: case ValueKind::kAny: return "null";
+  }
+  return "null";
+}
+
+bool tool_usable(const GrammarTool& t) {
+  for (const GrammarParam& p : t.params)
+    if (p.required && !grammar_param_satisfiable(p)) return false;
+  return true;
+}
+
+const GrammarParam& any_item() {
+  static const GrammarParam any;  // kAny
+  return any;
+}
+
+const GrammarParam& item_of(const GrammarParam& array) { return array.items.empty() ? any_item() : array.items[0]; }
+
 }  // namespace
+
+bool grammar_param_satisfiable(const GrammarParam& p) {
+  if (p.kind == ValueKind::kEnum) return !p.literals.empty();
+  if (p.kind == ValueKind::kObject)
+    for (const GrammarParam& q : p.properties)
+      if (q.required && !grammar_param_satisfiable(q)) return false;
+  return true;
+}
 
 bool CallGrammar::feed(std::string_view bytes) {
   for (char ch : bytes)
@@ -197,7 +275,7 @@ bool CallGrammar::feed_byte(uint8_t c) {
       return true;
     case St::kArrOpen:
       if (c == ']') { st_ = St::kDone; return true; }
-      if (c != '{' || tools_->empty()) return false;
+      if (c != '{' || std::none_of(tools_->begin(), tools_->end(), tool_usable)) return false;
       st_ = St::kLit; lit_ = "\"name\":\""; lit_pos_ = 0; next_ = St::kName;
       return true;
     case St::kAfterCall:
@@ -209,6 +287,7 @@ bool CallGrammar::feed_byte(uint8_t c) {
       if (c != static_cast<uint8_t>(lit_[lit_pos_])) return false;
       if (++lit_pos_ == lit_.size()) {
         st_ = next_;
+        if (st_ == St::kAfterCall) ++calls_closed_;
         if (st_ == St::kName || st_ == St::kKey) prefix_.clear();
         if (st_ == St::kValue) begin_value();
       }
@@ -216,7 +295,7 @@ bool CallGrammar::feed_byte(uint8_t c) {
     case St::kName: {
       if (c == '"') {
         for (size_t i = 0; i < tools_->size(); ++i)
-          if ((*tools_)[i].name == prefix_) {
+          if ((*tools_)[i].name == prefix_ && tool_usable((*tools_)[i])) {
             tool_ = static_cast<int>(i);
             used_.assign((*tools_)[i].params.size(), 0);
             st_ = St::kLit; lit_ = ",\"arguments\":{"; lit_pos_ = 0; next_ = St::kArgsOpen;
@@ -226,74 +305,43 @@ bool CallGrammar::feed_byte(uint8_t c) {
       }
       prefix_.push_back(static_cast<char>(c));
       for (const auto& t : *tools_)
-        if (t.name.compare(0, prefix_.size(), prefix_) == 0 && t.name.size() >= prefix_.size()) return true;
+        if (t.name.compare(0, prefix_.size(), prefix_) == 0 && t.name.size() >= prefix_.size() && tool_usable(t))
+          return true;
       return false;
     }
     case St::kArgsOpen:
     case St::kArgsNext:
-      if (c == '}') { st_ = St::kLit; lit_ = "}"; lit_pos_ = 0; next_ = St::kAfterCall; return true; }
+      if (c == '}') {
+        if (missing_required(current_tool()->params, used_) >= 0) return false;
+        st_ = St::kLit; lit_ = "}"; lit_pos_ = 0; next_ = St::kAfterCall;
+        return true;
+      }
       // Another key only while the chosen tool has parameters not yet written.
-      if (std::find(used_.begin(), used_.end(), 0) == used_.end()) return false;
+      if (!key_left(current_tool()->params, used_)) return false;
       if (st_ == St::kArgsOpen && c == '"') { st_ = St::kKey; prefix_.clear(); return true; }
       if (st_ == St::kArgsNext && c == ',') { st_ = St::kLit; lit_ = "\""; lit_pos_ = 0; next_ = St::kKey; return true; }
       return false;
     case St::kKey: {
-      const GrammarTool* t = current_tool();
-      size_t backslashes = 0;  // a '"' after an odd run of '\\' is part of the key
-      while (backslashes < prefix_.size() && prefix_[prefix_.size() - 1 - backslashes] == '\\') ++backslashes;
-      if (c == '"' && backslashes % 2 == 0) {
-        for (size_t i = 0; i < t->params.size(); ++i)
-          if (!used_[i] && t->params[i].key == prefix_) {
-            param_ = static_cast<int>(i);
-            used_[i] = 1;
-            st_ = St::kLit; lit_ = ":"; lit_pos_ = 0; next_ = St::kValue;
-            return true;
-          }
-        return false;
+      const int r = key_step(current_tool()->params, used_, &prefix_, c);
+      if (r == -1) return false;
+      if (r >= 0) {
+        param_ = r;
+        used_[static_cast<size_t>(r)] = 1;
+        st_ = St::kLit; lit_ = ":"; lit_pos_ = 0; next_ = St::kValue;
       }
-      prefix_.push_back(static_cast<char>(c));
-      for (size_t i = 0; i < t->params.size(); ++i)
-        if (!used_[i] && t->params[i].key.size() >= prefix_.size() &&
-            t->params[i].key.compare(0, prefix_.size(), prefix_) == 0)
-          return true;
-      return false;
-    }
-    case St::kValue: {
-      const GrammarParam* p = current_param();
-      switch (p->kind) {
-        case ValueKind::kString:
-          if (c != '"') return false;
-          j_ = J::kString;
-          str_is_key_ = false;
-          st_ = St::kInValue;
-          return true;
-        case ValueKind::kInteger:
-        case ValueKind::kNumber:
-          if (c != '-' && !is_digit(c)) return false;
-          num_integer_only_ = p->kind == ValueKind::kInteger;
-          break;
-        case ValueKind::kBoolean:
-        case ValueKind::kEnum:
-          word_candidates_ = p->kind == ValueKind::kBoolean ? std::vector<std::string>{"true", "false"} : p->literals;
-          prefix_.clear();
-          st_ = St::kEnumLit;
-          return feed_byte(c);
-        case ValueKind::kAny:
-          num_integer_only_ = false;
-          break;
-      }
-      j_ = J::kValueStart;
-      if (feed_json(c) != 1) return false;
-      st_ = j_ == J::kIdle ? St::kArgsNext : St::kInValue;
       return true;
     }
+    case St::kValue:
+      return begin_typed_value(current_param(), c);
     case St::kInValue: {
       const int r = feed_json(c);
       if (r == 0) return false;
       if (j_ != J::kIdle) return true;
-      st_ = St::kArgsNext;
+      end_value();
       return r == 2 ? feed_byte(c) : true;
     }
+    case St::kFrame:
+      return frame_byte(c);
     case St::kEnumLit: {
       std::string next = prefix_;
       next.push_back(static_cast<char>(c));
@@ -310,11 +358,11 @@ bool CallGrammar::feed_byte(uint8_t c) {
           if (w == prefix_) exact = true;
           else if (w.compare(0, prefix_.size(), prefix_) == 0) longer = true;
         }
-        if (exact && !longer) st_ = St::kArgsNext;
+        if (exact && !longer) end_value();
         return true;
       }
       if (complete_now) {  // e.g. enum [1, 10] after "1": this byte belongs to what follows
-        st_ = St::kArgsNext;
+        end_value();
         return feed_byte(c);
       }
       return false;
@@ -323,6 +371,165 @@ bool CallGrammar::feed_byte(uint8_t c) {
       return false;
   }
   return false;
+}
+
+// First byte of a value that follows `node` (a parameter, nested property or array item).
+bool CallGrammar::begin_typed_value(const GrammarParam* node, uint8_t c) {
+  switch (node->kind) {
+    case ValueKind::kString:
+      if (c != '"') return false;
+      j_ = J::kString;
+      str_is_key_ = false;
+      st_ = St::kInValue;
+      return true;
+    case ValueKind::kInteger:
+    case ValueKind::kNumber:
+      if (c != '-' && !is_digit(c)) return false;
+      num_integer_only_ = node->kind == ValueKind::kInteger;
+      break;
+    case ValueKind::kBoolean:
+    case ValueKind::kEnum:
+    case ValueKind::kNull:
+      word_candidates_ = node->kind == ValueKind::kBoolean ? std::vector<std::string>{"true", "false"}
+                         : node->kind == ValueKind::kNull  ? std::vector<std::string>{"null"}
+                                                           : node->literals;
+      prefix_.clear();
+      st_ = St::kEnumLit;
+      return feed_byte(c);
+    case ValueKind::kObject:
+    case ValueKind::kArray: {
+      if (c != (node->kind == ValueKind::kObject ? '{' : '[')) return false;
+      Frame f;
+      f.node = node;
+      f.used.assign(node->properties.size(), 0);
+      frames_.push_back(std::move(f));
+      st_ = St::kFrame;
+      return true;
+    }
+    case ValueKind::kAnyObject:
+      if (c != '{') return false;
+      num_integer_only_ = false;
+      break;
+    case ValueKind::kAny:
+      num_integer_only_ = false;
+      break;
+  }
+  j_ = J::kValueStart;
+  stack_.clear();
+  if (feed_json(c) != 1) return false;
+  if (j_ == J::kIdle) end_value();
+  else st_ = St::kInValue;
+  return true;
+}
+
+void CallGrammar::end_value() {
+  if (frames_.empty()) {
+    st_ = St::kArgsNext;
+  } else {
+    frames_.back().phase = Frame::kAfter;
+    st_ = St::kFrame;
+  }
+}
+
+bool CallGrammar::frame_byte(uint8_t c) {
+  Frame& f = frames_.back();
+  const GrammarParam* n = f.node;
+  auto close = [&] {
+    frames_.pop_back();
+    end_value();
+    return true;
+  };
+  if (n->kind == ValueKind::kArray) {
+    const GrammarParam& item = item_of(*n);
+    switch (f.phase) {
+      case Frame::kOpen:
+        if (c == ']') return close();
+        if (!grammar_param_satisfiable(item)) return false;
+        f.phase = Frame::kNeedValue;
+        return begin_typed_value(&item, c);
+      case Frame::kNeedValue:
+        return begin_typed_value(&item, c);
+      case Frame::kAfter:
+        if (c == ']') return close();
+        if (c != ',') return false;
+        f.phase = Frame::kNeedValue;
+        return true;
+      default:
+        return false;
+    }
+  }
+  switch (f.phase) {  // kObject
+    case Frame::kOpen:
+    case Frame::kAfter:
+      if (c == '}') {
+        if (missing_required(n->properties, f.used) >= 0) return false;
+        return close();
+      }
+      if (!key_left(n->properties, f.used)) return false;
+      if (f.phase == Frame::kOpen && c == '"') { f.phase = Frame::kKey; f.key.clear(); return true; }
+      if (f.phase == Frame::kAfter && c == ',') { f.phase = Frame::kKeyQuote; return true; }
+      return false;
+    case Frame::kKeyQuote:
+      if (c != '"') return false;
+      f.phase = Frame::kKey;
+      f.key.clear();
+      return true;
+    case Frame::kKey: {
+      const int r = key_step(n->properties, f.used, &f.key, c);
+      if (r == -1) return false;
+      if (r >= 0) {
+        f.cur = r;
+        f.used[static_cast<size_t>(r)] = 1;
+        f.phase = Frame::kColon;
+      }
+      return true;
+    }
+    case Frame::kColon:
+      if (c != ':') return false;
+      f.phase = Frame::kNeedValue;
+      return true;
+    case Frame::kNeedValue:
+      return begin_typed_value(&n->properties[static_cast<size_t>(f.cur)], c);
+  }
+  return false;
+}
+
+// After a finished value: close its container, or write the next missing required key.
+std::string CallGrammar::after_value_piece() const {
+  if (frames_.empty()) return close_piece(current_tool()->params, used_, true);
+  const Frame& f = frames_.back();
+  if (f.node->kind == ValueKind::kArray) return "]";
+  return close_piece(f.node->properties, f.used, true);
+}
+
+std::string CallGrammar::frame_piece() const {
+  const Frame& f = frames_.back();
+  const GrammarParam* n = f.node;
+  if (n->kind == ValueKind::kArray) {
+    if (f.phase == Frame::kNeedValue) return default_piece(item_of(*n));
+    return "]";
+  }
+  switch (f.phase) {
+    case Frame::kOpen: return close_piece(n->properties, f.used, false);
+    case Frame::kAfter: return close_piece(n->properties, f.used, true);
+    case Frame::kKeyQuote: {
+      int k = missing_required(n->properties, f.used);
+      for (size_t i = 0; k < 0 && i < n->properties.size(); ++i)
+        if (!f.used[i] && grammar_param_satisfiable(n->properties[i])) k = static_cast<int>(i);
+      return k < 0 ? "" : "\"" + n->properties[static_cast<size_t>(k)].key + "\":";
+    }
+    case Frame::kKey:
+      for (size_t i = 0; i < n->properties.size(); ++i) {
+        const GrammarParam& q = n->properties[i];
+        if (!f.used[i] && grammar_param_satisfiable(q) && q.key.compare(0, f.key.size(), f.key) == 0 &&
+            q.key.size() >= f.key.size())
+          return q.key.substr(f.key.size()) + "\"";
+      }
+      return "";
+    case Frame::kColon: return ":";
+    case Frame::kNeedValue: return default_piece(n->properties[static_cast<size_t>(f.cur)]);
+  }
+  return "";
 }
 
 // The next piece of the shortest completion from the current state; completion() feeds
@@ -335,7 +542,7 @@ std::string CallGrammar::json_completion() const {
     case J::kUtf8: return std::string(1, static_cast<char>(utf8_lo_));
     case J::kNumber:
       if (num_ == Num::kSign || num_ == Num::kDot || num_ == Num::kE || num_ == Num::kESign) return "0";
-      if (stack_.empty()) return "}";  // ends the number; the arguments object takes the '}'
+      if (stack_.empty()) return after_value_piece();  // ends the number; its container takes it
       return stack_.back() == '[' ? "]" : "}";
     case J::kWord: return prefix_;
     case J::kValueStart: return "null";
@@ -360,37 +567,34 @@ std::string CallGrammar::completion() const {
       case St::kLit: piece = g.lit_.substr(g.lit_pos_); break;
       case St::kName:
         for (const auto& t : *g.tools_)
-          if (t.name.compare(0, g.prefix_.size(), g.prefix_) == 0) { piece = t.name.substr(g.prefix_.size()) + "\""; break; }
+          if (t.name.compare(0, g.prefix_.size(), g.prefix_) == 0 && tool_usable(t)) {
+            piece = t.name.substr(g.prefix_.size()) + "\"";
+            break;
+          }
         break;
-      case St::kArgsOpen: case St::kArgsNext: piece = "}"; break;
+      case St::kArgsOpen: case St::kArgsNext:
+        piece = close_piece(g.current_tool()->params, g.used_, g.st_ == St::kArgsNext);
+        break;
       case St::kKey: {
         const GrammarTool* t = g.current_tool();
         for (size_t i = 0; i < t->params.size(); ++i)
-          if (!g.used_[i] && t->params[i].key.compare(0, g.prefix_.size(), g.prefix_) == 0) {
+          if (!g.used_[i] && t->params[i].key.compare(0, g.prefix_.size(), g.prefix_) == 0 &&
+              t->params[i].key.size() >= g.prefix_.size() && grammar_param_satisfiable(t->params[i])) {
             piece = t->params[i].key.substr(g.prefix_.size()) + "\"";
             break;
           }
         break;
       }
-      case St::kValue: {
-        const GrammarParam* p = g.current_param();
-        switch (p->kind) {
-          case ValueKind::kString: piece = "\"\""; break;
-          case ValueKind::kInteger: case ValueKind::kNumber: piece = "0"; break;
-          case ValueKind::kBoolean: piece = "false"; break;
-          case ValueKind::kEnum: piece = p->literals.empty() ? "null" : p->literals[0]; break;
-          case ValueKind::kAny: piece = "null"; break;
-        }
-        break;
-      }
+      case St::kValue: piece = default_piece(*g.current_param()); break;
       case St::kInValue: piece = g.json_completion(); break;
+      case St::kFrame: piece = g.frame_piece(); break;
       case St::kEnumLit: {
         for (const auto& w : g.word_candidates_)
           if (w.compare(0, g.prefix_.size(), g.prefix_) == 0 && w.size() > g.prefix_.size()) {
             piece = w.substr(g.prefix_.size());
             break;
           }
-        if (piece.empty()) piece = "}";  // the literal is complete: close the arguments
+        if (piece.empty()) piece = g.after_value_piece();  // the literal is complete
         break;
       }
       case St::kDone: break;

@@ -4,9 +4,15 @@
 //   call   := '{"name":"' NAME '","arguments":{' ( '}' | pair (',' pair)* '}' ) '}'
 //   pair   := '"' KEY '":' VALUE
 // NAME is one of the declared tools; KEY one of the chosen tool's parameters, each at most
-// once per call; VALUE follows the parameter's type: string -> JSON string, integer ->
-// JSON integer, number -> JSON number, boolean -> true/false, enum -> one of the listed
-// values, anything else -> any JSON value (depth <= 8). No whitespace outside strings:
+// once per call, and the arguments object closes only once every required parameter is
+// written; VALUE follows the parameter's schema: string -> JSON string, integer -> JSON
+// integer, number -> JSON number, boolean -> true/false, null -> null, enum -> one of the
+// listed values, object with properties -> an object of those keys (each at most once,
+// required ones before '}', values typed recursively), array -> an array whose items follow
+// the item schema, object/array without properties/items and anything else -> any JSON
+// value of that shape (generic nesting depth <= 8). A tool is offered only when each of its
+// required parameters can be satisfied (an empty enum cannot), a key only when its value
+// can be. No whitespace outside strings:
 // the model was trained on compact JSON (the single leading space is SentencePiece's
 // dummy prefix on the answer). Strings must be valid UTF-8 and valid JSON escapes.
 // Not here: tokens (the caller feeds each candidate token's bytes), the model.
@@ -14,22 +20,47 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace np {
 
-enum class ValueKind : uint8_t { kAny, kString, kInteger, kNumber, kBoolean, kEnum };
+enum class ValueKind : uint8_t {
+  kAny, kString, kInteger, kNumber, kBoolean, kEnum,
+  kObject,     // an object of `properties` (each at most once, `required` ones present)
+  kArray,      // an array whose items follow items[0] (any JSON value when `items` is empty)
+  kNull,       // null
+  kAnyObject,  // any JSON object
+};
 
+// One value's schema: a tool parameter (top level) or a nested property / array item.
 struct GrammarParam {
-  std::string key;                   // the key as it appears between the quotes (JSON-escaped)
+  GrammarParam() = default;
+  GrammarParam(std::string k, ValueKind v, std::vector<std::string> lits = {})
+      : key(std::move(k)), kind(v), literals(std::move(lits)) {}
+  std::string key;                   // the key as it appears between the quotes (JSON-escaped);
+                                     // unused for array items
   ValueKind kind = ValueKind::kAny;
   std::vector<std::string> literals; // kEnum: each value's compact JSON text
+  bool required = false;             // the enclosing object must contain this key
+  std::vector<GrammarParam> properties;  // kObject: its keys, in schema order
+  std::vector<GrammarParam> items;       // kArray: zero (any value) or one item schema
 };
+
+// Whether some value follows `p` (false for an empty enum, or an object with such a required
+// property). Examples: {kEnum, {}} -> false; {kObject, properties {{"a", kEnum, {}, required}}} -> false.
+bool grammar_param_satisfiable(const GrammarParam& p);
 
 struct GrammarTool {
   std::string name;                  // snake_case name as the model writes it
   std::vector<GrammarParam> params;
 };
+
+struct ToolSet;
+// The grammar for a parsed tool list: per tool, its parameters' full schemas (types, enums
+// filtered to the declared type, required keys, nested properties and array items; see
+// docs/reliability.md). Defined in tool_caller.cpp; the tests and fuzz targets use it too.
+std::vector<GrammarTool> grammar_tools(const ToolSet& set);
 
 class CallGrammar {
  public:
@@ -41,8 +72,12 @@ class CallGrammar {
   bool feed_byte(uint8_t c);
   // The answer is complete (the closing ']' was consumed).
   bool done() const { return st_ == St::kDone; }
-  // The shortest text that completes a valid answer from here ("" when done).
+  // The shortest text that completes a valid answer from here ("" when done). Required
+  // parameters still missing are written with placeholder values ("", 0, false, the first
+  // enum value, null), so callers drop the call that was in progress (see calls_closed()).
   std::string completion() const;
+  // Calls whose closing '}' has been fed so far.
+  int calls_closed() const { return calls_closed_; }
 
  private:
   enum class St : uint8_t {
@@ -56,8 +91,9 @@ class CallGrammar {
     kKey,        // inside a key string (prefix_)
     kValue,      // first byte of a value
     kInValue,    // inside a value run by the generic value machine (j_)
-    kEnumLit,    // inside an enum/boolean literal (prefix_)
+    kEnumLit,    // inside an enum/boolean/null literal (prefix_)
     kAfterCall,  // after a call's '}': ',' or ']'
+    kFrame,      // inside a typed object/array (frames_.back())
     kDone,
   };
   // Generic JSON value machine (strings, numbers, literals, nested arrays/objects).
@@ -85,8 +121,23 @@ class CallGrammar {
   void json_end_value();  // a value inside the machine ended: pop to the container state
   std::string json_completion() const;
 
+  // A typed object or array being written (nested inside a parameter's value).
+  struct Frame {
+    enum Phase : uint8_t { kOpen, kKeyQuote, kKey, kColon, kNeedValue, kAfter };
+    const GrammarParam* node = nullptr;  // kObject or kArray
+    Phase phase = kOpen;
+    std::vector<uint8_t> used;           // kObject: per property, key already written
+    int cur = -1;                        // kObject: property whose value comes next
+    std::string key;                     // kObject: key bytes so far (kKey)
+  };
+
   bool string_byte(uint8_t c, bool* closed);  // shared string-content rules
   void begin_value();
+  bool begin_typed_value(const GrammarParam* node, uint8_t c);  // first byte of a value
+  void end_value();        // a parameter's value or a nested value ended
+  bool frame_byte(uint8_t c);
+  std::string after_value_piece() const;  // completion piece after a finished value
+  std::string frame_piece() const;        // completion piece inside frames_.back()
   const GrammarParam* current_param() const;
   const GrammarTool* current_tool() const { return tool_ < 0 ? nullptr : &(*tools_)[tool_]; }
 
@@ -112,6 +163,8 @@ class CallGrammar {
   int utf8_left_ = 0;
   uint8_t utf8_lo_ = 0x80, utf8_hi_ = 0xBF;  // allowed range of the next continuation byte
   std::vector<std::string> word_candidates_;  // kEnumLit candidates
+  std::vector<Frame> frames_;      // open typed objects/arrays, innermost last
+  int calls_closed_ = 0;
 };
 
 }  // namespace np

@@ -68,6 +68,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     }
     token = next;
   }
+  out->calls_closed = grammar.calls_closed();
   if (spec.constrained && !grammar.done()) {
     out->text += grammar.completion();
     out->completed = true;

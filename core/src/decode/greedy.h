@@ -33,6 +33,8 @@ struct DecodeOutput {
   std::string text;              // the answer text: token texts, <tool_call> and the leading
                                  // dummy-prefix space dropped, grammar completion appended
   bool completed = false;        // the grammar had to close the JSON
+  int calls_closed = 0;         // calls the model itself closed (the rest of `text`'s calls
+                                 // were cut off by the budget and finished by the grammar)
   std::string stop_reason;       // "complete", "eos", "max_tokens"
 };
 

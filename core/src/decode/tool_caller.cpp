@@ -22,14 +22,140 @@ std::string raw_json(const nlohmann::ordered_json& v) {
   return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-ValueKind kind_of(const ToolParam& p) {
-  if (!p.enum_values.empty()) return ValueKind::kEnum;
-  if (p.type == "string") return ValueKind::kString;
-  if (p.type == "integer" || p.type == "int") return ValueKind::kInteger;
-  if (p.type == "number" || p.type == "float" || p.type == "double") return ValueKind::kNumber;
-  if (p.type == "boolean" || p.type == "bool") return ValueKind::kBoolean;
-  return ValueKind::kAny;
+using json = nlohmann::ordered_json;
+
+const json* field(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return (it == obj.end() || it->is_null()) ? nullptr : &*it;
 }
+
+// A schema's "type": a string as is, a list's first entry other than "null" (a list of only
+// "null" gives "null"); "" when absent. Examples: "integer" -> "integer",
+// ["string","null"] -> "string", ["null"] -> "null", 3 -> "".
+std::string type_of(const json* t) {
+  if (!t) return std::string();
+  if (t->is_string()) return t->get<std::string>();
+  if (!t->is_array()) return std::string();
+  bool null_seen = false;
+  for (const json& e : *t) {
+    if (!e.is_string()) continue;
+    if (e.get_ref<const std::string&>() == "null") null_seen = true;
+    else return e.get<std::string>();
+  }
+  return null_seen ? "null" : std::string();
+}
+
+// The schema the value should follow: `spec` itself when it has a "type"; else, when it has
+// an "anyOf"/"oneOf" list, the first alternative (looked into recursively) with a type other
+// than "null" (pydantic's Optional[X], as tools.cpp chooses the type the model sees), else a
+// "null" alternative, else the first alternative that is an object; else `spec`.
+const json& effective_schema(const json& spec, int depth = 0) {
+  if (!type_of(field(spec, "type")).empty() || depth > kMaxJsonDepth) return spec;
+  for (const char* key : {"anyOf", "oneOf"}) {
+    const json* alts = field(spec, key);
+    if (!alts || !alts->is_array()) continue;
+    const json* null_alt = nullptr;
+    const json* first_obj = nullptr;
+    for (const json& alt : *alts) {
+      if (!alt.is_object()) continue;
+      if (!first_obj) first_obj = &alt;
+      const json& e = effective_schema(alt, depth + 1);
+      const std::string t = type_of(field(e, "type"));
+      if (t == "null") {
+        if (!null_alt) null_alt = &e;
+      } else if (!t.empty()) {
+        return e;
+      }
+    }
+    if (null_alt) return *null_alt;
+    if (first_obj) return effective_schema(*first_obj, depth + 1);
+  }
+  return spec;
+}
+
+// Whether an enum value can stand for a value of type `type` ("" = no type given).
+bool literal_fits(const std::string& type, const json& v) {
+  if (type.empty()) return true;
+  if (type == "string") return v.is_string();
+  if (type == "integer" || type == "int") return v.is_number_integer();
+  if (type == "number" || type == "float" || type == "double") return v.is_number();
+  if (type == "boolean" || type == "bool") return v.is_boolean();
+  if (type == "null") return v.is_null();
+  if (type == "object") return v.is_object();
+  if (type == "array") return v.is_array();
+  return true;  // a type this engine does not know constrains nothing
+}
+
+// Key text as it appears between the quotes: JSON-escaped, non-ASCII left as UTF-8.
+std::string key_text(const std::string& name) {
+  const std::string quoted = raw_json(json(name));
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+// The grammar for one value's schema. `default_type` applies when the schema names no type
+// ("string" for a tool's parameters, as the model is told; "" = any value when nested).
+// Recursion is bounded by kMaxJsonDepth, which parse_tools enforces.
+GrammarParam grammar_node(const json& raw_spec, const std::string& default_type) {
+  const json& spec = effective_schema(raw_spec);
+  GrammarParam g;
+  std::string type = type_of(field(spec, "type"));
+  const bool typed = !type.empty();
+  if (!typed) {
+    if (field(spec, "properties")) type = "object";
+    else if (field(spec, "items")) type = "array";
+    else type = default_type;
+  }
+  if (const json* e = field(spec, "enum"); e && e->is_array()) {
+    g.kind = ValueKind::kEnum;
+    for (const json& v : *e)
+      if (literal_fits(typed ? type : std::string(), v)) g.literals.push_back(raw_json(v));
+    return g;
+  }
+  if (type == "string") g.kind = ValueKind::kString;
+  else if (type == "integer" || type == "int") g.kind = ValueKind::kInteger;
+  else if (type == "number" || type == "float" || type == "double") g.kind = ValueKind::kNumber;
+  else if (type == "boolean" || type == "bool") g.kind = ValueKind::kBoolean;
+  else if (type == "null") g.kind = ValueKind::kNull;
+  else if (type == "array") {
+    g.kind = ValueKind::kArray;
+    if (const json* items = field(spec, "items"); items && items->is_object())
+      g.items.push_back(grammar_node(*items, std::string()));
+  } else if (type == "object") {
+    const json* props = field(spec, "properties");
+    if (!props || !props->is_object() || props->empty()) {
+      g.kind = ValueKind::kAnyObject;
+      return g;
+    }
+    g.kind = ValueKind::kObject;
+    const json* req = field(spec, "required");
+    for (auto it = props->begin(); it != props->end(); ++it) {
+      GrammarParam q = grammar_node(it.value(), std::string());
+      q.key = key_text(it.key());
+      if (req && req->is_array())
+        for (const json& r : *req)
+          if (r.is_string() && r.get_ref<const std::string&>() == it.key()) q.required = true;
+      if (const json* own = field(it.value(), "required"); own && own->is_boolean() && own->get<bool>())
+        q.required = true;
+      g.properties.push_back(std::move(q));
+    }
+    // A required name that "properties" does not declare may hold any value.
+    if (req && req->is_array())
+      for (const json& r : *req) {
+        if (!r.is_string() || props->contains(r.get_ref<const std::string&>())) continue;
+        bool seen = false;
+        for (const GrammarParam& q : g.properties) seen = seen || q.key == key_text(r.get<std::string>());
+        if (seen) continue;
+        GrammarParam q;
+        q.key = key_text(r.get<std::string>());
+        q.required = true;
+        g.properties.push_back(std::move(q));
+      }
+  }
+  return g;  // kAny otherwise
+}
+
+}  // namespace
 
 std::vector<GrammarTool> grammar_tools(const ToolSet& set) {
   std::vector<GrammarTool> out;
@@ -37,11 +163,9 @@ std::vector<GrammarTool> grammar_tools(const ToolSet& set) {
     GrammarTool g;
     g.name = t.name;
     for (const ToolParam& p : t.params) {
-      GrammarParam gp;
-      const std::string quoted = raw_json(nlohmann::ordered_json(p.name));
-      gp.key = quoted.substr(1, quoted.size() - 2);
-      gp.kind = kind_of(p);
-      for (const auto& v : p.enum_values) gp.literals.push_back(raw_json(v));
+      GrammarParam gp = grammar_node(p.source, "string");
+      gp.key = key_text(p.name);
+      gp.required = p.required;
       g.params.push_back(std::move(gp));
     }
     out.push_back(std::move(g));
@@ -49,7 +173,20 @@ std::vector<GrammarTool> grammar_tools(const ToolSet& set) {
   return out;
 }
 
+namespace {
+
 }  // namespace
+
+uint64_t call_working_bytes(const ModelConfig& c, int64_t encoder_tokens) {
+  const uint64_t T = static_cast<uint64_t>(encoder_tokens < 0 ? 0 : encoder_tokens);
+  const uint64_t d = static_cast<uint64_t>(c.d_model), kv = static_cast<uint64_t>(c.kv_dim());
+  const uint64_t ff = static_cast<uint64_t>(c.d_ff), L = static_cast<uint64_t>(c.n_dec_layers);
+  const uint64_t floats = T * (5 * d + 2 * kv + 2 * ff)                   // encoder activations
+                          + 2 * L * T * kv                                // cross-attention K/V
+                          + 2 * L * static_cast<uint64_t>(c.max_dec_len) * kv  // decoder cache
+                          + static_cast<uint64_t>(c.vocab_size) + 8 * d;  // logits, one step
+  return floats * sizeof(float);  // no overflow: ModelConfig::validate bounds every factor
+}
 
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,
                                                      bool* truncated) const {
@@ -62,7 +199,9 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   const ModelConfig& c = model_->config();
   const Tokenizer& tok = model_->tokenizer();
   if (query.empty()) return Status(Code::kInvalidInput, "query is empty");
-  if (query.size() > (size_t{1} << 20)) return Status(Code::kInvalidInput, "query is longer than 1 MiB");
+  if (query.size() > kMaxQueryBytes)
+    return Status(Code::kInvalidInput, "query is " + std::to_string(query.size()) + " bytes; the limit is " +
+                                           std::to_string(kMaxQueryBytes));
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
   auto tools = parse_tools(tools_json);
   if (!tools.ok()) return tools.status();
@@ -72,6 +211,12 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.input_ids = build_encoder_input(query, set.normalized_json, &r.truncated);
   r.input_tokens = static_cast<int32_t>(r.input_ids.size());
   r.timings.tokenize_ms = ms_since(t_start);
+
+  const uint64_t working = call_working_bytes(c, r.input_tokens);
+  if (working > kMaxCallWorkingBytes)
+    return Status(Code::kInvalidInput, "this model needs " + std::to_string(working) +
+                                           " bytes of working memory per call; the limit is " +
+                                           std::to_string(kMaxCallWorkingBytes));
 
   const auto t_enc = Clock::now();
   EncoderOutput enc;
@@ -103,6 +248,14 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   auto calls = parse_calls(r.raw, set);
   if (calls.ok()) {
     r.calls = calls.take();
+    // A call the budget cut off was finished by the grammar with placeholder values: it is
+    // well formed but not what the model meant, so it never reaches the caller.
+    if (options.constrained && dec.completed && static_cast<int>(r.calls.size()) > dec.calls_closed) {
+      r.dropped_calls = static_cast<int32_t>(r.calls.size()) - dec.calls_closed;
+      r.calls.resize(static_cast<size_t>(dec.calls_closed));
+      r.reason = "the token budget (" + std::to_string(spec.budget) + ") ran out inside call " +
+                 std::to_string(dec.calls_closed + 1) + "; it was dropped";
+    }
   } else {
     if (options.constrained)
       return Status(Code::kInternal, "constrained output did not parse: " + calls.status().message() + " raw: " + r.raw);
@@ -125,6 +278,8 @@ std::string call_result_to_json(const CallResult& r) {
   j["truncated"] = r.truncated;
   j["completed"] = r.completed;
   j["stop_reason"] = r.stop_reason;
+  j["dropped_calls"] = r.dropped_calls;
+  j["reason"] = r.reason;
   j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}};
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};
