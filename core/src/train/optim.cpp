@@ -4,7 +4,9 @@
 // output element's summation order and so the results.
 #include "np/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -33,23 +35,24 @@ Result<size_t> ParamArena::add(const std::string& name, const std::vector<int64_
     return Status(Code::kInvalidInput, name + ": " + param_group_name(group) + " with " +
                                            std::to_string(shape.size()) + " dims");
   }
-  size_t n = 1;
+  // Keep every offset representable and the two buffers allocatable: at most 2^40 floats,
+  // and at most an eighth of the address space (so also on 32-bit targets such as wasm32).
+  const uint64_t limit = std::min<uint64_t>(uint64_t(1) << 40, static_cast<uint64_t>(SIZE_MAX) / 8);
+  uint64_t n = 1;
   for (int64_t d : shape) {
     if (d < 1) return Status(Code::kInvalidInput, name + ": dimension " + std::to_string(d));
-    // Keep every offset representable and the two buffers allocatable: 2^40 floats at most.
-    const uint64_t limit = uint64_t(1) << 40;
     if (static_cast<uint64_t>(d) > limit || n > limit / static_cast<uint64_t>(d)) {
       return Status(Code::kOverflow, name + ": too many elements");
     }
-    n *= static_cast<size_t>(d);
+    n *= static_cast<uint64_t>(d);
   }
-  if (values_.size() + n > (size_t(1) << 40)) return Status(Code::kOverflow, name + ": arena too large");
+  if (static_cast<uint64_t>(values_.size()) + n > limit) return Status(Code::kOverflow, name + ": arena too large");
 
   ParamTensor t;
   t.name = name;
   t.shape = shape;
   t.offset = values_.size();
-  t.size = n;
+  t.size = static_cast<size_t>(n);
   t.group = group;
   t.trainable = true;
   t.decay = two_d;
@@ -57,8 +60,8 @@ Result<size_t> ParamArena::add(const std::string& name, const std::vector<int64_
   const size_t index = tensors_.size();
   tensors_.push_back(std::move(t));
   index_.emplace(name, index);
-  values_.resize(values_.size() + n, 0.0f);
-  grads_.resize(grads_.size() + n, 0.0f);
+  values_.resize(values_.size() + static_cast<size_t>(n), 0.0f);
+  grads_.resize(grads_.size() + static_cast<size_t>(n), 0.0f);
   return index;
 }
 
