@@ -1,6 +1,7 @@
 // threads.cpp — a small persistent pool behind parallel_for (see threads.h): workers sleep
 // on a condition variable, a job is published with a generation number, each worker runs
 // its own static chunk, and the caller waits for a count of finished chunks.
+// Also the process-wide matmul precision (np/threads.h), read by ops/gemm.cpp.
 #include "np/threads.h"
 
 #include <algorithm>
