@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -412,7 +413,6 @@ TEST_CASE("a call cut off by the token budget is dropped with a reason", "[schem
       CHECK(j["calls"].size() == r.value().calls.size());
     }
   }
-  // A random model need not begin a call at all; the scripted cases in [decode] and the
-  // random walks above cover the cut-off paths. Report what happened here.
-  WARN("budgets 1..40: " << dropped << " answers had a cut-off call dropped");
+  // This model (seed 5) begins the call at small budgets, so some are cut off (31 of 40).
+  CHECK(dropped > 0);
 }
