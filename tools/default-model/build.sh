@@ -35,8 +35,9 @@ fi
 
 echo "== data"
 [ -s "$W/train.jsonl" ] || "$CLI" generate-data --out "$W/train.jsonl" --count "$TRAIN_N" --seed 1 --split train --stats "$W/train.stats.json"
-[ -s "$W/dev.jsonl" ] || "$CLI" generate-data --out "$W/dev.jsonl" --count "$DEV_N" --seed 2 --split dev --stats "$W/dev.stats.json"
-[ -s "$W/test.jsonl" ] || "$CLI" generate-data --out "$W/test.jsonl" --count "$TEST_N" --seed 3 --split test --stats "$W/test.stats.json"
+# --avoid: no dev or test example repeats a training example (short queries would otherwise).
+[ -s "$W/dev.jsonl" ] || "$CLI" generate-data --out "$W/dev.jsonl" --count "$DEV_N" --seed 2 --split dev --avoid "$W/train.jsonl" --stats "$W/dev.stats.json"
+[ -s "$W/test.jsonl" ] || "$CLI" generate-data --out "$W/test.jsonl" --count "$TEST_N" --seed 3 --split test --avoid "$W/train.jsonl" --stats "$W/test.stats.json"
 "$CLI" generate-data --check-disjoint "$W/train.jsonl" "$W/test.jsonl"
 
 echo "== tokenizer"

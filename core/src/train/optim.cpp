@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "ops/gemm.h"
 #include "util/bits.h"
 
 namespace np {
@@ -274,41 +275,18 @@ void newton_schulz_orthogonalize(float* out, const float* g, int64_t rows, int64
     for (size_t k = 0; k < n; ++k) X[k] = g[k] / denom;
   }
 
+  // The three products go through the packed, threaded GEMM (ops/gemm.h) in fp32 whatever the
+  // matmul precision setting: deterministic for any thread count.
+  const int r = static_cast<int>(R), c_ = static_cast<int>(C);
   for (int it = 0; it < steps; ++it) {
-    // A = X X^T (symmetric: upper triangle computed, mirrored).
-    for (size_t i = 0; i < R; ++i) {
-      const float* xi = X + i * C;
-      for (size_t j = i; j < R; ++j) {
-        const float* xj = X + j * C;
-        float s = 0.0f;
-        for (size_t k = 0; k < C; ++k) s += xi[k] * xj[k];
-        A[i * R + j] = s;
-        A[j * R + i] = s;
-      }
-    }
-    // B = b A + c A A; A A is symmetric and (A A)[i][j] = sum_k A[i][k] A[j][k].
-    for (size_t i = 0; i < R; ++i) {
-      const float* ai = A + i * R;
-      for (size_t j = i; j < R; ++j) {
-        const float* aj = A + j * R;
-        float s = 0.0f;
-        for (size_t k = 0; k < R; ++k) s += ai[k] * aj[k];
-        const float v = b * ai[j] + c * s;
-        B[i * R + j] = v;
-        B[j * R + i] = v;
-      }
-    }
-    // Y = a X + B X, each row accumulated over k in ascending order.
-    for (size_t i = 0; i < R; ++i) {
-      float* yi = Y + i * C;
-      const float* xi = X + i * C;
-      for (size_t j = 0; j < C; ++j) yi[j] = a * xi[j];
-      for (size_t k = 0; k < R; ++k) {
-        const float bik = B[i * R + k];
-        const float* xk = X + k * C;
-        for (size_t j = 0; j < C; ++j) yi[j] += bik * xk[j];
-      }
-    }
+    // A = X X^T
+    gemm(r, r, c_, ConstView{X, c_, 1}, ConstView{X, 1, c_}, A, r, false, MatmulPrecision::kF32);
+    // B = b A + c A A
+    gemm(r, r, r, ConstView{A, r, 1}, ConstView{A, r, 1}, B, r, false, MatmulPrecision::kF32);
+    for (size_t k = 0; k < R * R; ++k) B[k] = b * A[k] + c * B[k];
+    // Y = a X + B X
+    for (size_t k = 0; k < n; ++k) Y[k] = a * X[k];
+    gemm(r, c_, r, ConstView{B, r, 1}, ConstView{X, c_, 1}, Y, c_, true, MatmulPrecision::kF32);
     float* tmp = X;
     X = Y;
     Y = tmp;
