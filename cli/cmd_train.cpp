@@ -18,6 +18,7 @@
 #include "np/dataset.h"
 #include "np/eval.h"
 #include "np/tool_caller.h"
+#include "np/threads.h"
 #include "np/train_loop.h"
 #include "np/trainer.h"
 
@@ -280,7 +281,11 @@ int train_command(const Args& args, bool finetune) {
     else return usage_error("--ffn must be drelu, swiglu or geglu");
   }
   const bool have_spm = f.str("--spm", &spm);
+  const bool bf16 = f.has("--bf16");
   if (!f.check_unknown()) return usage_error(f.error);
+  // bf16 products (fp32 accumulation, fp32 master weights): docs/benchmarks.md.
+  if (bf16 && !np::set_matmul_precision(np::MatmulPrecision::kBf16))
+    return fail("UNSUPPORTED: --bf16 needs a CPU with AVX-512 BF16 (and a build for it)");
   if (resume && ckpt_dir.empty()) return usage_error("--resume needs --checkpoint-dir DIR");
   const std::string ckpt_path = ckpt_dir.empty() ? "" : ckpt_dir + "/checkpoint.gguf";
   if (!ckpt_dir.empty()) {

@@ -35,7 +35,7 @@ const char* kUsage =
     "        [--val-split F | --val-data V.jsonl] [--eval-every N] [--patience N]\n"
     "        [--checkpoint-dir DIR [--checkpoint-every N] [--resume] [--stop-at N]]\n"
     "        [--log loss.csv] [--role-weights n,k,v,s] [--z-loss X] [--schedule wsd|cosine]\n"
-    "        [--contrastive W [--contrastive-batch N]] [--on-bad-line skip|stop]\n"
+    "        [--contrastive W [--contrastive-batch N]] [--on-bad-line skip|stop] [--bf16]\n"
     "        train from scratch, or from a base model (--model), and export GGUF\n"
     "  finetune --model base.gguf --data D.jsonl --out M.gguf [--lora-rank R]\n"
     "        [--lora-alpha A] [--lora-targets q,k,v,o,ffn,retrieval] [--train-base]\n"

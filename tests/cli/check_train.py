@@ -162,6 +162,9 @@ def main():
                        "--log-every", "20")
     check(rc == 0 and "clip " in err and "(acc " in err,
           "--contrastive adds the retrieval loss and reports it (%s)" % last_line(err))
+    rc, out, err = run(cli, "train", "--data", data, "--spm", spm, "--config", "small", "--out",
+                       os.path.join(tmp, "bf16.gguf"), "--steps", "20", "--batch", "8", "--bf16")
+    check(rc == 0 or (rc == 1 and "UNSUPPORTED" in err), "--bf16 trains, or says the CPU cannot (%s)" % last_line(err))
     rc, _, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "x.gguf"), "--stepz", "3")
     check(rc == 2 and "unknown option --stepz" in err, "an unknown flag is a usage error")
     rc, _, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "x.gguf"), "--steps", "ten")
