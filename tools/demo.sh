@@ -1,27 +1,52 @@
 #!/usr/bin/env bash
-# demo.sh — the main job: builds the engine and runs one tool call on the bundled default
-# model. Usage: bash tools/demo.sh ["your request" [tools.json]]
-# Until a trained default model ships (models/needlepoint-default.gguf), the demo runs a
-# random-weight model with the full Needle v1 shape that the build generates: the answer is
-# always valid JSON naming only declared tools, but its content is meaningless.
+# demo.sh — the main job: builds everything the demo needs (the native CLI, the WebAssembly
+# package, the demo page) and serves the page on 127.0.0.1 with COOP/COEP (threads, mt build)
+# and, on the next port, without them (the single-thread st build).
+# Usage:
+#   bash tools/demo.sh                      serve on http://127.0.0.1:${NP_DEMO_PORT:-8080}/ until Ctrl-C
+#   bash tools/demo.sh --check              (or NP_DEMO_ONCE=1) load the page in headless Chromium,
+#                                           run one preset query with and without threads, print, exit
+#   bash tools/demo.sh --cli ["request" [tools.json]]   one native call, JSON on stdout
+# Until a trained default model ships (models/needlepoint-default.gguf), the package bundles a
+# random-weight model with the full Needle v1 shape: answers are valid JSON naming only
+# declared tools, but their content is meaningless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=serve
+case "${1:-}" in
+  --check) MODE=check; shift ;;
+  --cli) MODE=cli; shift ;;
+esac
+[ "${NP_DEMO_ONCE:-}" = 1 ] && [ "$MODE" = serve ] && MODE=check
+
 bash tools/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target needlepoint
 
-QUERY=${1:-"What's the weather in San Francisco?"}
-TOOLS=${2:-data/examples/tools.json}
-MODEL=models/needlepoint-default.gguf
-if [ ! -f "$MODEL" ]; then
-  MODEL=build/models/placeholder-needle-q8_0.gguf
+if [ "$MODE" = cli ]; then
+  QUERY=${1:-"What's the weather in San Francisco?"}
+  TOOLS=${2:-data/examples/tools.json}
+  MODEL=models/needlepoint-default.gguf
   if [ ! -f "$MODEL" ]; then
-    mkdir -p build/models
-    ./build/needlepoint make-model --config needle --type q8_0 --seed 1 --out "$MODEL"
+    MODEL=build/models/placeholder-needle-q8_0.gguf
+    if [ ! -f "$MODEL" ]; then
+      mkdir -p build/models
+      ./build/needlepoint make-model --config needle --type q8_0 --seed 1 --out "$MODEL"
+    fi
+    echo "note: no trained default model yet; using random weights ($MODEL)." >&2
+    echo "      The output is valid, constrained JSON, but its content is meaningless." >&2
   fi
-  echo "note: no trained default model yet; using random weights ($MODEL)." >&2
-  echo "      The output is valid, constrained JSON, but its content is meaningless." >&2
+  echo "query: $QUERY" >&2
+  echo "tools: $TOOLS" >&2
+  exec ./build/needlepoint run --model "$MODEL" --query "$QUERY" --tools "@$TOOLS"
 fi
-echo "query: $QUERY" >&2
-echo "tools: $TOOLS" >&2
-./build/needlepoint run --model "$MODEL" --query "$QUERY" --tools "@$TOOLS"
+
+bash tools/build-wasm.sh
+bash tools/build-demo.sh
+[ -f models/needlepoint-default.gguf ] || \
+  echo "note: no trained default model yet: the page runs random weights (valid JSON, meaningless content)." >&2
+if [ "$MODE" = check ]; then
+  exec node demo/check.mjs --root build/demo "$@"
+fi
+PORT=${NP_DEMO_PORT:-8080}
+exec node demo/serve.mjs --root build/demo --port "$PORT" --plain-port "$((PORT + 1))"
