@@ -6,7 +6,7 @@
 #   bash tools/demo.sh                      serve on http://127.0.0.1:${NP_DEMO_PORT:-8080}/ until Ctrl-C
 #   bash tools/demo.sh --check              (or NP_DEMO_ONCE=1) load the page in headless Chromium,
 #                                           run one preset query with and without threads, print, exit
-#   bash tools/demo.sh --cli ["request" [tools.json]]   one native call, JSON on stdout
+#   bash tools/demo.sh --cli ["request" [tools.json]]   one native call, JSON on stdout (also: demo.sh "request")
 # Until a trained default model ships (models/needlepoint-default.gguf), the package bundles a
 # random-weight model with the full Needle v1 shape: answers are valid JSON naming only
 # declared tools, but their content is meaningless.
@@ -16,6 +16,8 @@ MODE=serve
 case "${1:-}" in
   --check) MODE=check; shift ;;
   --cli) MODE=cli; shift ;;
+  -*) ;;
+  ?*) MODE=cli ;;   # the older form: tools/demo.sh "request" [tools.json]
 esac
 [ "${NP_DEMO_ONCE:-}" = 1 ] && [ "$MODE" = serve ] && MODE=check
 
