@@ -147,7 +147,7 @@ function metrics(r) {
     ["Decode speed", t.decodeMs > 0 ? `${(r.tokens.output / (t.decodeMs / 1000)).toFixed(1)} tokens/s` : "\u2013"],
     ["Build, threads", `${r.build}, ${r.threads}${r.inWorker ? " (Worker)" : ""}`],
     ["Stop", r.stopReason + (r.truncated ? ", input truncated" : "")],
-    ["Confidence", typeof r.confidence === "number" ? r.confidence.toFixed(2) : "not reported by this package version"],
+    ["Confidence", typeof r.confidence === "number" ? r.confidence.toFixed(2) : "not in the API yet"],
   ];
   $("metrics").replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement("dt"), { textContent: k }),
                                                           Object.assign(document.createElement("dd"), { textContent: v })]));

@@ -187,6 +187,28 @@ test("service worker update: a changed build replaces the stale cache", async ()
   }
 });
 
+test("default model pinned by SHA-256: a new hash clears the stale model from the package cache", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${plain.origin}/?model=/models/small-q8-ffn.gguf&nosw`);
+    await ready(page);
+    const cached = (url) => page.evaluate(async (u) => (await import("needlepoint")).isCached(new URL(u, location.href).href), url);
+    assert.equal(await cached("/models/small-q8-ffn.gguf"), true);
+    // As if the last visit had loaded an older default model.
+    await page.evaluate(() => localStorage.setItem("np-demo-model-sha256", "0".repeat(64)));
+    await page.goto(`${plain.origin}/?nosw`);
+    await ready(page);
+    const site = await page.evaluate(async () => (await fetch("site.json")).json());
+    assert.equal(await cached("/models/small-q8-ffn.gguf"), false, "the stale cache was cleared");
+    assert.equal(await cached(site.model.path), true, "the default model is cached");
+    assert.equal(await page.evaluate(() => localStorage.getItem("np-demo-model-sha256")), site.model.sha256);
+    assert.match(await page.textContent("#model-info"), new RegExp(`^${(site.model.bytes / 1e6).toFixed(1)} MB`));
+  } finally {
+    await context.close();
+  }
+});
+
 test("tools editor: broken JSON is reported at its line and column, nothing runs, fixing it works", async () => {
   const { context, page } = await open(plain.origin, "preset=device");
   try {
@@ -265,6 +287,7 @@ test("keyboard and a phone-sized viewport: skip link, Enter runs, no horizontal 
     await page.waitForFunction(() => window.needlepointDemo.lastResult !== null && document.body.dataset.state === "ready");
     assert.equal(await page.evaluate(() => window.needlepointDemo.lastResult.valid), true);
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "no horizontal scrolling at 390 px");
+    assert.equal(await page.textContent("#net-count"), "0");
     const unlabelled = await page.$$eval("input, select, textarea", (els) => els.filter((e) => !e.labels?.length).map((e) => e.id));
     assert.deepEqual(unlabelled, []);
     await page.screenshot({ path: join(ARTIFACTS, "phone.png"), fullPage: true });
