@@ -149,7 +149,7 @@ test("offline: after one visit the page loads from the service worker and runs a
     assert.deepEqual({ isolated: env.isolated, controlled: env.controlled }, { isolated: true, controlled: true });
     assert.match(env.online, /^offline/);
     assert.match(env.progress, /^Ready in/);
-    assert.match(await page.textContent("#load-detail"), /SHA-256/);
+    assert.match(await page.textContent("#load-detail"), /^SHA-256 [0-9a-f]{64}$/, "the model came from the cache");
     const out = await runExample(page, "smart-home", 0);
     checkRun(out, "smart-home/0", "mt");
     await page.screenshot({ path: join(ARTIFACTS, "offline.png"), fullPage: true });
