@@ -11,7 +11,8 @@
 #                                  (default 8) per target from the committed seeds only
 #   tools/fuzz.sh --build-only     just build (tools/test.sh does this before ctest)
 #   --targets gguf,tools           only these targets
-# A crash leaves its input in build-fuzz/fuzz-artifacts/<target>/crash-*; reproduce with
+# A crash leaves its input in build-fuzz/fuzz-run/artifacts/<target>/crash-* (smoke runs:
+# build-fuzz/fuzz-smoke.*/artifacts/, kept when something crashed); reproduce with
 # build-fuzz/fuzz_<target> FILE, fix core/, and commit FILE under tests/fuzz/regressions/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,15 @@ cmake --build "$BUILD" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${TARGETS[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 failed=0
-summary="$BUILD/fuzz-summary.txt"
+# Logs and the summary: build-fuzz/fuzz-run/ for timed runs; a fresh build-fuzz/fuzz-smoke.*/
+# per smoke run (several test runs may share this tree), removed when nothing crashed.
+if [ "$MODE" = smoke ]; then
+  OUT=$(mktemp -d "$BUILD/fuzz-smoke.XXXXXX")
+else
+  OUT="$BUILD/fuzz-run"
+  mkdir -p "$OUT"
+fi
+summary="$OUT/summary.txt"
 {
   echo "# tools/fuzz.sh $MODE, ${SECONDS_PER}s per target, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-10s %12s %8s %8s %8s %8s %s\n' target execs exec/s cov ft corpus crashes
@@ -59,14 +68,14 @@ for name in "${TARGETS[@]}"; do
   bin="$BUILD/fuzz_$name"
   seeds="tests/fuzz/corpus/$name"
   regress="tests/fuzz/regressions/$name"
-  artifacts="$BUILD/fuzz-artifacts/$name"
+  artifacts="$OUT/artifacts/$name"
   mkdir -p "$artifacts"
-  log="$BUILD/fuzz-$name.log"
+  log="$OUT/$name.log"
 
   # 1. Every saved crash must now pass (each file is run once).
   if [ -d "$regress" ] && [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
-    if ! "$bin" -runs=1 "$regress"/* > "$BUILD/fuzz-$name-regressions.log" 2>&1; then
-      echo "fuzz.sh: $name: a regression input fails again (see $BUILD/fuzz-$name-regressions.log)" >&2
+    if ! "$bin" -runs=1 "$regress"/* > "$OUT/$name-regressions.log" 2>&1; then
+      echo "fuzz.sh: $name: a regression input fails again (see $OUT/$name-regressions.log)" >&2
       failed=1
     fi
   fi
@@ -100,4 +109,5 @@ for name in "${TARGETS[@]}"; do
   fi
 done
 cat "$summary"
+[ "$MODE" = smoke ] && [ "$failed" -eq 0 ] && rm -rf "$OUT"
 exit $failed

@@ -416,3 +416,28 @@ TEST_CASE("a call cut off by the token budget is dropped with a reason", "[schem
   // This model (seed 5) begins the call at small budgets, so some are cut off (31 of 40).
   CHECK(dropped > 0);
 }
+
+TEST_CASE("a number at the length limit can always be finished", "[schema][grammar]") {
+  // Regression (fuzz_grammar, tests/fuzz/regressions/grammar/number-at-length-limit-then-e.bin):
+  // the grammar took 'e' as a number's 32nd byte, leaving no room for the exponent digit, so
+  // the completion could not close the answer.
+  auto set = np::parse_tools(R"([{"name":"f","parameters":{"n":{"type":"number","required":true}}}])");
+  REQUIRE(set.ok());
+  const auto gtools = np::grammar_tools(set.value());
+  int fed = 0;
+  for (int k = 1; k <= 33; ++k)
+    for (const char* tail : {"", ".", "e", "e-", ".5e", "E+"}) {
+      np::CallGrammar g(&gtools);
+      const std::string prefix = R"([{"name":"f","arguments":{"n":-)" + std::string(static_cast<size_t>(k), '1') + tail;
+      if (!g.feed(prefix)) continue;
+      ++fed;
+      const std::string rest = g.completion();
+      INFO(prefix << " | " << rest);
+      REQUIRE(g.feed(rest));
+      REQUIRE(g.done());
+      auto calls = np::parse_calls(prefix + rest, set.value());
+      REQUIRE(calls.ok());
+      CHECK(calls.value()[0].arguments["n"].is_number());
+    }
+  CHECK(fed > 100);
+}

@@ -188,7 +188,11 @@ int CallGrammar::feed_json(uint8_t c) {
       return 1;
     }
     case J::kNumber: {
+      // At most kMaxNumberLen bytes. A byte that needs a digit after it ('.', 'e', the
+      // exponent's sign) is taken only while there is room for that digit too, so a number
+      // at the limit can always be finished (a fuzzer found "1...1e" stuck at 32 bytes).
       const bool more = num_len_ < kMaxNumberLen;
+      const bool more2 = num_len_ + 1 < kMaxNumberLen;
       switch (num_) {
         case Num::kSign:
           if (c == '0' && more) { num_ = Num::kZero; ++num_len_; return 1; }
@@ -198,14 +202,15 @@ int CallGrammar::feed_json(uint8_t c) {
           if (is_digit(c) && num_ != Num::kZero) {
             if (!more) return 0;
             // At most two exponent digits: a double overflows past e308 and parsers reject it.
-            if (num_ == Num::kExp && ++exp_digits_ > 2) return 0;
+            if (num_ == Num::kExp && exp_digits_ >= 2) return 0;
+            if (num_ == Num::kExp) ++exp_digits_;
             ++num_len_;
             return 1;
           }
-          if (c == '.' && (num_ == Num::kZero || num_ == Num::kInt) && !num_integer_only_ && more) {
+          if (c == '.' && (num_ == Num::kZero || num_ == Num::kInt) && !num_integer_only_ && more2) {
             num_ = Num::kDot; ++num_len_; return 1;
           }
-          if ((c == 'e' || c == 'E') && num_ != Num::kExp && !num_integer_only_ && more) {
+          if ((c == 'e' || c == 'E') && num_ != Num::kExp && !num_integer_only_ && more2) {
             num_ = Num::kE; ++num_len_; return 1;
           }
           // Any other byte ends the number; the container (or the caller) must take it.
@@ -216,7 +221,7 @@ int CallGrammar::feed_json(uint8_t c) {
           if (is_digit(c) && more) { num_ = Num::kFrac; ++num_len_; return 1; }
           return 0;
         case Num::kE:
-          if ((c == '+' || c == '-') && more) { num_ = Num::kESign; ++num_len_; return 1; }
+          if ((c == '+' || c == '-') && more2) { num_ = Num::kESign; ++num_len_; return 1; }
           if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return 1; }
           return 0;
         case Num::kESign:
