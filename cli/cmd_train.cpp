@@ -344,10 +344,23 @@ int train_command(const Args& args, bool finetune) {
   }
 
   if (!log_path.empty()) {
-    prog.log = std::fopen(log_path.c_str(), resume ? "a" : "w");
+    // A resumed run keeps the log's rows up to the checkpoint's step (an interrupted run may
+    // have logged steps past it, or half a line) and continues after them.
+    std::string kept = "step,loss,ce,lr,grad_norm,tokens_per_s,val_loss\n", old_log;
+    if (run->step_count() > 0 && read_file(log_path, &old_log)) {
+      size_t pos = old_log.find('\n');
+      while (pos != std::string::npos && pos + 1 < old_log.size()) {
+        const size_t end = old_log.find('\n', pos + 1);
+        if (end == std::string::npos) break;  // a half-written last line
+        const std::string line = old_log.substr(pos + 1, end - pos - 1);
+        const long long step = std::atoll(line.c_str());
+        if (step >= 1 && step <= run->step_count()) kept += line + "\n";
+        pos = end;
+      }
+    }
+    prog.log = std::fopen(log_path.c_str(), "w");
     if (!prog.log) return fail("IO_ERROR: cannot write " + log_path);
-    std::fseek(prog.log, 0, SEEK_END);
-    if (std::ftell(prog.log) == 0) std::fprintf(prog.log, "step,loss,ce,lr,grad_norm,tokens_per_s,val_loss\n");
+    std::fputs(kept.c_str(), prog.log);
   }
   prog.t0 = std::chrono::steady_clock::now();
   prog.steps = tc.steps;

@@ -116,6 +116,7 @@ def main():
     rows = list(csv.DictReader(open(log))) if os.path.exists(log) else []
     losses = [float(r["loss"]) for r in rows if r["loss"]]
     check(len(losses) == steps, "the loss log has one row per step across resumed chunks (%d)" % len(losses))
+    check([int(r["step"]) for r in rows if r["loss"]] == list(range(1, steps + 1)), "in step order, none repeated")
     if losses:
         check(sum(losses[-10:]) / 10 < losses[0] / 10, "loss fell ten-fold: %.3f -> %.3f" % (losses[0], losses[-1]))
 
