@@ -346,7 +346,9 @@ int train_command(const Args& args, bool finetune) {
   if (!log_path.empty()) {
     // A resumed run keeps the log's rows up to the checkpoint's step (an interrupted run may
     // have logged steps past it, or half a line) and continues after them.
-    std::string kept = "step,loss,ce,lr,grad_norm,tokens_per_s,val_loss\n", old_log;
+    // Where an earlier interruption restarted the steps, the later rows win.
+    std::vector<std::pair<long long, std::string>> rows;
+    std::string old_log;
     if (run->step_count() > 0 && read_file(log_path, &old_log)) {
       size_t pos = old_log.find('\n');
       while (pos != std::string::npos && pos + 1 < old_log.size()) {
@@ -354,13 +356,20 @@ int train_command(const Args& args, bool finetune) {
         if (end == std::string::npos) break;  // a half-written last line
         const std::string line = old_log.substr(pos + 1, end - pos - 1);
         const long long step = std::atoll(line.c_str());
-        if (step >= 1 && step <= run->step_count()) kept += line + "\n";
+        if (step >= 1 && step <= run->step_count()) {
+          // A validation row (empty loss) follows its step's row; a step row restarts from itself.
+          const bool val_row = line.find(",,") == line.find(',');
+          while (!rows.empty() && (rows.back().first > step || (!val_row && rows.back().first == step)))
+            rows.pop_back();
+          rows.emplace_back(step, line);
+        }
         pos = end;
       }
     }
     prog.log = std::fopen(log_path.c_str(), "w");
     if (!prog.log) return fail("IO_ERROR: cannot write " + log_path);
-    std::fputs(kept.c_str(), prog.log);
+    std::fputs("step,loss,ce,lr,grad_norm,tokens_per_s,val_loss\n", prog.log);
+    for (const auto& r : rows) std::fprintf(prog.log, "%s\n", r.second.c_str());
   }
   prog.t0 = std::chrono::steady_clock::now();
   prog.steps = tc.steps;
