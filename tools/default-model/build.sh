@@ -55,7 +55,7 @@ echo "== training ($STEPS steps, resumable)"
 "$CLI" train --data "$W/train.jsonl" --spm "$W/tok.model" $MODEL_FLAGS \
   --steps "$STEPS" --batch "$BATCH" --lr "$LR" --seed 1 --contrastive 0.1 \
   --val-data "$W/dev.jsonl" --val-max 500 --eval-every 1000 \
-  --checkpoint-dir "$W/ckpt" --checkpoint-every 250 --resume ${STOP_AT:+--stop-at "$STOP_AT"} \
+  --checkpoint-dir "$W/ckpt" --checkpoint-every 100 --resume ${STOP_AT:+--stop-at "$STOP_AT"} \
   --log "$W/loss.csv" --log-every 50 --type q8_0 --out "$W/model-q8_0.gguf" | tee "$W/train-summary.json"
 
 echo "== evaluation"
