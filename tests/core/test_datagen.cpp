@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "test_util.h"
 #include <nlohmann/json.hpp>
 
 #include "np/datagen.h"
@@ -29,23 +31,8 @@ namespace {
 
 const std::string kContent = std::string(NP_SOURCE_DIR) + "/data/factory";
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "np_datagen_test_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = path + "/" + name;
-    std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-    std::ofstream f(p, std::ios::binary);
-    f << text;
-    return p;
-  }
+struct TempDir : np_test::TempDir {
+  TempDir() : np_test::TempDir("np_datagen_test") {}
 };
 
 // The factory over the real content, loaded once.

@@ -5,6 +5,8 @@
 // augmentation, batches, and the tiny_tools.jsonl fixture.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -26,22 +28,8 @@ using np::TokenRole;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "np_dataset_test_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = path + "/" + name;
-    std::ofstream f(p, std::ios::binary);
-    f << text;
-    return p;
-  }
+struct TempDir : np_test::TempDir {
+  TempDir() : np_test::TempDir("np_dataset_test") {}
 };
 
 const char* kTimer =

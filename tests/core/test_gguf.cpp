@@ -6,6 +6,8 @@
 // mutations of a valid file; the parse must fail cleanly or give in-range tensors.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 // GCC 12 reports false -Wstringop-overflow positives on vector inserts inlined here.
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 
@@ -571,16 +573,8 @@ void check_full_file(const np::GgufFile& f, const uint8_t* base, int alignment) 
   CHECK(f.size() == f.data_offset() + next);  // the last tensor is padded too
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "np_gguf_test_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+struct TempDir : np_test::TempDir {
+  TempDir() : np_test::TempDir("np_gguf_test") {}
 };
 
 }  // namespace
