@@ -6,7 +6,9 @@
 // {ok, code, message, ...}: no C++ exception or abort reaches JS because of outside input.
 // Not here: model math (core/), JS-side types, errors and caching (web/).
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
+#include <malloc.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +26,35 @@
 using emscripten::val;
 
 namespace {
+
+// ---- memory bound ------------------------------------------------------------------------
+// Every allocation the engine makes for a model (its file bytes, the f32 copies Model::load
+// makes, one call's working memory at a full encoder context) is checked against a limit
+// before it is made, so a model that does not fit is refused with OUT_OF_MEMORY instead of
+// growing memory until the runtime kills the tab or the isolate. The limit is the build's
+// maximum memory unless JS sets a lower one (CreateOptions.memoryLimit).
+double g_memory_limit = 0;  // bytes; 0 = the heap's maximum
+
+double heap_used() { return static_cast<double>(mallinfo().uordblks); }
+double memory_limit() {
+  const double max = static_cast<double>(emscripten_get_heap_max());
+  return g_memory_limit > 0 && g_memory_limit < max ? g_memory_limit : max;
+}
+std::string mib(double bytes) { return std::to_string(static_cast<int64_t>(bytes / 1048576.0 + 0.5)) + " MiB"; }
+
+void set_memory_limit(double bytes) { g_memory_limit = bytes > 0 ? bytes : 0; }
+
+// {heapBytes (the WebAssembly memory now), usedBytes (allocated by malloc), peakBytes
+// (malloc's largest footprint so far), limitBytes}
+val memory_stats() {
+  const struct mallinfo mi = mallinfo();
+  val o = val::object();
+  o.set("heapBytes", static_cast<double>(emscripten_get_heap_size()));
+  o.set("usedBytes", static_cast<double>(mi.uordblks));
+  o.set("peakBytes", static_cast<double>(mi.usmblks));
+  o.set("limitBytes", memory_limit());
+  return o;
+}
 
 val status_object(const np::Status& s) {
   val o = val::object();
@@ -53,6 +84,7 @@ class Engine {
   uintptr_t allocModel(double size) {
     free_pending();
     if (!(size > 0) || size > 4294967295.0) return 0;
+    if (heap_used() + size > memory_limit()) return 0;
     pending_size_ = static_cast<size_t>(size);
     pending_ = static_cast<uint8_t*>(std::malloc(pending_size_));
     if (!pending_) pending_size_ = 0;
@@ -67,6 +99,25 @@ class Engine {
     if (!file.ok()) {
       free_pending();
       return status_object(file.status());
+    }
+    // Refuse before Model::load allocates anything: what loading copies plus one call at a
+    // full encoder context must fit beside what is already in use (the file included).
+    np::ModelConfig config;
+    const np::Status cs = np::model_config_from_gguf(*file.value(), &config);
+    if (!cs.ok()) {
+      free_pending();
+      return status_object(cs);
+    }
+    const double need = static_cast<double>(np::model_load_bytes(*file.value(), config)) +
+                        static_cast<double>(np::call_working_bytes(config, config.max_enc_len)) +
+                        static_cast<double>(np::num_threads()) *
+                            static_cast<double>(np::call_thread_scratch_bytes(config, config.max_enc_len));
+    if (heap_used() + need > memory_limit()) {
+      const double used = heap_used(), file_bytes = static_cast<double>(pending_size_);
+      free_pending();
+      return fail(np::Code::kOutOfMemory,
+                  "the model needs about " + mib(need) + " of memory besides its " + mib(file_bytes) +
+                      " file; " + mib(used) + " is in use (the file included) and the limit is " + mib(memory_limit()));
     }
     auto model = np::Model::load(file.take());
     if (!model.ok()) {
@@ -199,7 +250,11 @@ val build_info() {
 
 // Threads used per call (caller included). Set once, before the first call: the mt
 // loader never passes more than its pthread pool + 1.
-void set_threads(int n) { np::set_num_threads(n); }
+// The pool starts here, so its threads' stacks count as in use when a model is sized.
+void set_threads(int n) {
+  np::set_num_threads(n);
+  np::start_threads();
+}
 int get_threads() { return np::num_threads(); }
 
 }  // namespace
@@ -218,4 +273,6 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
   emscripten::function("buildInfo", &build_info);
   emscripten::function("setThreads", &set_threads);
   emscripten::function("getThreads", &get_threads);
+  emscripten::function("setMemoryLimit", &set_memory_limit);
+  emscripten::function("memoryStats", &memory_stats);
 }

@@ -25,6 +25,7 @@ const char* code_name(Code c) {
     case Code::kBadTokenizer: return "BAD_TOKENIZER";
     case Code::kInternal: return "INTERNAL";
     case Code::kAborted: return "ABORTED";
+    case Code::kOutOfMemory: return "OUT_OF_MEMORY";
   }
   return "UNKNOWN";
 }

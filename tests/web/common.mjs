@@ -70,10 +70,11 @@ export function nativeTokenize(model, lines) {
 export function comparable(r, native) {
   if (native) {
     return { calls: native.calls, raw: native.raw, valid: native.valid, truncated: native.truncated,
-             completed: native.completed, stopReason: native.stop_reason, tokens: native.tokens };
+             completed: native.completed, stopReason: native.stop_reason, tokens: native.tokens,
+             droppedCalls: native.dropped_calls, reason: native.reason };
   }
   return { calls: r.calls, raw: r.raw, valid: r.valid, truncated: r.truncated, completed: r.completed,
-           stopReason: r.stopReason, tokens: r.tokens };
+           stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason };
 }
 
 export function readBytes(path) { return new Uint8Array(readFileSync(path)); }

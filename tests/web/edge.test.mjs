@@ -30,6 +30,18 @@ test("workerd runs the edge build, single thread", async () => {
   assert.equal(info.build, "edge");
   assert.equal(info.threads, 1);
   assert.equal(info.model.dModel, 64);
+  assert.equal(info.memory.limitBytes, 112 * 1048576, "the edge build's default memory bound");
+  assert.ok(info.memory.usedBytes > info.model.fileBytes && info.memory.usedBytes < info.memory.limitBytes);
+});
+
+test("a memory limit the model does not fit is OUT_OF_MEMORY, and the isolate keeps serving", async () => {
+  const tooSmall = await (await fetch(`${url}?limit=${1 << 20}`)).json();
+  assert.equal(tooSmall.error?.code, "OUT_OF_MEMORY", JSON.stringify(tooSmall));
+  const enough = await (await fetch(`${url}?limit=${64 << 20}`)).json();
+  assert.equal(enough.loaded, true, JSON.stringify(enough));
+  assert.equal(enough.memory.limitBytes, 64 << 20);
+  const { status } = await post({ query: CASES[0][1], tools: TOOLS[CASES[0][2]] });
+  assert.equal(status, 200);
 });
 
 test("tool calls over HTTP: the native CLI's answers", async () => {

@@ -173,7 +173,7 @@ test("model from an HTTP URL: download progress, SHA-256 check, HTTP errors", as
     assert.deepEqual(comparable(r), comparable(null, nativeRun(models.small_f32, CASES[0][1], TOOLS[CASES[0][2]], {}, dir)));
     await e.dispose();
     await assert.rejects(np.createToolCaller({ model: { url, sha256: "0".repeat(64) }, build: "st" }),
-                         (err) => err instanceof np.ModelFetchError && err.details.sha256 === sha256);
+                         (err) => err instanceof np.IntegrityError && err.code === "INTEGRITY" && err.details.sha256 === sha256);
     await assert.rejects(np.createToolCaller({ model: `${server.origin}/models/nope.gguf`, build: "st" }),
                          (err) => err instanceof np.ModelFetchError && err.details.status === 404);
   } finally {

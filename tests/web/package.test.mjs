@@ -6,7 +6,8 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync, readdirSync, existsSync, cpSync, copyFileSync, mkdirSync } from "node:fs";
+import { writeFileSync, readFileSync, readdirSync, existsSync, cpSync, copyFileSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { startServer } from "./server.mjs";
 import { join } from "node:path";
@@ -37,6 +38,16 @@ test("the tarball holds the three builds, the types and the default model", () =
                    "wasm/mt/package.json", "wasm/st/needlepoint.wasm", "wasm/edge/needlepoint.wasm",
                    "models/default.gguf"]) {
     assert.ok(existsSync(join(dist, f)), f);
+  }
+});
+
+test("no JavaScript in the package evaluates strings (eval, new Function): strict CSP works", () => {
+  const dist = join(project, "node_modules", "needlepoint", "dist");
+  const files = readdirSync(dist, { recursive: true }).filter((f) => /\.(m?js)$/.test(f));
+  assert.ok(files.length >= 15, files.join());
+  for (const f of files) {
+    const text = readFileSync(join(dist, f), "utf8");
+    assert.doesNotMatch(text, /new Function\s*\(|(^|[^.\w$])eval\s*\(/, f);
   }
 });
 
@@ -98,6 +109,36 @@ test("the bundled default model loads with no model option", () => {
   const out = JSON.parse(sh("node", [script], project));
   assert.equal(out.valid, true);
   assert.ok(out.model.fileBytes > 1000);
+});
+
+test("the default model is verified against the package manifest: a damaged file is an IntegrityError", () => {
+  const dist = join(project, "node_modules", "needlepoint", "dist");
+  const file = join(dist, "models", "default.gguf");
+  const bytes = readFileSync(file);
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const manifest = JSON.parse(readFileSync(join(dist, "models", "manifest.json"), "utf8"));
+  assert.deepEqual(manifest["default.gguf"], { sha256: sha, bytes: bytes.length });
+  const script = join(project, "tampered.mjs");
+  writeFileSync(script, `
+    import { createToolCaller, IntegrityError } from "needlepoint";
+    try {
+      await createToolCaller({ build: "st" });
+      console.log(JSON.stringify({ loaded: true }));
+    } catch (e) {
+      console.log(JSON.stringify({ integrity: e instanceof IntegrityError, code: e.code, details: e.details }));
+    }
+  `);
+  const damaged = Buffer.from(bytes);
+  damaged[damaged.length - 1] ^= 0x01;   // one bit in the last tensor's data: still a loadable GGUF
+  writeFileSync(file, damaged);
+  try {
+    const out = JSON.parse(sh("node", [script], project));
+    assert.deepEqual(out, { integrity: true, code: "INTEGRITY",
+                            details: { sha256: createHash("sha256").update(damaged).digest("hex"), expected: sha } });
+  } finally {
+    writeFileSync(file, bytes);
+  }
+  assert.deepEqual(JSON.parse(sh("node", [script], project)), { loaded: true });
 });
 
 test("bundled by esbuild for the browser: runs in Chromium (st on a plain page, mt in the Worker)", async () => {

@@ -1,6 +1,7 @@
 // server.mjs — a static HTTP server on 127.0.0.1 for the browser suite: /pkg/ serves
 // npm/dist, /models/ a test directory, / a blank page. `isolated` adds COOP/COEP (and CORP)
-// to every response, which makes the page cross-origin isolated.
+// to every response, which makes the page cross-origin isolated; `csp` adds that
+// Content-Security-Policy to every response; `pages` maps extra paths to [type, body].
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
 import { join, normalize, extname } from "node:path";
@@ -8,7 +9,7 @@ import { join, normalize, extname } from "node:path";
 const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
                 ".html": "text/html", ".json": "application/json", ".gguf": "application/octet-stream" };
 
-export function startServer({ pkgDir, modelsDir, isolated }) {
+export function startServer({ pkgDir, modelsDir, isolated, csp, pages = {} }) {
   const requests = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
@@ -19,7 +20,13 @@ export function startServer({ pkgDir, modelsDir, isolated }) {
       headers["Cross-Origin-Embedder-Policy"] = "require-corp";
       headers["Cross-Origin-Resource-Policy"] = "same-origin";
     }
+    if (csp) headers["Content-Security-Policy"] = csp;
     let file = null;
+    if (pages[path]) {
+      res.writeHead(200, { ...headers, "content-type": pages[path][0] });
+      res.end(pages[path][1]);
+      return;
+    }
     if (path === "/" || path === "/blank.html") {
       res.writeHead(200, { ...headers, "content-type": "text/html" });
       res.end("<!doctype html><title>needlepoint test</title>");

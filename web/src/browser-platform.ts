@@ -5,6 +5,7 @@ import type { Platform } from "./create.js";
 import type { EmscriptenFactory, NativeModule } from "./glue.js";
 import type { Build } from "./types.js";
 import { InvalidInputError } from "./errors.js";
+import { DEFAULT_MODEL_MANIFEST } from "./default-model.js";
 
 function assetUrls(build: Build) {
   if (build === "mt") {
@@ -41,7 +42,8 @@ export const DEFAULT_MODEL_URL = new URL("./models/default.gguf", import.meta.ur
 
 export const browserPlatform: Platform = {
   loadModule,
-  defaultModel: () => DEFAULT_MODEL_URL.href,
+  // Verified against the package manifest (IntegrityError on mismatch).
+  defaultModel: () => ({ url: DEFAULT_MODEL_URL.href, sha256: DEFAULT_MODEL_MANIFEST.sha256 ?? undefined }),
   hardwareThreads: () => (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 2,
 };
 

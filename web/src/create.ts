@@ -4,7 +4,7 @@
 import { AbortError, InvalidInputError, asNeedlepointError } from "./errors.js";
 import type { NativeModule } from "./glue.js";
 import { InThreadEngine } from "./engine.js";
-import { bytesStream, classifySource, loadModelFromUrl, writeModel, type ByteStream } from "./model.js";
+import { bytesStream, checkSha256, classifySource, loadModelFromUrl, writeModel, type ByteStream } from "./model.js";
 import type { Build, CreateOptions, ModelSource } from "./types.js";
 
 /** Most threads per call; also the mt build's pthread pool + 1. */
@@ -35,12 +35,17 @@ export async function createInThread(platform: Platform, build: Build, options: 
   const { onProgress, signal } = options;
   if (signal?.aborted) throw new AbortError("createToolCaller was aborted");
   const threads = resolveThreads(build, options.threads, platform);
+  const limit = options.memoryLimit;
+  if (limit !== undefined && !(typeof limit === "number" && Number.isFinite(limit) && limit > 0)) {
+    throw new InvalidInputError("memoryLimit must be a positive number of bytes");
+  }
   onProgress?.({ status: "wasm", build });
   // At least one pool worker: Emscripten 3.1.6 never finishes starting with a pool of 0.
   const mod = await platform.loadModule(build, Math.max(1, threads - 1));
   let native = null;
   try {
     if (build === "mt") mod.setThreads(threads);
+    if (limit !== undefined) mod.setMemoryLimit(limit);
     native = new mod.Engine();
     const source = options.model ?? platform.defaultModel();
     const src = classifySource(source);
@@ -50,6 +55,7 @@ export async function createInThread(platform: Platform, build: Build, options: 
       loaded = await writeModel(mod, native, bytesStream(src.bytes), undefined, signal);
     } else if (local) {
       loaded = await writeModel(mod, native, local, undefined, signal);
+      checkSha256(loaded.sha256, "url" in src ? src.sha256 : undefined, `the model file ${"url" in src ? src.url : ""}`);
     } else {
       loaded = await loadModelFromUrl(mod, native, src.url, src.sha256, { onProgress, signal, cache: options.cache });
     }

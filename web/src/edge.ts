@@ -22,6 +22,9 @@ async function loadModule(): Promise<NativeModule> {
   });
 }
 
+/** Default memory bound of the edge build: under a 128 MB isolate with room for the JS heap. */
+const EDGE_MEMORY_LIMIT = 112 * 1048576;
+
 const edgePlatform: Platform = {
   loadModule,
   defaultModel: () => { throw new InvalidInputError("the edge entry has no bundled model: pass options.model (bytes or URL)"); },
@@ -40,7 +43,8 @@ export async function createToolCaller(options: CreateOptions = {}): Promise<Too
   if (!hasWasmSimd()) throw new UnsupportedEnvironmentError("NO_SIMD", "this runtime has no WebAssembly SIMD128");
   if (options.build && options.build !== "edge") throw new InvalidInputError('this entry point only runs the "edge" build');
   if (options.model === undefined) throw new InvalidInputError("the edge entry has no bundled model: pass options.model (bytes or URL)");
-  return createInThread(edgePlatform, "edge", { ...options, cache: options.cache ?? false }, true);
+  return createInThread(edgePlatform, "edge",
+    { ...options, cache: options.cache ?? false, memoryLimit: options.memoryLimit ?? EDGE_MEMORY_LIMIT }, true);
 }
 
 export function chooseBuild(): Build { return "edge"; }

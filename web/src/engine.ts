@@ -4,7 +4,7 @@
 // streams token events and maps error codes to typed errors.
 import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, errorFromCode } from "./errors.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
-import type { Build, CallOptions, CallResult, ModelInfo, Tool, ToolCaller } from "./types.js";
+import type { Build, CallOptions, CallResult, MemoryStats, ModelInfo, Tool, ToolCaller } from "./types.js";
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
@@ -29,6 +29,7 @@ export function modelInfoFrom(info: NativeInfo): ModelInfo {
 interface CoreResultJson {
   calls: { name: string; arguments: Record<string, unknown> }[];
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
+  dropped_calls: number; reason: string;
   tokens: { input: number; output: number };
   timings: { tokenize_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
@@ -100,6 +101,8 @@ export class InThreadEngine implements ToolCaller {
       completed: j.completed,
       stopReason: j.stop_reason,
       valid: j.valid,
+      droppedCalls: j.dropped_calls,
+      reason: j.reason,
       tokens: { input: j.tokens.input, output: j.tokens.output },
       outputIds: Array.from(r.outputIds ?? []),
       timings: {
@@ -111,6 +114,12 @@ export class InThreadEngine implements ToolCaller {
       threads: this.threads,
       inWorker: this.inWorker,
     };
+  }
+
+  async memory(): Promise<MemoryStats> {
+    if (!this.mod) throw new DisposedError();
+    const s = this.mod.memoryStats();
+    return { heapBytes: s.heapBytes, usedBytes: s.usedBytes, peakBytes: s.peakBytes, limitBytes: s.limitBytes };
   }
 
   async tokenize(text: string): Promise<number[]> {

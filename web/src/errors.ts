@@ -8,8 +8,8 @@ export type ErrorCode =
   | "IO_ERROR" | "BAD_MAGIC" | "BAD_VERSION" | "TRUNCATED" | "CORRUPT" | "OVERFLOW" | "BAD_TYPE"
   | "BAD_SHAPE" | "MISSING_TENSOR" | "DUPLICATE_TENSOR" | "UNKNOWN_TENSOR" | "BAD_METADATA"
   | "BAD_ARCHITECTURE" | "UNSUPPORTED" | "INVALID_TOOLS" | "INVALID_INPUT" | "BAD_TOKENIZER"
-  | "INTERNAL" | "ABORTED"
-  | "MODEL_FETCH" | "OUT_OF_MEMORY" | "DISPOSED" | "NO_SIMD" | "NO_THREADS" | "WORKER";
+  | "INTERNAL" | "ABORTED" | "OUT_OF_MEMORY"
+  | "MODEL_FETCH" | "INTEGRITY" | "DISPOSED" | "NO_SIMD" | "NO_THREADS" | "WORKER";
 
 /** Base class of every error this package throws or rejects with. */
 export class NeedlepointError extends Error {
@@ -39,6 +39,12 @@ export class ModelFormatError extends NeedlepointError {
 export class ModelFetchError extends NeedlepointError {
   constructor(message: string, details?: unknown) { super("MODEL_FETCH", message, details); this.name = "ModelFetchError"; }
 }
+/** The model's bytes do not have the SHA-256 that was expected (code INTEGRITY): a {url,
+ * sha256} source, or the bundled default model against the package's manifest. Nothing of
+ * the model is kept. details: {sha256 (what arrived), expected, url?}. */
+export class IntegrityError extends NeedlepointError {
+  constructor(message: string, details?: unknown) { super("INTEGRITY", message, details); this.name = "IntegrityError"; }
+}
 /** The operation was stopped by an AbortSignal (code ABORTED). */
 export class AbortError extends NeedlepointError {
   constructor(message = "the operation was aborted", details?: unknown) { super("ABORTED", message, details); this.name = "AbortError"; }
@@ -51,7 +57,8 @@ export class DisposedError extends NeedlepointError {
 export class UnsupportedEnvironmentError extends NeedlepointError {
   constructor(code: ErrorCode, message: string) { super(code, message); this.name = "UnsupportedEnvironmentError"; }
 }
-/** Not enough WebAssembly memory for the model (code OUT_OF_MEMORY). */
+/** The model does not fit the memory limit (CreateOptions.memoryLimit, else the build's
+ * maximum): refused before anything of it was allocated (code OUT_OF_MEMORY). */
 export class OutOfMemoryError extends NeedlepointError {
   constructor(message: string) { super("OUT_OF_MEMORY", message); this.name = "OutOfMemoryError"; }
 }
@@ -73,6 +80,7 @@ export function errorFromCode(code: string, message: string, details?: unknown):
   if (code === "ABORTED") return new AbortError(message, details);
   if (code === "DISPOSED") return new DisposedError(message);
   if (code === "MODEL_FETCH") return new ModelFetchError(message, details);
+  if (code === "INTEGRITY") return new IntegrityError(message, details);
   if (code === "OUT_OF_MEMORY") return new OutOfMemoryError(message);
   if (code === "NO_SIMD" || code === "NO_THREADS") return new UnsupportedEnvironmentError(code, message);
   if (MODEL_CODES.has(code)) return new ModelFormatError(code as ErrorCode, message, details);

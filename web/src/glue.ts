@@ -13,6 +13,8 @@ export interface NativeInfo extends NativeStatus {
   fileBytes?: number;
 }
 
+export interface NativeMemoryStats { heapBytes: number; usedBytes: number; peakBytes: number; limitBytes: number }
+
 export interface NativeEngine {
   allocModel(size: number): number;
   loadModel(): NativeInfo;
@@ -31,6 +33,8 @@ export interface NativeModule {
   buildInfo(): { variant: string; simd: boolean; pthreads: boolean };
   setThreads(n: number): void;
   getThreads(): number;
+  setMemoryLimit(bytes: number): void;
+  memoryStats(): NativeMemoryStats;
   HEAPU8: Uint8Array;
   /** mt only: the shared memory (another thread may have grown it since HEAPU8 was made). */
   wasmMemory?: WebAssembly.Memory;

@@ -4,7 +4,7 @@
 // on the way (SHA-256), so the JS heap never holds a second full copy. Downloads are cached
 // under their content hash, with a URL -> hash index; any cache failure (quota, no Cache
 // API) falls back to memory only.
-import { AbortError, ModelFetchError, OutOfMemoryError, errorFromCode } from "./errors.js";
+import { AbortError, IntegrityError, ModelFetchError, OutOfMemoryError, errorFromCode } from "./errors.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
 import { Sha256 } from "./sha256.js";
 import type { ModelSource, ProgressEvent } from "./types.js";
@@ -20,6 +20,20 @@ export interface LoadContext {
   onProgress?: (e: ProgressEvent) => void;
   signal?: AbortSignal;
   cache?: boolean;
+}
+
+/** Throws IntegrityError when a digest is expected and differs (hex, any case). */
+export function checkSha256(actual: string, expected: string | undefined, where: string): void {
+  if (expected && actual !== expected.toLowerCase()) {
+    throw new IntegrityError(`${where} has SHA-256 ${actual}, expected ${expected.toLowerCase()}`,
+                             { sha256: actual, expected: expected.toLowerCase() });
+  }
+}
+
+function noRoom(mod: NativeModule, size: number): OutOfMemoryError {
+  const s = mod.memoryStats();
+  const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
+  return new OutOfMemoryError(`the model file (${mib(size)}) does not fit: ${mib(s.usedBytes)} in use, limit ${mib(s.limitBytes)}`);
 }
 
 /** The current heap view: in mt a pthread can grow the shared memory, and the main thread's
@@ -78,7 +92,7 @@ export async function writeModel(mod: NativeModule, engine: NativeEngine, stream
   if (stream.size !== null) {
     size = stream.size;
     ptr = engine.allocModel(size);
-    if (!ptr) throw new OutOfMemoryError(`cannot allocate ${size} bytes of WebAssembly memory for the model`);
+    if (!ptr) throw noRoom(mod, size);
     let off = 0;
     for await (const chunk of stream.chunks) {
       checkAborted(signal);
@@ -100,7 +114,7 @@ export async function writeModel(mod: NativeModule, engine: NativeEngine, stream
       progress?.(size);
     }
     ptr = engine.allocModel(size);
-    if (!ptr) throw new OutOfMemoryError(`cannot allocate ${size} bytes of WebAssembly memory for the model`);
+    if (!ptr) throw noRoom(mod, size);
     let off = 0;
     const heap = heapU8(mod);
     for (const p of parts.splice(0)) { heap.set(p, ptr + off); off += p.length; }
@@ -178,10 +192,11 @@ export async function loadModelFromUrl(mod: NativeModule, engine: NativeEngine, 
   const total = stream.size;
   const r = await writeModel(mod, engine, stream,
     (loaded) => ctx.onProgress?.({ status: "download", loaded, total, url }), ctx.signal);
-  if (expectedSha256 && r.sha256 !== expectedSha256.toLowerCase()) {
-    engine.dispose();
-    throw new ModelFetchError(`the model from ${url} has SHA-256 ${r.sha256}, expected ${expectedSha256}`,
-                              { url, sha256: r.sha256, expected: expectedSha256 });
+  try {
+    checkSha256(r.sha256, expectedSha256, `the model from ${url}`);
+  } catch (e) {
+    engine.dispose();   // never cached, never kept
+    throw e;
   }
   if (useCache && cacheStorage()) {
     try {

@@ -1,13 +1,14 @@
 // node.ts — the Node entry point (exports condition "node"). Uses the mt build by default
 // (worker_threads always exist in Node), reads the .wasm from the package, and reads model
 // files from disk straight into WebAssembly memory in 1 MiB pieces.
-import { open, readFile } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AbortError, InvalidInputError, ModelFetchError, UnsupportedEnvironmentError } from "./errors.js";
 import { createInThread, hasWasmSimd, type Platform } from "./create.js";
+import { DEFAULT_MODEL_MANIFEST } from "./default-model.js";
 import type { EmscriptenFactory, NativeModule } from "./glue.js";
 import type { ByteStream } from "./model.js";
 import type { Build, CreateOptions, ToolCaller } from "./types.js";
@@ -41,19 +42,26 @@ async function loadModule(build: Build, poolSize: number): Promise<NativeModule>
   });
 }
 
-/** A local file (path or file: URL) as a stream of 1 MiB reads. */
+/** A local file (path or file: URL) as a stream of 1 MiB reads. The file is opened when the
+ * reading starts (a model refused by its size is never opened). */
 async function openLocal(source: string): Promise<ByteStream | null> {
   if (/^(https?|data|blob):/i.test(source)) return null;
   const path = source.startsWith("file:") ? fileURLToPath(source) : source;
-  let fh;
+  let size: number;
   try {
-    fh = await open(path, "r");
+    const st = await stat(path);
+    if (!st.isFile()) throw new Error("not a regular file");
+    size = st.size;
   } catch (e) {
     throw new ModelFetchError(`cannot open the model file ${path}: ${(e as Error).message}`, { path });
   }
-  const size = (await fh.stat()).size;
-  const handle = fh;
   async function* chunks(): AsyncIterable<Uint8Array> {
+    let handle;
+    try {
+      handle = await open(path, "r");
+    } catch (e) {
+      throw new ModelFetchError(`cannot open the model file ${path}: ${(e as Error).message}`, { path });
+    }
     const buf = Buffer.allocUnsafe(1 << 20);
     try {
       for (let pos = 0; pos < size;) {
@@ -71,7 +79,8 @@ async function openLocal(source: string): Promise<ByteStream | null> {
 
 const nodePlatform: Platform = {
   loadModule,
-  defaultModel: () => DEFAULT_MODEL.href,
+  // Verified against the package manifest (IntegrityError on mismatch).
+  defaultModel: () => ({ url: DEFAULT_MODEL.href, sha256: DEFAULT_MODEL_MANIFEST.sha256 ?? undefined }),
   openLocal,
   hardwareThreads: () => availableParallelism(),
 };

@@ -1,5 +1,6 @@
 // protocol.ts — messages between the page (worker-proxy.ts) and the engine's dedicated
 // Worker (worker.ts). Every request carries an id; replies and events carry it back.
+// Requests run one at a time in arrival order; "cancel" is handled as it arrives.
 // Errors cross as WireError {name, code, message, details} and are rebuilt into classes.
 import type { WireError } from "./errors.js";
 import type { Build, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
@@ -7,10 +8,14 @@ import type { Build, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
 export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha256?: string } | undefined;
 
 export type Request =
-  | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean }
+  | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number }
   | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
       wantTokens: boolean; abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
+  | { type: "memory"; id: number }
+  // Drops the queued call with this id (its promise has already been rejected); a call that
+  // has started stops through its abort flag instead. No reply.
+  | { type: "cancel"; id: number }
   | { type: "dispose"; id: number };
 
 export type Reply =

@@ -1,7 +1,7 @@
 // public.ts — what every entry point exports besides createToolCaller/chooseBuild: the
 // error classes and the public types (internal helpers of errors.ts stay private).
 export {
-  NeedlepointError, InvalidToolsError, InvalidInputError, ModelFormatError, ModelFetchError, AbortError,
+  NeedlepointError, InvalidToolsError, InvalidInputError, ModelFormatError, ModelFetchError, IntegrityError, AbortError,
   DisposedError, UnsupportedEnvironmentError, OutOfMemoryError, InternalError,
 } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

@@ -13,6 +13,18 @@ export type Tool = Record<string, unknown>;
 /** Where the model comes from: a URL, the file's bytes, or (omitted) the bundled default. */
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | { url: string | URL; sha256?: string };
 
+/** WebAssembly memory of one engine, in bytes. */
+export interface MemoryStats {
+  /** The WebAssembly memory's size now (it grows, never shrinks). */
+  heapBytes: number;
+  /** Bytes the engine has allocated now (model file, weights, buffers). */
+  usedBytes: number;
+  /** The most the allocator has held at once so far. */
+  peakBytes: number;
+  /** The bound checked before a model is loaded (CreateOptions.memoryLimit or the build's maximum). */
+  limitBytes: number;
+}
+
 /** Progress of createToolCaller, through a single callback; `status` tells which step. */
 export type ProgressEvent =
   | { status: "wasm"; build: Build }
@@ -34,6 +46,11 @@ export interface CreateOptions {
   worker?: boolean;
   /** Cache downloaded models (Cache API, keyed by SHA-256). Default: true where available. */
   cache?: boolean;
+  /** Bytes of WebAssembly memory the engine may allocate (model file + weights + one call at
+   * a full context). A model that needs more is refused before loading with OutOfMemoryError.
+   * Default: the build's maximum (2 GiB); the edge entry defaults to 112 MiB so a model too
+   * big for a 128 MB isolate fails with an error instead of the isolate being killed. */
+  memoryLimit?: number;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
 }
@@ -70,6 +87,11 @@ export interface CallResult {
   completed: boolean;
   stopReason: string;
   valid: boolean;
+  /** Calls the model began but could not finish within the token budget: dropped, never
+   * returned half-made (their arguments would be placeholders). */
+  droppedCalls: number;
+  /** Why calls were dropped ("" when none was). */
+  reason: string;
   tokens: { input: number; output: number };
   outputIds: number[];
   timings: CallTimings;
@@ -101,6 +123,8 @@ export interface ToolCaller {
    *   r.calls // [{ name: "lights_on", arguments: {} }]
    */
   call(query: string, tools: Tool[] | string, options?: CallOptions): Promise<CallResult>;
+  /** The engine's WebAssembly memory now. @throws {DisposedError} */
+  memory(): Promise<MemoryStats>;
   /** SentencePiece token ids of text (no BOS/EOS). @throws {DisposedError} */
   tokenize(text: string): Promise<number[]>;
   /** Frees the model, the WebAssembly instance and the Worker. Idempotent. */

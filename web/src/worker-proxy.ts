@@ -6,7 +6,7 @@
 import { AbortError, DisposedError, InternalError, errorFromWire } from "./errors.js";
 import { toolsToJson } from "./engine.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
-import type { Build, CallOptions, CallResult, CreateOptions, ModelInfo, Tool, ToolCaller, TokenEvent } from "./types.js";
+import type { Build, CallOptions, CallResult, CreateOptions, MemoryStats, ModelInfo, Tool, ToolCaller, TokenEvent } from "./types.js";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -85,6 +85,7 @@ class WorkerToolCaller implements ToolCaller {
       { onToken: options.onToken });
     const onAbort = () => {
       if (sab) Atomics.store(new Int32Array(sab), 0, 1);
+      if (this.pending.has(id)) this.worker?.postMessage({ type: "cancel", id } as Request);
       this.cancel(id, new AbortError("the call was aborted"));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -94,6 +95,10 @@ class WorkerToolCaller implements ToolCaller {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  async memory(): Promise<MemoryStats> {
+    return (await this.request({ type: "memory" }).promise) as MemoryStats;
   }
 
   async tokenize(text: string): Promise<number[]> {
@@ -123,7 +128,7 @@ export async function createWorkerToolCaller(build: Build, options: CreateOption
     model = { url: String(m.url), sha256: m.sha256 };
   } else model = m;   // string, bytes (structured-cloned: the caller keeps its copy) or undefined
   const { id, promise } = proxy.request(
-    { type: "create", model, threads: options.threads, build, cache: options.cache },
+    { type: "create", model, threads: options.threads, build, cache: options.cache, memoryLimit: options.memoryLimit },
     { onProgress: options.onProgress });
   const onAbort = () => proxy.cancel(id, new AbortError("createToolCaller was aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,7 +1,8 @@
 // worker.ts — the dedicated Worker that hosts an in-thread engine for worker-proxy.ts
-// (exports "needlepoint/worker"). Requests run one at a time, in arrival order; a call's
-// abort flag (a SharedArrayBuffer, when the page is cross-origin isolated) is polled on
-// every token.
+// (exports "needlepoint/worker"). Requests run one at a time, in arrival order, with a turn
+// of the event loop between them so that a "cancel" for a queued call is seen before that
+// call starts (the call is then skipped); a running call's abort flag (a SharedArrayBuffer,
+// when the page is cross-origin isolated) is polled on every token.
 import { browserPlatform } from "./browser-platform.js";
 import { createInThread } from "./create.js";
 import type { InThreadEngine } from "./engine.js";
@@ -11,7 +12,10 @@ import type { Reply, Request } from "./protocol.js";
 declare const self: { onmessage: ((ev: MessageEvent<Request>) => void) | null; postMessage(m: Reply): void };
 
 let engine: InThreadEngine | null = null;
-let queue: Promise<void> = Promise.resolve();
+const queue: Request[] = [];
+const cancelled = new Set<number>();
+let lastStarted = 0;
+let draining = false;
 
 async function handle(req: Request): Promise<void> {
   const post = (m: Reply) => self.postMessage(m);
@@ -19,7 +23,7 @@ async function handle(req: Request): Promise<void> {
     switch (req.type) {
       case "create": {
         engine = await createInThread(browserPlatform, req.build,
-          { model: req.model, threads: req.threads, cache: req.cache,
+          { model: req.model, threads: req.threads, cache: req.cache, memoryLimit: req.memoryLimit,
             onProgress: (event) => post({ type: "progress", id: req.id, event }) }, true);
         post({ type: "ready", id: req.id, build: engine.build, threads: engine.threads, model: engine.model });
         return;
@@ -35,6 +39,12 @@ async function handle(req: Request): Promise<void> {
         post({ type: "result", id: req.id, value });
         return;
       }
+      case "memory": {
+        if (!engine) throw new DisposedError();
+        post({ type: "result", id: req.id, value: await engine.memory() });
+        return;
+      }
+      case "cancel": return;   // handled in onmessage
       case "tokenize": {
         if (!engine) throw new DisposedError();
         post({ type: "result", id: req.id, value: await engine.tokenize(req.text) });
@@ -52,6 +62,36 @@ async function handle(req: Request): Promise<void> {
   }
 }
 
+/** Lets queued message events (cancels) run: a MessageChannel round trip, no timer clamp. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(0);
+  });
+}
+
+async function drain(): Promise<void> {
+  if (draining) return;
+  draining = true;
+  try {
+    for (let req = queue.shift(); req; req = queue.shift()) {
+      lastStarted = req.id;
+      if (cancelled.delete(req.id)) continue;
+      await handle(req);
+      await nextTurn();
+    }
+  } finally {
+    draining = false;
+  }
+}
+
 self.onmessage = (ev: MessageEvent<Request>) => {
-  queue = queue.then(() => handle(ev.data));
+  const req = ev.data;
+  if (req.type === "cancel") {
+    if (req.id > lastStarted) cancelled.add(req.id);   // ids rise: older ones already ran
+    return;
+  }
+  queue.push(req);
+  void drain();
 };

@@ -158,6 +158,12 @@ class Model {
   RopeTable rope_;
 };
 
+// Bytes Model::load allocates besides the file it reads: f32 copies of every tensor that is
+// not an aligned F32 matrix, the RoPE table, the tokenizer's tables (an upper bound, from the
+// header alone, so a host can refuse a model before loading it). The file must have passed
+// model_config_from_gguf.
+uint64_t model_load_bytes(const GgufFile& f, const ModelConfig& config);
+
 // general.quantization_version / general.file_type for a file whose matrices are `type`
 // (nothing for F32), as ggml readers expect.
 void model_file_type_to_gguf(GgmlType type, GgufWriter& w);

@@ -30,6 +30,7 @@ enum class Code : int {
   kBadTokenizer = 17,    // tokenizer data malformed
   kInternal = 18,        // a bug: an invariant did not hold
   kAborted = 19,         // the caller stopped the call (token callback returned false)
+  kOutOfMemory = 20,     // the memory the work needs exceeds the limit (nothing was allocated)
 };
 
 const char* code_name(Code c);  // "BAD_MAGIC", ... (stable strings used by the JS layer)

@@ -18,6 +18,9 @@ void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t
 // (1 without thread support). set_num_threads(n <= 0) restores the default.
 void set_num_threads(int n);
 int num_threads();
+// Starts the pool's threads now instead of at the first parallel job (their stacks are then
+// allocated up front: the WASM build counts them as in use before it sizes a model).
+void start_threads();
 
 // Precision of the float matrix products (linear, attention, FFN) in inference and training,
 // one setting for the process (ops/gemm.cpp reads it on every product):

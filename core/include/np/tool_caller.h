@@ -29,6 +29,9 @@ inline constexpr size_t kMaxQueryBytes = size_t{1} << 20;  // 1 MiB of query tex
 // allocated; Needle v1 needs about 36 MiB at a full encoder context.
 inline constexpr uint64_t kMaxCallWorkingBytes = uint64_t{2} << 30;  // 2 GiB
 uint64_t call_working_bytes(const ModelConfig& config, int64_t encoder_tokens);
+// Scratch each thread that works on a call keeps (matrix-product packing buffers, one head's
+// attention scores): the caller's thread and every pool thread hold this much.
+uint64_t call_thread_scratch_bytes(const ModelConfig& config, int64_t encoder_tokens);
 
 struct CallOptions {
   int32_t max_tokens = 0;       // generated-token budget; 0 = the model's decoder context - 1

@@ -6,6 +6,7 @@
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "ops/gemm.h"
 #include "np/dataset.h"
 
 namespace np {
@@ -186,6 +187,12 @@ uint64_t call_working_bytes(const ModelConfig& c, int64_t encoder_tokens) {
                           + 2 * L * static_cast<uint64_t>(c.max_dec_len) * kv  // decoder cache
                           + static_cast<uint64_t>(c.vocab_size) + 8 * d;  // logits, one step
   return floats * sizeof(float);  // no overflow: ModelConfig::validate bounds every factor
+}
+
+uint64_t call_thread_scratch_bytes(const ModelConfig& c, int64_t encoder_tokens) {
+  const uint64_t T = static_cast<uint64_t>(encoder_tokens < 0 ? 0 : encoder_tokens);
+  (void)c;
+  return gemm_thread_scratch_bytes() + T * T * sizeof(float);  // + attention scores (Tq, Tk)
 }
 
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,

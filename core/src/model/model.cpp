@@ -158,3 +158,22 @@ Status Model::bind_weights() {
 }
 
 }  // namespace np
+
+namespace np {
+
+uint64_t model_load_bytes(const GgufFile& f, const ModelConfig& c) {
+  uint64_t bytes = 0;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    // Aligned F32 matrices are read in place (Binder::matrix); everything else gets an f32
+    // copy (matrices of other types dequantized, vectors always copied).
+    const bool in_place = t.type == GgmlType::F32 && t.dims.size() >= 2 &&
+                          reinterpret_cast<uintptr_t>(f.tensor_data(t)) % alignof(float) == 0;
+    if (!in_place) bytes += static_cast<uint64_t>(t.n_elements()) * sizeof(float);
+  }
+  const uint64_t rope = 2ull * static_cast<uint64_t>(c.max_enc_len > c.max_dec_len ? c.max_enc_len : c.max_dec_len) *
+                        static_cast<uint64_t>(c.head_dim()) * sizeof(float);
+  const uint64_t tokenizer = static_cast<uint64_t>(c.vocab_size) * 256;  // pieces, scores, lookup tables
+  return bytes + rope + tokenizer + (1ull << 20);                        // + small structures
+}
+
+}  // namespace np

@@ -93,6 +93,16 @@ struct PackBuffers {
   }
 };
 
+}  // namespace
+
+size_t gemm_thread_scratch_bytes() {
+  const size_t f32 = (static_cast<size_t>(kMc) * kKc + 16 + static_cast<size_t>(kNc) * kKc + 16) * sizeof(float);
+  const size_t b16 = (static_cast<size_t>(kMc) * (kKc / 2) + 16 + static_cast<size_t>(kNc) * (kKc / 2) + 16) * sizeof(uint32_t);
+  return f32 + b16;
+}
+
+namespace {
+
 PackBuffers& pack_buffers() {
   thread_local PackBuffers buffers;
   return buffers;

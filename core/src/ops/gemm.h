@@ -31,6 +31,9 @@ struct ConstView {
 void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, bool accumulate,
           MatmulPrecision precision, bool threaded = true);
 
+// Bytes of packing buffers one thread holds once it has run a product (fp32 and bf16 packs).
+size_t gemm_thread_scratch_bytes();
+
 // The precision the ops use for their products now: matmul_precision() when supported,
 // else kF32.
 MatmulPrecision gemm_precision();

@@ -152,6 +152,14 @@ void set_num_threads(int n) {
 #endif
 }
 
+void start_threads() {
+#ifndef NP_NO_THREADS
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  const int threads = g_threads > 0 ? g_threads : default_threads();
+  if (threads > 1 && (!g_pool || g_pool->size() != threads)) g_pool = std::make_unique<Pool>(threads);
+#endif
+}
+
 int num_threads() {
 #ifndef NP_NO_THREADS
   std::lock_guard<std::mutex> lock(g_pool_mu);
