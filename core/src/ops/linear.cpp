@@ -1,15 +1,32 @@
 // linear.cpp — y = x W^T for W stored (out, in) row-major: the forward/backward pair
-// (kernels.h) and the Matrix-based float forward of inference (ops.h), which calls it.
-// The double instantiation is the reference (plain loops, the specification); the float
-// one dispatches every product to the packed GEMM of ops/gemm.h at the process's matmul
-// precision (fp32 or bf16), threaded there.
+// (kernels.h), the Matrix-based float forward of inference (ops.h), which calls it, and the
+// few-token matvec kernels of matvec.h with their _ref. The double instantiation is the
+// reference (plain loops, the specification); the float one sends products of up to
+// kMatvecMaxT tokens at fp32 to the matvec and every other product to the packed GEMM of
+// ops/gemm.h at the process's matmul precision (fp32 or bf16), threaded there.
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 #include "np/threads.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
+#include "ops/matvec.h"
 #include "ops/ops.h"
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
+// GCC 12 reports its own AVX-512 intrinsics (_mm512_castps512_ps256, ...) as using an
+// uninitialised value once inlined: the false positive gemm.cpp silences too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace np {
 
@@ -33,9 +50,182 @@ Real dot_ref(const Real* a, const Real* b, int64_t n) {
 
 }  // namespace
 
+// ---- few-token matvec (matvec.h) ----
+
+namespace {
+
+// One SIMD register of floats per ISA: zero, unaligned load, acc + a * b, and the sum of
+// the lanes in a fixed order. The matvec below is written once against this interface.
+#if defined(__AVX512F__)
+struct F32Vec {
+  static constexpr int kLanes = 16;
+  __m512 v;
+  static F32Vec zero() { return {_mm512_setzero_ps()}; }
+  static F32Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
+  float sum() const {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct F32Vec {
+  static constexpr int kLanes = 8;
+  __m256 v;
+  static F32Vec zero() { return {_mm256_setzero_ps()}; }
+  static F32Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm256_fmadd_ps(a.v, b.v, acc.v)}; }
+  float sum() const {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+  }
+};
+#elif defined(__wasm_simd128__)
+struct F32Vec {
+  static constexpr int kLanes = 4;
+  v128_t v;
+  static F32Vec zero() { return {wasm_f32x4_splat(0.0f)}; }
+  static F32Vec load(const float* p) { return {wasm_v128_load(p)}; }
+  // SIMD128 has no fused multiply-add (relaxed SIMD's is not in every engine).
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {wasm_f32x4_add(acc.v, wasm_f32x4_mul(a.v, b.v))}; }
+  float sum() const {
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
+           (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
+  }
+};
+#else
+// Portable: four lanes in plain C++ (the compiler may vectorise the loops).
+struct F32Vec {
+  static constexpr int kLanes = 4;
+  float v[4];
+  static F32Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
+  static F32Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) {
+    for (int i = 0; i < 4; ++i) acc.v[i] += a.v[i] * b.v[i];
+    return acc;
+  }
+  float sum() const { return (v[0] + v[2]) + (v[1] + v[3]); }
+};
+#endif
+
+constexpr int kLanes = F32Vec::kLanes;
+// Rows of W per block for NT tokens: NR * NT accumulators (+ NT inputs) stay within 16
+// registers (AVX2's and, through V8, SIMD128's), and a single token still gets 8 independent
+// chains to hide the add latency.
+constexpr int matvec_rows_per_block(int NT) { return NT == 1 ? 8 : NT == 2 ? 4 : 2; }
+
+// out[t * ldo + r] = inp_t . W_r (+ bias[r]) for NT tokens (inp rows ldi apart) and rows
+// [r0, r0 + NR). Every row gets the same arithmetic whatever NR is (its own accumulator per
+// token, C in order, the tail zero-padded into one more vector), so a row's result does not
+// depend on the block or thread that computes it.
+template <int NT, int NR>
+void matvec_block(float* out, int64_t ldo, const float* inp, int64_t ldi, const float* W, const float* bias,
+                  int64_t r0, int C) {
+  F32Vec acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = F32Vec::zero();
+  const float* w0 = W + r0 * C;
+  int c = 0;
+  for (; c + kLanes <= C; c += kLanes) {
+    F32Vec x[NT];
+    for (int t = 0; t < NT; ++t) x[t] = F32Vec::load(inp + t * ldi + c);
+    for (int r = 0; r < NR; ++r) {
+      const F32Vec w = F32Vec::load(w0 + static_cast<int64_t>(r) * C + c);
+      for (int t = 0; t < NT; ++t) acc[r][t] = F32Vec::madd(acc[r][t], w, x[t]);
+    }
+  }
+  if (c < C) {
+    // The tail through zero-padded copies: the same madd as the full vectors.
+    const int n = C - c;
+    float xt[NT][kLanes] = {}, wt[kLanes] = {};
+    for (int t = 0; t < NT; ++t) std::memcpy(xt[t], inp + t * ldi + c, sizeof(float) * n);
+    for (int r = 0; r < NR; ++r) {
+      std::memcpy(wt, w0 + static_cast<int64_t>(r) * C + c, sizeof(float) * n);
+      const F32Vec w = F32Vec::load(wt);
+      for (int t = 0; t < NT; ++t) acc[r][t] = F32Vec::madd(acc[r][t], w, F32Vec::load(xt[t]));
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      const float s = acc[r][t].sum();
+      out[t * ldo + r0 + r] = bias ? s + bias[r0 + r] : s;
+    }
+}
+
+// Rows [rb, re) for NT tokens: whole blocks, then single rows.
+template <int NT>
+void matvec_rows(float* out, int64_t ldo, const float* inp, int64_t ldi, const float* W, const float* bias,
+                 int64_t rb, int64_t re, int C) {
+  constexpr int NR = matvec_rows_per_block(NT);
+  int64_t r = rb;
+  for (; r + NR <= re; r += NR) matvec_block<NT, NR>(out, ldo, inp, ldi, W, bias, r, C);
+  for (; r < re; ++r) matvec_block<NT, 1>(out, ldo, inp, ldi, W, bias, r, C);
+}
+
+struct MatvecArgs {
+  float* out;
+  const float* inp;
+  const float* W;
+  const float* bias;
+  int T, R, C;
+};
+
+// Every token (in groups of up to 4) for rows [rb, re).
+void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
+  for (int t0 = 0; t0 < a.T; t0 += 4) {
+    float* out = a.out + static_cast<int64_t>(t0) * a.R;
+    const float* inp = a.inp + static_cast<int64_t>(t0) * a.C;
+    switch (std::min(4, a.T - t0)) {
+      case 1: matvec_rows<1>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
+      case 2: matvec_rows<2>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
+      case 3: matvec_rows<3>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
+      default: matvec_rows<4>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
+    }
+  }
+}
+
+// Below this many multiply-adds per thread the matvec runs on one thread: a pool dispatch
+// costs about what this much of the kernel does (needle's 512 x 512 projections stay on one
+// thread, the 8192 x 512 tied logits split).
+constexpr int64_t kMatvecMinMacsPerThread = 1 << 18;
+
+}  // namespace
+
+void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
+  if (T <= 0 || R <= 0) return;
+  const MatvecArgs args{out, inp, W, bias, T, R, C};
+  const int64_t macs_per_row = std::max<int64_t>(1, static_cast<int64_t>(T) * C);
+  const int64_t min_rows = std::max<int64_t>(8, kMatvecMinMacsPerThread / macs_per_row);
+  if (R < 2 * min_rows) {
+    matvec_range(args, 0, R);
+    return;
+  }
+  // The lambda holds one reference, so std::function keeps it inline (no allocation).
+  parallel_for(R, min_rows, [&args](int64_t rb, int64_t re) { matvec_range(args, rb, re); });
+}
+
+void linear_matvec_forward_ref(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) {
+      const float* x = inp + static_cast<int64_t>(t) * C;
+      const float* w = W + static_cast<int64_t>(r) * C;
+      float s = 0.0f;
+      for (int c = 0; c < C; ++c) s += x[c] * w[c];
+      out[static_cast<int64_t>(t) * R + r] = bias ? s + bias[r] : s;
+    }
+}
+
 template <class Real>
 void linear_forward(Real* out, const Real* inp, const Real* W, const Real* bias, int T, int R, int C) {
   if constexpr (std::is_same_v<Real, float>) {
+    // bf16 stays on the GEMM, whose packing defines that precision's rounding.
+    if (T <= kMatvecMaxT && gemm_precision() == MatmulPrecision::kF32) {
+      linear_matvec_forward(out, inp, W, bias, T, R, C);
+      return;
+    }
     // out (T, R) = inp (T, C) @ W^T, W^T viewed as (C, R) with strides (1, C)
     gemm(T, R, C, {inp, C, 1}, {W, 1, C}, out, R, false, gemm_precision());
     if (bias)

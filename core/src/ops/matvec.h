@@ -1,0 +1,30 @@
+// matvec.h — the float linear forward for a few tokens (decoder steps, the retrieval head):
+// out (T, R) = inp (T, C) W^T [+ bias] as dot products of each input row with W's contiguous
+// rows, instead of the packed GEMM (ops/gemm.h), which would pack all of W for one row of
+// output. linear_forward<float> (linear.cpp) calls it for T <= kMatvecMaxT at fp32 precision.
+// One SIMD kernel per ISA (AVX-512F, AVX2+FMA, WASM SIMD128, portable C++) chosen at compile
+// time; rows of W split across threads.
+//
+// Determinism: each output is the same fixed-order sum whatever the thread count or the split
+// (per row: one vector accumulator per token over C in order, then a fixed lane reduction), so
+// results are reproducible for a given build. They differ from the GEMM's and from _ref's in
+// the last bits (another summation order; SIMD128 has no FMA).
+#pragma once
+
+namespace np {
+
+// The largest T that linear_forward<float> sends here. Measured natively (AVX-512, one
+// thread) on a 512 x 512 W: 10, 17, 22, 26 us for T = 1..4 against the GEMM's 50 (its packing
+// of W dominates); 36 and 43 at T = 5, 6; even at T = 7 and behind from T = 8 on.
+constexpr int kMatvecMaxT = 4;
+
+// out (T, R) = inp (T, C) @ W^T + bias.  W (R, C) row-major, bias (R) or null. Any T >= 0
+// (tokens run in groups of up to 4); out must not alias inp or W. Allocates nothing.
+void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C);
+
+// The specification of linear_matvec_forward: plain loops, one float sum per output in c order,
+// then + bias. Example: inp = {1, 2}, W = {3, 4, 5, 6} (R = 2, C = 2), bias = {0.5, 0}
+// -> out = {11.5, 17}.
+void linear_matvec_forward_ref(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C);
+
+}  // namespace np

@@ -1,0 +1,193 @@
+// test_simd_kernels.cpp — the SIMD kernels of inference against their references, at sizes
+// that run every vector tail and row block: the few-token matvec (ops/matvec.h) against
+// linear_matvec_forward_ref, with and without bias, at 1 and 2 threads, bit-identical across
+// thread counts, and reached through linear_forward<float>; and the packed GEMM's
+// micro-kernel (whichever this build compiled: AVX-512, AVX2, SIMD128 or portable) against a
+// double product at every edge-tile shape. Natively this checks the x86 kernels; the same file
+// is compiled with em++ -msimd128 and run under Node by tools/test-wasm-kernels.sh, which
+// checks the SIMD128 kernels. Depends only on ops/ and util/ (no model, no files).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "np/threads.h"
+#include "ops/gemm.h"
+#include "ops/kernels.h"
+#include "ops/matvec.h"
+#include "util/rng.h"
+
+namespace {
+
+using VecF = std::vector<float>;
+
+// Two float sums of the same C products in different orders differ by at most about
+// 2 C 2^-24 sum|products| in the worst case (~3e-5 at C = 257) and by far less for random
+// signs; 4e-6 of sum|products| passes these sizes with margin, while a wrong, missing or
+// doubled term is O(1) of it.
+constexpr double kSumOrderRtol = 4e-6;
+
+const int kSizes[] = {1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 257};
+
+VecF randn(np::Rng& rng, size_t n) {
+  VecF v(n);
+  for (float& x : v) x = static_cast<float>(rng.normal());
+  return v;
+}
+
+// |got - want| <= rtol * scale per element; reports the worst ratio and the first failure.
+void check_close(const std::string& what, const VecF& got, const VecF& want, const std::vector<double>& scale,
+                 double rtol) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  long first_bad = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - want[i]) / (scale[i] + 1e-30);
+    worst = std::max(worst, err);
+    if (!(err <= rtol) && first_bad < 0) first_bad = static_cast<long>(i);
+  }
+  INFO(what << ": max relative error " << worst << ", first failing index " << first_bad);
+  CHECK(first_bad < 0);
+}
+
+// sum_c |x[t][c] w[r][c]| + |bias[r]| for each output (T, R).
+std::vector<double> matvec_scale(const VecF& x, const VecF& W, const float* bias, int T, int R, int C) {
+  std::vector<double> s(static_cast<size_t>(T) * R);
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) {
+      double m = bias ? std::fabs(bias[r]) : 0.0;
+      for (int c = 0; c < C; ++c) m += std::fabs(static_cast<double>(x[t * C + c]) * W[static_cast<size_t>(r) * C + c]);
+      s[static_cast<size_t>(t) * R + r] = m;
+    }
+  return s;
+}
+
+bool same_bits(const VecF& a, const VecF& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("linear_matvec_forward_ref repeats its documented example", "[matvec]") {
+  const float inp[] = {1, 2}, W[] = {3, 4, 5, 6}, bias[] = {0.5f, 0};
+  float out[2];
+  np::linear_matvec_forward_ref(out, inp, W, bias, 1, 2, 2);
+  CHECK(out[0] == 11.5f);
+  CHECK(out[1] == 17.0f);
+  np::linear_matvec_forward(out, inp, W, bias, 1, 2, 2);
+  CHECK(out[0] == 11.5f);
+  CHECK(out[1] == 17.0f);
+}
+
+TEST_CASE("linear_matvec_forward matches its _ref at awkward sizes, 1 and 2 threads", "[matvec][threads]") {
+  np::Rng rng(71);
+  for (int T : {1, 2, 3, 4, 5})
+    for (int R : kSizes)
+      for (int C : kSizes) {
+        const VecF x = randn(rng, static_cast<size_t>(T) * C), W = randn(rng, static_cast<size_t>(R) * C);
+        const VecF bias = randn(rng, static_cast<size_t>(R));
+        for (bool with_bias : {false, true}) {
+          const float* b = with_bias ? bias.data() : nullptr;
+          VecF want(static_cast<size_t>(T) * R);
+          np::linear_matvec_forward_ref(want.data(), x.data(), W.data(), b, T, R, C);
+          const std::vector<double> scale = matvec_scale(x, W, b, T, R, C);
+          VecF first;
+          for (int threads : {1, 2}) {
+            np::set_num_threads(threads);
+            VecF got(want.size(), std::nanf(""));
+            np::linear_matvec_forward(got.data(), x.data(), W.data(), b, T, R, C);
+            check_close("matvec T=" + std::to_string(T) + " R=" + std::to_string(R) + " C=" + std::to_string(C) +
+                            (with_bias ? " bias" : "") + " threads=" + std::to_string(threads),
+                        got, want, scale, kSumOrderRtol);
+            if (threads == 1)
+              first = got;
+            else
+              CHECK(same_bits(first, got));
+          }
+        }
+      }
+  np::set_num_threads(0);
+}
+
+TEST_CASE("linear_matvec_forward is bit-identical across thread counts when it splits rows", "[matvec][threads]") {
+  // R * C large enough that 2 threads split the rows (the small cases above run inline).
+  np::Rng rng(72);
+  const int R = 4099, C = 257;
+  for (int T : {1, 3, 4}) {
+    const VecF x = randn(rng, static_cast<size_t>(T) * C), W = randn(rng, static_cast<size_t>(R) * C);
+    const VecF bias = randn(rng, static_cast<size_t>(R));
+    VecF want(static_cast<size_t>(T) * R);
+    np::linear_matvec_forward_ref(want.data(), x.data(), W.data(), bias.data(), T, R, C);
+    const std::vector<double> scale = matvec_scale(x, W, bias.data(), T, R, C);
+    VecF one;
+    for (int threads : {1, 2, 3, 2}) {
+      np::set_num_threads(threads);
+      VecF got(want.size());
+      np::linear_matvec_forward(got.data(), x.data(), W.data(), bias.data(), T, R, C);
+      check_close("matvec T=" + std::to_string(T) + " threads=" + std::to_string(threads), got, want, scale,
+                  kSumOrderRtol);
+      if (one.empty())
+        one = got;
+      else
+        CHECK(same_bits(one, got));
+    }
+  }
+  np::set_num_threads(0);
+}
+
+TEST_CASE("linear_forward<float> runs the matvec for few tokens and the GEMM beyond", "[matvec][linear]") {
+  np::Rng rng(73);
+  const int R = 65, C = 63;
+  for (int T = 1; T <= np::kMatvecMaxT + 2; ++T) {
+    const VecF x = randn(rng, static_cast<size_t>(T) * C), W = randn(rng, static_cast<size_t>(R) * C);
+    const VecF bias = randn(rng, static_cast<size_t>(R));
+    VecF via_linear(static_cast<size_t>(T) * R), via_matvec(via_linear.size()), want(via_linear.size());
+    np::linear_forward<float>(via_linear.data(), x.data(), W.data(), bias.data(), T, R, C);
+    np::linear_matvec_forward(via_matvec.data(), x.data(), W.data(), bias.data(), T, R, C);
+    np::linear_matvec_forward_ref(want.data(), x.data(), W.data(), bias.data(), T, R, C);
+    check_close("linear_forward<float> T=" + std::to_string(T), via_linear, want,
+                matvec_scale(x, W, bias.data(), T, R, C), kSumOrderRtol);
+    // bf16 products (where supported and selected) stay on the GEMM, so only fp32 is checked.
+    if (np::gemm_precision() == np::MatmulPrecision::kF32 && T <= np::kMatvecMaxT) CHECK(same_bits(via_linear, via_matvec));
+  }
+}
+
+TEST_CASE("gemm micro-kernel matches a double product at every edge-tile shape", "[gemm][simd]") {
+  // M and N around every tile size of every kernel (AVX-512 8x32, AVX2 6x16, SIMD128 and
+  // portable); K across a depth block boundary (kKc = 256) and with a tail.
+  np::Rng rng(74);
+  const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+  const int Ns[] = {1, 3, 15, 16, 17, 31, 33, 65};
+  const int Ks[] = {1, 3, 17, 257};
+  for (int threads : {1, 2}) {
+    np::set_num_threads(threads);
+    for (int M : Ms)
+      for (int N : Ns)
+        for (int K : Ks)
+          for (bool accumulate : {false, true}) {
+            const VecF a = randn(rng, static_cast<size_t>(M) * K), b = randn(rng, static_cast<size_t>(K) * N);
+            const VecF c0 = randn(rng, static_cast<size_t>(M) * N);
+            VecF got = c0, want(c0.size());
+            std::vector<double> scale(c0.size());
+            for (int i = 0; i < M; ++i)
+              for (int j = 0; j < N; ++j) {
+                double s = accumulate ? c0[i * N + j] : 0.0, m = accumulate ? std::fabs(c0[i * N + j]) : 0.0;
+                for (int k = 0; k < K; ++k) {
+                  const double p = static_cast<double>(a[i * K + k]) * b[k * N + j];
+                  s += p;
+                  m += std::fabs(p);
+                }
+                want[i * N + j] = static_cast<float>(s);
+                scale[i * N + j] = m;
+              }
+            np::gemm(M, N, K, {a.data(), K, 1}, {b.data(), N, 1}, got.data(), N, accumulate, np::MatmulPrecision::kF32);
+            check_close("gemm M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+                            (accumulate ? " acc" : "") + " threads=" + std::to_string(threads),
+                        got, want, scale, kSumOrderRtol);
+          }
+  }
+  np::set_num_threads(0);
+}
