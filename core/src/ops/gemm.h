@@ -1,7 +1,8 @@
 // gemm.h — the float matrix product behind linear, attention and FFN (ops/*.cpp):
 // C (M, N) = [C +] A (M, K) B (K, N) on strided views, cache-blocked and packed, with one
-// register-tiled micro-kernel per ISA (AVX-512, AVX2+FMA, portable C++) chosen at compile
-// time, and an optional bf16 path (AVX-512 BF16 dot products, fp32 accumulation).
+// register-tiled micro-kernel per ISA (AVX-512, AVX2+FMA, WASM SIMD128, portable C++) chosen
+// at compile time, and an optional bf16 path (AVX-512 BF16 dot products, fp32 accumulation).
+// linear_forward<float> sends products of a few tokens to ops/matvec.h instead.
 // Not here: the double instantiations of the kernels, which stay the reference loops of
 // kernels.h (the specification the tests compare against).
 //
