@@ -2,6 +2,7 @@
 // finetune (a base GGUF, full or LoRA) and eval. The loop itself is np::TrainRun
 // (core/include/np/train_loop.h); this file parses flags, prints progress, writes the loss
 // log, checkpoints and the exported model.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "commands.h"
 #include "np/dataset.h"
+#include "np/confidence.h"
 #include "np/eval.h"
 #include "np/tool_caller.h"
 #include "np/threads.h"
@@ -443,6 +445,14 @@ int cmd_eval(const Args& args) {
   auto examples = np::read_examples(data, ro, &report);
   if (!examples.ok()) return fail(examples.status().to_string());
   np::ToolCaller caller(model.take());
+  np::CallOptions opt;
+  std::string num_s;
+  if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
+  if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
+  size_t limit = examples.value().size();
+  if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));
+  std::vector<double> confidence;
+  std::vector<int> correct;
   std::FILE* preds = nullptr;
   if (arg_value(args, "--out", &preds_path)) {
     preds = std::fopen(preds_path.c_str(), "w");
@@ -450,8 +460,9 @@ int cmd_eval(const Args& args) {
   }
   std::vector<np::EvalExample> evs;
   std::vector<std::string> outputs;
-  for (const np::Example& ex : examples.value()) {
-    auto r = caller.call(ex.query, ex.tools.dump());
+  for (size_t idx = 0; idx < limit; ++idx) {
+    const np::Example& ex = examples.value()[idx];
+    auto r = caller.call(ex.query, ex.tools.dump(), opt);
     np::EvalExample e;
     for (const auto& a : ex.answers) e.reference.push_back({a.original_name, a.arguments});
     e.accept = ex.accept;
@@ -468,8 +479,14 @@ int cmd_eval(const Args& args) {
       e.parsed = false;
       raw = r.status().to_string();
     }
+    const double conf = r.ok() ? r.value().confidence : 0.0;
+    confidence.push_back(conf);
+    correct.push_back(np::eval_exact_match(e) ? 1 : 0);
     if (preds) {
-      nlohmann::ordered_json line{{"id", ex.id}, {"calls", calls}, {"output", raw}};
+      nlohmann::ordered_json line{{"id", ex.id}, {"calls", calls}, {"output", raw}, {"exact", correct.back() == 1},
+                                  {"confidence", conf}, {"confidence_raw", r.ok() ? r.value().confidence_raw : 0.0},
+                                  {"no_call_probability", r.ok() ? r.value().no_call_probability : -1.0},
+                                  {"preselected", r.ok() ? nlohmann::ordered_json(r.value().preselected) : nlohmann::ordered_json::array()}};
       std::fprintf(preds, "%s\n", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     }
     outputs.push_back(raw);
@@ -479,6 +496,12 @@ int cmd_eval(const Args& args) {
   const np::EvalMetrics m = np::eval_compute(evs);
   nlohmann::ordered_json j = np::eval_metrics_to_json(m);
   j["bad_lines"] = report.bad_lines;
+  // Confidence: calibration error and the accuracy/coverage curve (docs/confidence.md).
+  j["ece"] = np::expected_calibration_error(confidence, correct);
+  nlohmann::ordered_json curve = nlohmann::ordered_json::array();
+  for (const np::CoveragePoint& p : np::coverage_curve(confidence, correct, {1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5}))
+    curve.push_back({{"coverage", p.coverage}, {"threshold", p.threshold}, {"exact_match", p.accuracy}});
+  j["coverage"] = curve;
   if (arg_flag(args, "--json")) {
     std::printf("%s\n", j.dump().c_str());
   } else {

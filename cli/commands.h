@@ -26,6 +26,9 @@ int cmd_bench_train(const Args& args);    // cmd_bench.cpp
 int cmd_bench_peak(const Args& args);     // cmd_bench.cpp
 int cmd_bench_bf16(const Args& args);     // cmd_bench.cpp
 int cmd_generate_data(const Args& args);  // cmd_datagen.cpp
+int cmd_retrieve(const Args& args);       // cmd_confidence.cpp
+int cmd_eval_retrieval(const Args& args); // cmd_confidence.cpp
+int cmd_calibrate(const Args& args);      // cmd_confidence.cpp
 
 // Small argument helpers shared by the commands (args.cpp).
 // Finds "--name value"; returns false if absent. "--name=value" also accepted.

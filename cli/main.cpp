@@ -15,6 +15,7 @@ const char* kUsage =
     "usage: needlepoint <command> [options]\n"
     "\n"
     "  run --model M --query Q --tools JSON|@file [--max-tokens N] [--no-constrain]\n"
+    "        [--preselect-above N] [--preselect-k K]   (tool pre-selection, docs/retrieval.md)\n"
     "        call a tool: prints {calls, raw, tokens, truncated, timings} as JSON\n"
     "  tokenize (--model M | --spm file.model)   stdin lines -> space-separated ids\n"
     "  detokenize (--model M | --spm file.model) stdin lines of ids -> text\n"
@@ -40,7 +41,12 @@ const char* kUsage =
     "  finetune --model base.gguf --data D.jsonl --out M.gguf [--lora-rank R]\n"
     "        [--lora-alpha A] [--lora-targets q,k,v,o,ffn,retrieval] [--train-base]\n"
     "        (and train's options) fine-tune, LoRA merged into the exported weights\n"
-    "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N]\n"
+    "  eval --model M --data D.jsonl [--json] [--out preds.jsonl] [--failures N] [--limit N]\n"
+    "        [--preselect-above N] [--preselect-k K]   accuracy, confidence calibration (ECE)\n"
+    "        and the accuracy/coverage curve\n"
+    "  retrieve --model M --query Q --tools JSON|@file [-k K]   tools ranked by the retrieval head\n"
+    "  eval-retrieval --model M --data D.jsonl [--k 1,3,5,10]   recall@k against all the file's tools\n"
+    "  calibrate --model M --data D.jsonl --out M2.gguf [--knots 20]   fit the confidence calibration\n"
     "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
     "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"
     "        [--teacher-url http://host:port/v1 [--teacher-share X] [--teacher-model NAME]]\n"
@@ -78,6 +84,9 @@ const Command kCommands[] = {
     {"bench-peak", np_cli::cmd_bench_peak},
     {"bench-bf16", np_cli::cmd_bench_bf16},
     {"generate-data", np_cli::cmd_generate_data},
+    {"retrieve", np_cli::cmd_retrieve},
+    {"eval-retrieval", np_cli::cmd_eval_retrieval},
+    {"calibrate", np_cli::cmd_calibrate},
 };
 
 }  // namespace

@@ -22,6 +22,9 @@
 #include "np/status.h"
 #include "np/threads.h"
 #include "np/tool_caller.h"
+#include "np/tools.h"
+
+#include <nlohmann/json.hpp>
 
 using emscripten::val;
 
@@ -159,12 +162,15 @@ class Engine {
   // called for every generated token; returning false stops the call (code ABORTED).
   // The JS side wraps user callbacks so that this one never throws.
   // Result: {ok, json: call_result_to_json text, outputIds: Int32Array, inputIds: Int32Array}.
+  // preselectAbove / preselectK: np::CallOptions' tool pre-selection (-1 above: never).
   val call(const std::string& query, const std::string& tools, int max_tokens, bool constrained,
-           val on_token) {
+           int preselect_above, int preselect_k, val on_token) {
     if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
     np::CallOptions opt;
     opt.max_tokens = max_tokens > 0 ? max_tokens : 0;
     opt.constrained = constrained;
+    opt.preselect_above = preselect_above;
+    opt.preselect_k = preselect_k;
     if (on_token.typeOf().as<std::string>() == "function") {
       opt.on_token = [&on_token](int32_t id, const std::string& text) {
         val bytes = val(emscripten::typed_memory_view(text.size(),
@@ -181,6 +187,25 @@ class Engine {
     o.set("json", np::call_result_to_json(res));
     o.set("outputIds", int32_array_copy(res.output_ids.data(), res.output_ids.size()));
     o.set("inputIds", int32_array_copy(res.input_ids.data(), res.input_ids.size()));
+    return o;
+  }
+
+  // {ok, json: [{name, index, score}, ...] best first, k of them (k <= 0: all)}: the tools
+  // ranked by the retrieval head; tool embeddings stay cached for later calls.
+  val retrieve(const std::string& query, const std::string& tools, int k) const {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    auto set = np::parse_tools(tools);
+    if (!set.ok()) return status_object(set.status());
+    auto ranked = caller_->retriever().rank(query, set.value());
+    if (!ranked.ok()) return status_object(ranked.status());
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const np::RankedTool& t : ranked.value()) {
+      if (k > 0 && static_cast<int>(out.size()) >= k) break;
+      out.push_back({{"name", t.name}, {"index", t.index}, {"score", t.score}});
+    }
+    val o = val::object();
+    o.set("ok", true);
+    o.set("json", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     return o;
   }
 
@@ -267,6 +292,7 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
       .function("loaded", &Engine::loaded)
       .function("info", &Engine::info)
       .function("call", &Engine::call)
+      .function("retrieve", &Engine::retrieve)
       .function("tokenize", &Engine::tokenize)
       .function("detokenize", &Engine::detokenize)
       .function("dispose", &Engine::dispose);

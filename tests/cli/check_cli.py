@@ -133,6 +133,48 @@ def main():
                        "--tools", tools, "--max-tokens", "12")
     check(rc == 0 and json.loads(out)["valid"], "run on the SentencePiece-tokenized model")
 
+    # Retrieval and confidence (docs/retrieval.md, docs/confidence.md).
+    rc, out, err = run(cli, "run", "--model", model, "--query", "weather in Paris?", "--tools", tools)
+    r = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and 0 <= r["confidence"] <= 1 and r["confidence"] == r["confidence_raw"]
+          and len(r["call_confidence"]) == len(r["calls"]) and 0 <= r["no_call_probability"] <= 1
+          and r["preselected"] == [], "run reports confidence, no-call probability, no pre-selection for 2 tools")
+    rc, out, err = run(cli, "retrieve", "--model", model, "--query", "weather in Paris?", "--tools", tools)
+    ranked = json.loads(out) if rc == 0 else []
+    check(rc == 0 and sorted(t["name"] for t in ranked) == ["getWeather", "set_timer"]
+          and ranked[0]["score"] >= ranked[1]["score"], "retrieve ranks every tool")
+    rc, out, err = run(cli, "retrieve", "--model", model, "--query", "x", "--tools", tools, "-k", "1")
+    check(rc == 0 and len(json.loads(out)) == 1, "retrieve -k 1")
+    rc, out, err = run(cli, "retrieve", "--model", model, "--query", "x", "--tools", tools, "-k", "zero")
+    check(rc == 2, "retrieve -k malformed: usage error")
+    data = os.path.join(tmp, "d.jsonl")
+    with open(data, "w") as f:
+        for i, (q, name, args) in enumerate([("weather in Paris", "getWeather", {"location": "Paris"}),
+                                             ("timer for 5 minutes", "set_timer", {"minutes": 5}),
+                                             ("hello there", None, None), ("weather in Rome", "getWeather", {"location": "Rome"})]):
+            ans = [] if name is None else [{"name": name, "arguments": args}]
+            f.write(json.dumps({"query": q, "tools": tools, "answers": json.dumps(ans)}) + "\n")
+    rc, out, err = run(cli, "eval-retrieval", "--model", model, "--data", data, "--k", "1,2")
+    m = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and m["catalog_tools"] == 2 and m["pairs"] == 3 and m["recall@2"] == 1.0
+          and 0 <= m["recall@1"] <= 1, "eval-retrieval: recall@k over the file's catalog: %s" % out.strip())
+    rc, out, err = run(cli, "eval", "--model", model, "--data", data, "--json")
+    m = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and 0 <= m["ece"] <= 1 and m["coverage"][0]["coverage"] == 1.0
+          and m["coverage"][0]["exact_match"] == m["exact_match"], "eval reports ECE and the coverage curve")
+    cal = os.path.join(tmp, "cal.gguf")
+    rc, out, err = run(cli, "calibrate", "--model", model, "--data", data, "--out", cal)
+    c = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and c["examples"] == 4 and len(c["knots"]) >= 2, "calibrate fits knots: %s" % out.strip()[:200])
+    rc, out, err = run(cli, "inspect", "--model", cal)
+    check(rc == 0 and "needlepoint.confidence.calibration" in out and "model check: ok" in out,
+          "the calibrated copy carries the key and loads")
+    rc, out, err = run(cli, "run", "--model", cal, "--query", "weather in Paris?", "--tools", tools)
+    r = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and 0 <= r["confidence"] <= 1, "run on the calibrated model")
+    rc, out, err = run(cli, "calibrate", "--model", model, "--data", data)
+    check(rc == 2, "calibrate without --out: usage error")
+
     print("cli: %d passed, %d failed" % (PASSED[0], len(FAILURES)))
     sys.exit(1 if FAILURES else 0)
 

@@ -163,7 +163,7 @@ TEST_CASE("broken model files are refused with a code naming the problem", "[mod
       {"gate not F32", gate_f16, Code::kBadType, "dec.blk.0.cross_attn_gate"},
       {"architecture", set_key("general.architecture", GgufValue::make_string("llama")), Code::kBadArchitecture, "llama"},
       {"no architecture", drop_key("general.architecture"), Code::kBadArchitecture, "general.architecture"},
-      {"format version", set_key("needle.format_version", GgufValue::make_u32(2)), Code::kBadVersion, "format_version"},
+      {"format version", set_key("needle.format_version", GgufValue::make_u32(3)), Code::kBadVersion, "format_version"},
       {"encoder mask", set_key("needle.encoder.mask", GgufValue::make_string("tools-blind")), Code::kUnsupported, "tools-blind"},
       {"missing d_model", drop_key("needle.embedding_length"), Code::kBadMetadata, "needle.embedding_length"},
       {"d_model as string", set_key("needle.embedding_length", GgufValue::make_string("64")), Code::kBadMetadata, "needle.embedding_length"},

@@ -10,6 +10,7 @@ set(NP_WEB_SUITES
   edge      # the edge build in the real workerd, over HTTP on 127.0.0.1
   browser   # Chromium with and without COOP/COEP, in-thread and through the Worker proxy
   reliability  # memory bound, integrity, dispose, 200 concurrent calls, strict CSP
+  handoff   # confidence, retrieve(), pre-selection, the fallback against a local OpenAI-style server
   docs)     # docs/web.md against the .d.ts files (every export, member, code documented)
 foreach(suite ${NP_WEB_SUITES})
   add_test(NAME web_${suite} COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/${suite}.test.mjs)

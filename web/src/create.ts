@@ -60,7 +60,8 @@ export async function createInThread(platform: Platform, build: Build, options: 
       loaded = await loadModelFromUrl(mod, native, src.url, src.sha256, { onProgress, signal, cache: options.cache });
     }
     onProgress?.({ status: "model", bytes: loaded.size });
-    const engine = new InThreadEngine(mod, native, build, loaded.info, inWorker);
+    const engine = new InThreadEngine(mod, native, build, loaded.info, inWorker,
+      { fallback: options.fallback, confidenceThreshold: options.confidenceThreshold, fallbackWhen: options.fallbackWhen });
     onProgress?.({ status: "ready", build, threads: engine.threads, inWorker, ms: performance.now() - t0 });
     return engine;
   } catch (e) {

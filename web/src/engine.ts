@@ -4,7 +4,8 @@
 // streams token events and maps error codes to typed errors.
 import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, errorFromCode } from "./errors.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
-import type { Build, CallOptions, CallResult, MemoryStats, ModelInfo, Tool, ToolCaller } from "./types.js";
+import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
+import type { Build, CallOptions, CallResult, MemoryStats, ModelInfo, RankedTool, Tool, ToolCaller } from "./types.js";
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
@@ -30,8 +31,23 @@ interface CoreResultJson {
   calls: { name: string; arguments: Record<string, unknown> }[];
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
   dropped_calls: number; reason: string;
+  confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
   tokens: { input: number; output: number };
-  timings: { tokenize_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
+  timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
+}
+
+/** A pre-selection option: an integer (-1 allowed for preselectAbove: never). */
+function preselectOption(v: unknown, name: string, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > 1000) {
+    throw new InvalidInputError(`${name} must be an integer from ${min} to 1000`);
+  }
+  return v;
+}
+
+/** Checks the call options that go to the engine; returns the pre-selection pair. */
+export function preselectOptions(options: CallOptions): [number, number] {
+  return [preselectOption(options.preselectAbove, "preselectAbove", 10, -1), preselectOption(options.preselectK, "preselectK", 8, 1)];
 }
 
 export class InThreadEngine implements ToolCaller {
@@ -42,8 +58,11 @@ export class InThreadEngine implements ToolCaller {
   private mod: NativeModule | null;
   private native: NativeEngine | null;
   private busy = false;
+  private settings: FallbackSettings;
 
-  constructor(mod: NativeModule, native: NativeEngine, build: Build, info: NativeInfo, inWorker: boolean) {
+  constructor(mod: NativeModule, native: NativeEngine, build: Build, info: NativeInfo, inWorker: boolean,
+              settings: FallbackSettings = {}) {
+    this.settings = settings;
     this.mod = mod;
     this.native = native;
     this.build = build;
@@ -61,6 +80,8 @@ export class InThreadEngine implements ToolCaller {
     if (signal?.aborted) throw new AbortError("the call was aborted before it started");
     const maxTokens = options.maxTokens ?? 0;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError("maxTokens must be a non-negative integer");
+    const [preselectAbove, preselectK] = preselectOptions(options);
+    checkFallbackOptions(this.settings, options);
     if (this.busy) throw new InvalidInputError("a call is already running on this engine (calls are not reentrant)");
     const t0 = performance.now();
     let userError: unknown = null;
@@ -84,7 +105,7 @@ export class InThreadEngine implements ToolCaller {
     this.busy = true;
     let r;
     try {
-      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, cb);
+      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, preselectAbove, preselectK, cb);
     } finally {
       this.busy = false;
     }
@@ -94,7 +115,7 @@ export class InThreadEngine implements ToolCaller {
       throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "call failed");
     }
     const j = JSON.parse(r.json as string) as CoreResultJson;
-    return {
+    const local: CallResult = {
       calls: j.calls,
       raw: j.raw,
       truncated: j.truncated,
@@ -103,10 +124,15 @@ export class InThreadEngine implements ToolCaller {
       valid: j.valid,
       droppedCalls: j.dropped_calls,
       reason: j.reason,
+      confidence: j.confidence,
+      callConfidence: j.call_confidence,
+      noCallProbability: j.no_call_probability,
+      preselected: j.preselected,
+      source: "local",
       tokens: { input: j.tokens.input, output: j.tokens.output },
       outputIds: Array.from(r.outputIds ?? []),
       timings: {
-        tokenizeMs: j.timings.tokenize_ms, encodeMs: j.timings.encode_ms,
+        tokenizeMs: j.timings.tokenize_ms, retrieveMs: j.timings.retrieve_ms, encodeMs: j.timings.encode_ms,
         decodeMs: j.timings.decode_ms, totalMs: j.timings.total_ms,
         wallMs: performance.now() - t0,
       },
@@ -114,6 +140,16 @@ export class InThreadEngine implements ToolCaller {
       threads: this.threads,
       inWorker: this.inWorker,
     };
+    return withFallback(local, query, tools, this.settings, options);
+  }
+
+  async retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]> {
+    if (!this.native) throw new DisposedError();
+    if (typeof query !== "string" || query === "") throw new InvalidInputError("query must be a non-empty string");
+    if (k !== undefined && (!Number.isInteger(k) || k < 1)) throw new InvalidInputError("k must be a positive integer");
+    const r = this.native.retrieve(query, toolsToJson(tools), k ?? 0);
+    if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "retrieve failed");
+    return JSON.parse(r.json as string) as RankedTool[];
   }
 
   async memory(): Promise<MemoryStats> {

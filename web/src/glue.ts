@@ -20,8 +20,9 @@ export interface NativeEngine {
   loadModel(): NativeInfo;
   loaded(): boolean;
   info(): NativeInfo;
-  call(query: string, tools: string, maxTokens: number, constrained: boolean,
-       onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
+  call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
+       preselectK: number, onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
+  retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };
   tokenize(text: string): NativeStatus & { ids?: Int32Array };
   detokenize(ids: number[]): NativeStatus & { text?: string };
   dispose(): void;

@@ -10,9 +10,10 @@ export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha25
 export type Request =
   | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number }
   | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
-      wantTokens: boolean; abortFlag?: SharedArrayBuffer }
+      preselectAbove?: number; preselectK?: number; wantTokens: boolean; abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
   | { type: "memory"; id: number }
+  | { type: "retrieve"; id: number; query: string; tools: string; k?: number }
   // Drops the queued call with this id (its promise has already been rejected); a call that
   // has started stops through its abort flag instead. No reply.
   | { type: "cancel"; id: number }

@@ -6,3 +6,5 @@ export {
 } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
 export type * from "./types.js";
+export { openAICompatibleFallback, toOpenAITool, defaultHandoffReason, DEFAULT_CONFIDENCE_THRESHOLD } from "./fallback.js";
+export type { OpenAIFallbackOptions } from "./fallback.js";

@@ -53,6 +53,13 @@ export interface CreateOptions {
   memoryLimit?: number;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
+  /** Default hand-off for every call (see CallOptions.fallback). */
+  fallback?: Fallback;
+  /** Default confidence threshold for the hand-off (0.5 when not set). */
+  confidenceThreshold?: number;
+  /** Decides the hand-off instead of the built-in rule (low confidence, dropped calls, a cut
+   * input): return a reason to hand off, or null to keep the local answer. */
+  fallbackWhen?: (result: CallResult, threshold: number) => HandoffReason | null;
 }
 
 /** One generated token, as decoded text (UTF-8 sequences split over tokens are joined). */
@@ -63,14 +70,57 @@ export interface CallOptions {
   maxTokens?: number;
   /** Grammar-constrained decoding (default true). */
   constrained?: boolean;
+  /** Tool pre-selection with the retrieval head: a list with more tools than this (or one
+   * whose prompt does not fit the encoder context) is narrowed to the `preselectK` tools
+   * closest to the query. Default 10; -1 never pre-selects. */
+  preselectAbove?: number;
+  /** Tools kept by pre-selection (default 8). */
+  preselectK?: number;
+  /** Hand-off: called when the local answer is not good enough (see `fallbackWhen`); its
+   * calls become the result (`source: "fallback"`). Overrides CreateOptions.fallback. */
+  fallback?: Fallback;
+  /** Confidence under which the fallback answers (default: CreateOptions.confidenceThreshold, else 0.5). */
+  confidenceThreshold?: number;
   onToken?: (token: TokenEvent) => void;
   signal?: AbortSignal;
+}
+
+/** Why a call was handed to the fallback. */
+export type HandoffReason = "low-confidence" | "incomplete" | "truncated" | "custom";
+
+export interface FallbackContext {
+  reason: HandoffReason;
+  /** The local answer that was not good enough. */
+  local: CallResult;
+  signal?: AbortSignal;
+}
+
+/** A hand-off target, e.g. a cloud LLM: returns the calls for the request. */
+export type Fallback = (query: string, tools: Tool[] | string, context: FallbackContext) => Promise<FunctionCall[]>;
+
+/** What happened when a call was handed off. */
+export interface Handoff {
+  reason: HandoffReason;
+  /** The local model's calls and confidence. */
+  localCalls: FunctionCall[];
+  localConfidence: number;
+  /** The fallback failed (e.g. offline): the local answer was kept. */
+  error?: string;
+}
+
+/** One tool ranked by the retrieval head. */
+export interface RankedTool {
+  name: string;
+  /** Index in the tool list given. */
+  index: number;
+  /** Cosine similarity to the query, in [-1, 1]. */
+  score: number;
 }
 
 export interface FunctionCall { name: string; arguments: Record<string, unknown> }
 
 export interface CallTimings {
-  tokenizeMs: number; encodeMs: number; decodeMs: number;
+  tokenizeMs: number; retrieveMs: number; encodeMs: number; decodeMs: number;
   /** Inside the engine. */
   totalMs: number;
   /** As seen by the caller (includes the Worker round trip when there is one). */
@@ -92,6 +142,20 @@ export interface CallResult {
   droppedCalls: number;
   /** Why calls were dropped ("" when none was). */
   reason: string;
+  /** How sure the model is of this answer, in [0, 1]: its probability for its weakest choice,
+   * calibrated to the chance the answer is exactly right when the model carries a
+   * calibration (docs/confidence.md). */
+  confidence: number;
+  /** The same per returned call. */
+  callConfidence: number[];
+  /** The probability the model gave to answering with no call (-1 when unconstrained). */
+  noCallProbability: number;
+  /** Tools offered after pre-selection, best first ([]: all were offered). */
+  preselected: string[];
+  /** Who answered: the local model, or the fallback. */
+  source: "local" | "fallback";
+  /** Present when the call was handed off (or the hand-off failed). */
+  handoff?: Handoff;
   tokens: { input: number; output: number };
   outputIds: number[];
   timings: CallTimings;
@@ -123,6 +187,12 @@ export interface ToolCaller {
    *   r.calls // [{ name: "lights_on", arguments: {} }]
    */
   call(query: string, tools: Tool[] | string, options?: CallOptions): Promise<CallResult>;
+  /**
+   * The tools ranked by the model's retrieval head, best first (`k` of them; all when
+   * omitted). Tool embeddings are cached, so a catalog is embedded once.
+   * @throws {InvalidToolsError} @throws {ModelFormatError} UNSUPPORTED: no retrieval head
+   */
+  retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]>;
   /** The engine's WebAssembly memory now. @throws {DisposedError} */
   memory(): Promise<MemoryStats>;
   /** SentencePiece token ids of text (no BOS/EOS). @throws {DisposedError} */

@@ -4,9 +4,10 @@
 // isolated pages) a shared flag stops the running call within one token; without it the
 // promise rejects at once and the Worker's late answer is dropped.
 import { AbortError, DisposedError, InternalError, errorFromWire } from "./errors.js";
-import { toolsToJson } from "./engine.js";
+import { preselectOptions, toolsToJson } from "./engine.js";
+import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
-import type { Build, CallOptions, CallResult, CreateOptions, MemoryStats, ModelInfo, Tool, ToolCaller, TokenEvent } from "./types.js";
+import type { Build, CallOptions, CallResult, CreateOptions, MemoryStats, ModelInfo, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -25,9 +26,11 @@ class WorkerToolCaller implements ToolCaller {
   private worker: Worker | null;
   private nextId = 1;
   private pending = new Map<number, Pending>();
+  private settings: FallbackSettings;
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker, settings: FallbackSettings) {
     this.worker = worker;
+    this.settings = settings;
     worker.onmessage = (ev: MessageEvent<Reply>) => this.onReply(ev.data);
     worker.onerror = (ev: ErrorEvent) => {
       ev.preventDefault?.();
@@ -76,12 +79,14 @@ class WorkerToolCaller implements ToolCaller {
     const toolsJson = toolsToJson(tools);
     const { signal } = options;
     if (signal?.aborted) throw new AbortError("the call was aborted before it started");
+    const [preselectAbove, preselectK] = preselectOptions(options);
+    checkFallbackOptions(this.settings, options);
     const sab = typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
       ? new SharedArrayBuffer(4) : undefined;
     const t0 = performance.now();
     const { id, promise } = this.request(
       { type: "call", query, tools: toolsJson, maxTokens: options.maxTokens, constrained: options.constrained,
-        wantTokens: !!options.onToken, abortFlag: sab },
+        preselectAbove, preselectK, wantTokens: !!options.onToken, abortFlag: sab },
       { onToken: options.onToken });
     const onAbort = () => {
       if (sab) Atomics.store(new Int32Array(sab), 0, 1);
@@ -91,10 +96,15 @@ class WorkerToolCaller implements ToolCaller {
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const r = (await promise) as CallResult;
-      return { ...r, timings: { ...r.timings, wallMs: performance.now() - t0 }, inWorker: true };
+      const local = { ...r, timings: { ...r.timings, wallMs: performance.now() - t0 }, inWorker: true };
+      return await withFallback(local, query, tools, this.settings, options);
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  async retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]> {
+    return (await this.request({ type: "retrieve", query, tools: toolsToJson(tools), k }).promise) as RankedTool[];
   }
 
   async memory(): Promise<MemoryStats> {
@@ -119,7 +129,8 @@ class WorkerToolCaller implements ToolCaller {
 /** Starts the engine Worker and creates the engine inside it. */
 export async function createWorkerToolCaller(build: Build, options: CreateOptions): Promise<ToolCaller> {
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "needlepoint" });
-  const proxy = new WorkerToolCaller(worker);
+  const proxy = new WorkerToolCaller(worker,
+    { fallback: options.fallback, confidenceThreshold: options.confidenceThreshold, fallbackWhen: options.fallbackWhen });
   const { signal } = options;
   let model: WireModel;
   const m = options.model;

@@ -32,11 +32,16 @@ async function handle(req: Request): Promise<void> {
         if (!engine) throw new DisposedError();
         const flag = req.abortFlag ? new Int32Array(req.abortFlag) : null;
         const value = await engine.call(req.query, req.tools, {
-          maxTokens: req.maxTokens, constrained: req.constrained,
+          maxTokens: req.maxTokens, constrained: req.constrained, preselectAbove: req.preselectAbove, preselectK: req.preselectK,
           onToken: req.wantTokens ? (token) => post({ type: "token", id: req.id, token }) : undefined,
           shouldStop: flag ? () => Atomics.load(flag, 0) !== 0 : undefined,
         });
         post({ type: "result", id: req.id, value });
+        return;
+      }
+      case "retrieve": {
+        if (!engine) throw new DisposedError();
+        post({ type: "result", id: req.id, value: await engine.retrieve(req.query, req.tools, req.k) });
         return;
       }
       case "memory": {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "np/confidence.h"
 #include "np/gguf.h"
 #include "np/status.h"
 #include "np/tokenizer.h"
@@ -126,6 +127,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
+  // The confidence calibration the file carries (empty when none: raw scores are reported).
+  const Calibration& calibration() const { return calibration_; }
   const GgufFile& file() const { return *file_; }
   bool has_retrieval_head() const { return config_.contrastive_dim > 0; }
 
@@ -149,6 +152,7 @@ class Model {
   std::shared_ptr<const GgufFile> file_;
   ModelConfig config_;
   Tokenizer tokenizer_;
+  Calibration calibration_;
   Matrix embedding_;                // (vocab, d)
   std::vector<EncoderLayer> enc_layers_;
   std::vector<float> enc_out_norm_; // (d)

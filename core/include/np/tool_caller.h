@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "np/retrieval.h"
 #include "np/status.h"
 #include "np/tools.h"
 
@@ -39,10 +40,17 @@ struct CallOptions {
   // Called for every generated token with its id and text; return false to stop (the call
   // then fails with Code::kAborted).
   std::function<bool(int32_t id, const std::string& text)> on_token;
+  // Tool pre-selection with the retrieval head (models that have one): when the list has
+  // more than `preselect_above` tools, or its prompt does not fit the encoder context, only
+  // the `preselect_k` tools closest to the query are offered to the model (in the caller's
+  // order). preselect_above < 0: never. The defaults: the default model was trained on lists
+  // of 1 to 10 tools (docs/retrieval.md).
+  int32_t preselect_above = 10;
+  int32_t preselect_k = 8;
 };
 
 struct CallTimings {
-  double tokenize_ms = 0, encode_ms = 0, decode_ms = 0, total_ms = 0;
+  double tokenize_ms = 0, retrieve_ms = 0, encode_ms = 0, decode_ms = 0, total_ms = 0;
 };
 
 struct CallResult {
@@ -58,6 +66,16 @@ struct CallResult {
   // such a call is dropped, never returned: `calls` holds only the calls the model finished.
   int32_t dropped_calls = 0;
   std::string reason;           // why calls were dropped ("" when none was)
+  // Confidence (np/confidence.h, docs/confidence.md): the model's probability for its weakest
+  // choice in the answer, through the model's calibration when it has one; per returned call
+  // the same over that call's tokens; the probability the model gave to answering with no
+  // call at that decision (-1 when unconstrained).
+  double confidence = 0;
+  double confidence_raw = 0;    // before calibration (what `needlepoint calibrate` fits)
+  std::vector<double> call_confidence;
+  double no_call_probability = -1;
+  // Tools offered to the model after pre-selection, best first (empty: all were offered).
+  std::vector<std::string> preselected;
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
   std::vector<int32_t> input_ids, output_ids;
@@ -66,8 +84,11 @@ struct CallResult {
 
 class ToolCaller {
  public:
-  explicit ToolCaller(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
+  explicit ToolCaller(std::shared_ptr<const Model> model)
+      : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)) {}
   const Model& model() const { return *model_; }
+  // The retriever calls use for pre-selection (its tool-embedding cache is shared by them).
+  const ToolRetriever& retriever() const { return *retriever_; }
 
   // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query, the limits), kAborted.
   Result<CallResult> call(std::string_view query, std::string_view tools_json,
@@ -79,10 +100,12 @@ class ToolCaller {
 
  private:
   std::shared_ptr<const Model> model_;
+  std::shared_ptr<ToolRetriever> retriever_;
 };
 
 // The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,
-// "stop_reason":...,"dropped_calls":N,"reason":...,"tokens":{"input":N,"output":N},
+// "stop_reason":...,"dropped_calls":N,"reason":...,"confidence":x,"call_confidence":[...],
+// "no_call_probability":x,"preselected":[...],"tokens":{"input":N,"output":N},
 // "timings":{...}} (compact).
 std::string call_result_to_json(const CallResult& r);
 

@@ -78,6 +78,8 @@ class CallGrammar {
   std::string completion() const;
   // Calls whose closing '}' has been fed so far.
   int calls_closed() const { return calls_closed_; }
+  // Nothing of a call has been fed yet: the answer can still close empty ("[]").
+  bool before_first_call() const { return st_ == St::kStart || st_ == St::kStartSpace || st_ == St::kArrOpen; }
 
  private:
   enum class St : uint8_t {

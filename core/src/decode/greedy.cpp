@@ -2,6 +2,7 @@
 #include "decode/greedy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace np {
@@ -29,6 +30,25 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   for (int32_t n = 0; n < spec.budget; ++n) {
     NP_RETURN_IF_ERROR(step(token, logits.data()));
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    // log-sum-exp of the full distribution, for the probability of the token chosen below.
+    double lse = 0;
+    {
+      const float mx = logits[static_cast<size_t>(next)];
+      for (int32_t id = 0; id < V; ++id) lse += std::exp(static_cast<double>(logits[id]) - mx);
+      lse = std::log(lse) + mx;
+    }
+    const int32_t call_index = grammar.calls_closed();
+    if (spec.constrained && grammar.before_first_call()) {
+      // Mass of the tokens that would close the answer empty from here. Only the first
+      // step or two of an answer get here, so testing every token is affordable.
+      double p = 0;
+      for (int32_t id = 0; id < V; ++id) {
+        if (id == spec.eos_id || id == spec.tool_call_id) continue;
+        CallGrammar g = grammar;
+        if (allowed(id, false, &g) && g.done()) p += std::exp(static_cast<double>(logits[id]) - lse);
+      }
+      out->no_call_prob = static_cast<float>(p);
+    }
     if (spec.constrained) {
       const bool first = out->ids.empty();
       CallGrammar trial = grammar;
@@ -58,6 +78,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       break;
     }
     out->ids.push_back(next);
+    out->token_probs.push_back(static_cast<float>(std::exp(static_cast<double>(logits[next]) - lse)));
+    out->token_call.push_back(spec.constrained ? call_index : 0);
     const bool is_tool_call = next == spec.tool_call_id;
     if (!is_tool_call) out->text += tok.token_text(next);
     if (spec.on_token && !spec.on_token(next, is_tool_call ? tok.piece(next) : tok.token_text(next)))

@@ -36,6 +36,15 @@ struct DecodeOutput {
   int calls_closed = 0;         // calls the model itself closed (the rest of `text`'s calls
                                  // were cut off by the budget and finished by the grammar)
   std::string stop_reason;       // "complete", "eos", "max_tokens"
+  // Per generated token: its probability under the model's full softmax (a token the grammar
+  // forced against the model's choice gets the low probability the model gave it), and the
+  // index of the call it belongs to (calls closed before it; constrained decoding only, else 0).
+  std::vector<float> token_probs;
+  std::vector<int32_t> token_call;
+  // Probability the model gave, at the last step before the first call began, to the tokens
+  // that close the answer empty there ("]" after "[", or "[]" in one token): the no-call
+  // probability of that decision. -1 when unconstrained or when no such step came.
+  float no_call_prob = -1.0f;
 };
 
 Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out);

@@ -212,12 +212,44 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
   auto tools = parse_tools(tools_json);
   if (!tools.ok()) return tools.status();
-  const ToolSet& set = tools.value();
+  const ToolSet& all = tools.value();
 
   CallResult r;
-  r.input_ids = build_encoder_input(query, set.normalized_json, &r.truncated);
-  r.input_tokens = static_cast<int32_t>(r.input_ids.size());
+  r.input_ids = build_encoder_input(query, all.normalized_json, &r.truncated);
   r.timings.tokenize_ms = ms_since(t_start);
+
+  // Pre-selection: a list longer than the model was trained on, or one whose prompt is cut,
+  // is narrowed to the tools closest to the query. `kept` maps the offered set's indices
+  // back to the caller's.
+  const ToolSet* offered = &all;
+  ToolSet subset;
+  std::vector<size_t> kept;
+  const size_t n_tools = all.tools.size();
+  if (options.preselect_above >= 0 && retriever_->available() && options.preselect_k > 0 &&
+      n_tools > static_cast<size_t>(options.preselect_k) &&
+      (n_tools > static_cast<size_t>(options.preselect_above) || r.truncated)) {
+    const auto t_ret = Clock::now();
+    auto ranked = retriever_->rank(query, all);
+    if (!ranked.ok()) return ranked.status();
+    const size_t k = static_cast<size_t>(options.preselect_k);
+    for (size_t i = 0; i < k; ++i) {
+      kept.push_back(static_cast<size_t>(ranked.value()[i].index));
+      r.preselected.push_back(ranked.value()[i].name);
+    }
+    std::sort(kept.begin(), kept.end());
+    const auto source = nlohmann::ordered_json::parse(tools_json, nullptr, false);
+    nlohmann::ordered_json picked = nlohmann::ordered_json::array();
+    if (!source.is_array() || source.size() != n_tools) return Status(Code::kInternal, "tools JSON changed shape while pre-selecting");
+    for (size_t i : kept) picked.push_back(source[i]);
+    auto sub = parse_tools(json_dumps_compact(picked));
+    if (!sub.ok()) return Status(Code::kInternal, "pre-selected tools did not parse: " + sub.status().message());
+    subset = sub.take();
+    offered = &subset;
+    r.input_ids = build_encoder_input(query, subset.normalized_json, &r.truncated);
+    r.timings.retrieve_ms = ms_since(t_ret);
+  }
+  const ToolSet& set = *offered;
+  r.input_tokens = static_cast<int32_t>(r.input_ids.size());
 
   const uint64_t working = call_working_bytes(c, r.input_tokens);
   if (working > kMaxCallWorkingBytes)
@@ -255,6 +287,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   auto calls = parse_calls(r.raw, set);
   if (calls.ok()) {
     r.calls = calls.take();
+    if (!kept.empty())
+      for (Call& call : r.calls) call.tool_index = kept[call.tool_index];
     // A call the budget cut off was finished by the grammar with placeholder values: it is
     // well formed but not what the model meant, so it never reaches the caller.
     if (options.constrained && dec.completed && static_cast<int>(r.calls.size()) > dec.calls_closed) {
@@ -269,6 +303,24 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     r.valid = false;
     r.error = calls.status().message();
   }
+  // Confidence: the weakest choice, overall and per returned call, calibrated when the model
+  // carries a calibration.
+  const Calibration& cal = model_->calibration();
+  double weakest = dec.token_probs.empty() ? 0.0 : 1.0;
+  for (float p : dec.token_probs) weakest = std::min(weakest, static_cast<double>(p));
+  r.confidence_raw = weakest;
+  r.confidence = cal.apply(weakest);
+  for (size_t i = 0; i < r.calls.size(); ++i) {
+    double w = 1.0;
+    bool any = false;
+    for (size_t t = 0; t < dec.token_probs.size(); ++t)
+      if (dec.token_call[t] == static_cast<int32_t>(i)) {
+        w = std::min(w, static_cast<double>(dec.token_probs[t]));
+        any = true;
+      }
+    r.call_confidence.push_back(cal.apply(any ? w : weakest));
+  }
+  r.no_call_probability = dec.no_call_prob;
   r.timings.decode_ms = ms_since(t_dec);
   r.timings.total_ms = ms_since(t_start);
   return r;
@@ -287,8 +339,13 @@ std::string call_result_to_json(const CallResult& r) {
   j["stop_reason"] = r.stop_reason;
   j["dropped_calls"] = r.dropped_calls;
   j["reason"] = r.reason;
+  j["confidence"] = r.confidence;
+  j["confidence_raw"] = r.confidence_raw;
+  j["call_confidence"] = r.call_confidence;
+  j["no_call_probability"] = r.no_call_probability;
+  j["preselected"] = r.preselected;
   j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}};
-  j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"encode_ms", r.timings.encode_ms},
+  j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

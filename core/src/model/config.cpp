@@ -79,7 +79,9 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   if (const GgufValue* v = f.find("needle.format_version")) {
     uint32_t fv = 0;
     NP_RETURN_IF_ERROR(f.get_u32("needle.format_version", &fv));
-    if (fv != 1) return Status(Code::kBadVersion, "needle.format_version " + std::to_string(fv) + " is not supported (this engine reads 1)");
+    // 2: may carry needlepoint.confidence.calibration (np/confidence.h); nothing else changed.
+    if (fv != 1 && fv != 2)
+      return Status(Code::kBadVersion, "needle.format_version " + std::to_string(fv) + " is not supported (this engine reads 1 and 2)");
     (void)v;
   }
   ModelConfig c;

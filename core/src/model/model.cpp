@@ -45,6 +45,7 @@ Result<std::shared_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file)
   m->tokenizer_ = tok.take();
   if (m->tokenizer_.vocab_size() != m->config_.vocab_size)
     return Status(Code::kBadMetadata, "tokenizer size disagrees with the vocabulary");
+  NP_RETURN_IF_ERROR(calibration_from_gguf(*m->file_, &m->calibration_));
 
   // Every expected tensor present with the right type and shape; nothing else.
   const std::vector<TensorSpec> table = model_tensor_table(m->config_);
