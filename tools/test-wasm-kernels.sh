@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test-wasm-kernels.sh — runs tests/core/test_simd_kernels.cpp (the few-token matvec and the
-# GEMM micro-kernel against their references) compiled with Emscripten and -msimd128, under
+# test-wasm-kernels.sh — runs tests/core/test_simd_kernels.cpp (the few-token matvec, the GEMM
+# micro-kernel and the softmax's exp against their references) compiled with Emscripten and
+# -msimd128, under
 # Node, so the WASM SIMD128 kernels the browser builds run are checked at the same awkward
 # sizes as the native ones. Single-threaded build (no pthreads): the thread-count cases run
 # inline. Builds incrementally in build-wasm-kernels/ (Catch2's main is compiled once).
@@ -19,7 +20,8 @@ flags=(-O2 -std=c++17 -msimd128 -fexceptions -Icore/include -Icore/src -isystem 
 if [ ! -f "$out/catch_main.o" ] || [ tests/core/catch_main.cpp -nt "$out/catch_main.o" ]; then
   em++ "${flags[@]}" -c tests/core/catch_main.cpp -o "$out/catch_main.o"
 fi
-sources=(tests/core/test_simd_kernels.cpp core/src/ops/linear.cpp core/src/ops/gemm.cpp core/src/util/threads.cpp)
+sources=(tests/core/test_simd_kernels.cpp core/src/ops/linear.cpp core/src/ops/attention.cpp core/src/ops/gemm.cpp
+         core/src/util/threads.cpp)
 em++ "${flags[@]}" "${sources[@]}" "$out/catch_main.o" -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 \
   -sEXIT_RUNTIME=1 -o "$out/test_simd_kernels.js"
 # Node 20's fetch cannot load a file path, which Emscripten 3.1.6's glue tries first.

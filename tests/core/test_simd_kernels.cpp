@@ -5,12 +5,14 @@
 // micro-kernel (whichever this build compiled: AVX-512, AVX2, SIMD128 or portable) against a
 // double product at every edge-tile shape. Natively this checks the x86 kernels; the same file
 // is compiled with em++ -msimd128 and run under Node by tools/test-wasm-kernels.sh, which
-// checks the SIMD128 kernels. Depends only on ops/ and util/ (no model, no files).
+// checks the SIMD128 kernels; and the softmax's exp-and-sum (ops/softmax.h) against its _ref.
+// Depends only on ops/ and util/ (no model, no files).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/matvec.h"
+#include "ops/softmax.h"
 #include "util/rng.h"
 
 namespace {
@@ -190,4 +193,47 @@ TEST_CASE("gemm micro-kernel matches a double product at every edge-tile shape",
           }
   }
   np::set_num_threads(0);
+}
+
+TEST_CASE("softmax_exp_sum repeats its documented example", "[softmax][simd]") {
+  float p[] = {0.0f, -0.693147181f};
+  const float sum = np::softmax_exp_sum(p, 2, 0.0f);
+  CHECK(p[0] == 1.0f);
+  CHECK(std::fabs(p[1] - 0.5f) <= 1e-7f);
+  CHECK(std::fabs(sum - 1.5f) <= 2e-7f);
+}
+
+TEST_CASE("softmax_exp_sum matches its _ref at every tail length, masked keys included", "[softmax][simd]") {
+  // Each exp within a few ulp of std::exp's: 1e-6 relative. Tiny values may be flushed to 0
+  // (arguments below -87.3), so 1e-37 absolute. The sum adds n terms in another order:
+  // 2e-6 of itself (all terms are positive, so no cancellation).
+  constexpr double kExpRtol = 1e-6, kExpAtol = 1e-37, kSumRtol = 2e-6;
+  const float lowest = std::numeric_limits<float>::lowest();
+  np::Rng rng(75);
+  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 257})
+    for (int variant = 0; variant < 4; ++variant) {
+      // 0: scores of a few units; 1: wide range (down to about -200, so underflow runs);
+      // 2: every third key masked (the lowest float, as attention writes it); 3: all masked.
+      VecF p(static_cast<size_t>(n));
+      for (int j = 0; j < n; ++j) {
+        const float x = static_cast<float>(rng.normal());
+        p[j] = variant == 1 ? 60.0f * x : 3.0f * x;
+        if ((variant == 2 && j % 3 == 1) || variant == 3) p[j] = lowest;
+      }
+      const float maxv = *std::max_element(p.begin(), p.end());
+      VecF want = p, got = p;
+      const float sum_want = np::softmax_exp_sum_ref(want.data(), n, maxv);
+      const float sum_got = np::softmax_exp_sum(got.data(), n, maxv);
+      double worst = 0;
+      long first_bad = -1;
+      for (int j = 0; j < n; ++j) {
+        const double err = std::fabs(static_cast<double>(got[j]) - want[j]);
+        worst = std::max(worst, err / (std::fabs(want[j]) + 1e-30));
+        if (!(err <= kExpAtol + kExpRtol * std::fabs(want[j])) && first_bad < 0) first_bad = j;
+      }
+      INFO("n=" << n << " variant " << variant << ": max relative error " << worst << ", first failing index "
+                << first_bad << ", sums " << sum_got << " vs " << sum_want);
+      CHECK(first_bad < 0);
+      CHECK(std::fabs(static_cast<double>(sum_got) - sum_want) <= kSumRtol * sum_want);
+    }
 }

@@ -4,7 +4,8 @@
 // specification); the float one runs each head's products (q k^T, p v and the four of the
 // backward) through the packed GEMM of ops/gemm.h, heads (forward) or kv heads (backward)
 // split across threads. Each output is computed by the same code whatever the split, so
-// results do not depend on the thread count.
+// results do not depend on the thread count. The float softmax's exps run through
+// softmax_exp_sum (softmax.h: AVX2+FMA and WASM SIMD128 kernels here, std::exp its _ref).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,8 +16,122 @@
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
+#include "ops/softmax.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 
 namespace np {
+
+// ---- exp of a softmax row (softmax.h) ----
+
+namespace {
+
+// exp(x) for x <= 0 as 2^n e^r: n = nearest(x log2 e), r = x - n ln 2 with ln 2 split in two
+// (kLn2Hi = 355/512 has 9 significant bits, so n * kLn2Hi is exact for |n| <= 2^15), e^r by its
+// Taylor series to r^7 (|r| <= ln2 / 2: truncation 6e-9 relative), 2^n put into the exponent
+// bits. n >= -126 for x >= kExpMinArg; below it (masked scores: the lowest float), 0.
+constexpr float kLog2e = 1.44269504f;
+constexpr float kLn2Hi = 0.693359375f;
+constexpr float kLn2Lo = -2.12194440e-4f;  // ln 2 - kLn2Hi
+constexpr float kExpMinArg = -87.3f;
+constexpr float kExpC[8] = {1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+
+#if defined(__AVX2__) && defined(__FMA__)
+constexpr int kExpLanes = 8;
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
+  __m256 e = _mm256_set1_ps(kExpC[7]);
+  for (int i = 6; i >= 0; --i) e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(kExpC[i]));
+  const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 y = _mm256_mul_ps(e, _mm256_castsi256_ps(scale));
+  return _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(kExpMinArg), _CMP_GE_OQ));
+}
+// p[0..8) = exp(p - maxv); returns the updated vector.
+inline __m256 exp_block(float* p, __m256 maxv) {
+  const __m256 y = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(p), maxv));
+  _mm256_storeu_ps(p, y);
+  return y;
+}
+inline __m256 exp_load(const float* p) { return _mm256_loadu_ps(p); }
+inline float exp_lanes_sum(__m256 acc) {
+  alignas(32) float l[8];
+  _mm256_store_ps(l, acc);
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+#define NP_SOFTMAX_SIMD 1
+using ExpVec = __m256;
+inline ExpVec exp_splat(float v) { return _mm256_set1_ps(v); }
+inline ExpVec exp_add(ExpVec a, ExpVec b) { return _mm256_add_ps(a, b); }
+#elif defined(__wasm_simd128__)
+constexpr int kExpLanes = 4;
+// As the AVX2 one, with mul + add for each FMA (SIMD128 has none).
+inline v128_t exp_nonpositive(v128_t x) {
+  const v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(kLog2e)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(kLn2Hi)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(kLn2Lo)));
+  v128_t e = wasm_f32x4_splat(kExpC[7]);
+  for (int i = 6; i >= 0; --i) e = wasm_f32x4_add(wasm_f32x4_mul(e, r), wasm_f32x4_splat(kExpC[i]));
+  const v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  const v128_t y = wasm_f32x4_mul(e, scale);
+  return wasm_v128_and(y, wasm_f32x4_ge(x, wasm_f32x4_splat(kExpMinArg)));
+}
+inline v128_t exp_block(float* p, v128_t maxv) {
+  const v128_t y = exp_nonpositive(wasm_f32x4_sub(wasm_v128_load(p), maxv));
+  wasm_v128_store(p, y);
+  return y;
+}
+inline v128_t exp_load(const float* p) { return wasm_v128_load(p); }
+inline float exp_lanes_sum(v128_t acc) {
+  return (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 2)) +
+         (wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 3));
+}
+#define NP_SOFTMAX_SIMD 1
+using ExpVec = v128_t;
+inline ExpVec exp_splat(float v) { return wasm_f32x4_splat(v); }
+inline ExpVec exp_add(ExpVec a, ExpVec b) { return wasm_f32x4_add(a, b); }
+#endif
+
+}  // namespace
+
+float softmax_exp_sum_ref(float* p, int n, float maxv) {
+  float sum = 0;
+  for (int j = 0; j < n; ++j) {
+    p[j] = std::exp(p[j] - maxv);
+    sum += p[j];
+  }
+  return sum;
+}
+
+float softmax_exp_sum(float* p, int n, float maxv) {
+#if defined(NP_SOFTMAX_SIMD)
+  const ExpVec m = exp_splat(maxv);
+  ExpVec acc = exp_splat(0.0f);
+  int j = 0;
+  for (; j + kExpLanes <= n; j += kExpLanes) acc = exp_add(acc, exp_block(p + j, m));
+  if (j < n) {
+    // The tail through a padded copy whose padding is zeroed before it is summed.
+    alignas(32) float t[kExpLanes] = {};
+    for (int i = 0; j + i < n; ++i) t[i] = p[j + i];
+    exp_block(t, m);
+    for (int i = 0; i < kExpLanes; ++i)
+      if (j + i < n)
+        p[j + i] = t[i];
+      else
+        t[i] = 0.0f;
+    acc = exp_add(acc, exp_load(t));
+  }
+  return exp_lanes_sum(acc);
+#else
+  return softmax_exp_sum_ref(p, n, maxv);
+#endif
+}
 
 namespace {
 
@@ -57,11 +172,7 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
           p[j] = s;
           if (s > maxv) maxv = s;
         }
-        float sum = 0;
-        for (int j = 0; j < Tk; ++j) {
-          p[j] = std::exp(p[j] - maxv);
-          sum += p[j];
-        }
+        const float sum = softmax_exp_sum(p, Tk, maxv);
         const float inv = 1.0f / sum;
         for (int j = 0; j < Tk; ++j) p[j] *= inv;
       }
