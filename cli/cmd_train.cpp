@@ -111,19 +111,7 @@ bool write_bytes_atomic(const std::string& path, const std::vector<uint8_t>& byt
 
 // Exact match (and the other metrics) of a model file's bytes on examples.
 np::EvalMetrics evaluate_examples(std::shared_ptr<np::Model> model, const std::vector<np::Example>& examples) {
-  np::ToolCaller caller(std::move(model));
-  std::vector<np::EvalExample> evs;
-  for (const np::Example& ex : examples) {
-    auto r = caller.call(ex.query, ex.tools.dump());
-    np::EvalExample e;
-    for (const auto& a : ex.answers) e.reference.push_back({a.original_name, a.arguments});
-    e.accept = ex.accept;
-    e.parsed = r.ok() && r.value().valid;
-    if (r.ok())
-      for (const auto& c : r.value().calls) e.prediction.push_back({c.name, c.arguments});
-    evs.push_back(std::move(e));
-  }
-  return np::eval_compute(evs);
+  return np::evaluate_model(std::move(model), examples);
 }
 
 struct Progress {

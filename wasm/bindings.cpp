@@ -10,14 +10,20 @@
 #include <emscripten/val.h>
 #include <malloc.h>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "np/dataset.h"
+#include "np/eval.h"
 #include "np/gguf.h"
+#include "np/train_loop.h"
+#include "np/trainer.h"
 #include "np/model.h"
 #include "np/status.h"
 #include "np/threads.h"
@@ -229,6 +235,137 @@ class Engine {
     return o;
   }
 
+#if defined(NP_WASM_TRAINING)
+  // ---- in-tab fine-tuning (docs/finetune.md) ------------------------------------------
+  // finetuneStart(trainJsonl, configJson): a training run over the loaded model. The
+  // examples go to the module's in-memory file system (the data reader reads files); config
+  // {steps, batch, lr, loraRank, loraAlpha, seed, validationFraction}. The validation split
+  // is a content-hash holdout of the examples. {ok, steps, valExamples}.
+  val finetuneStart(const std::string& train_jsonl, const std::string& config_json) {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    finetune_.reset();
+    const auto cfg = nlohmann::json::parse(config_json, nullptr, false);
+    if (!cfg.is_object()) return fail(np::Code::kInvalidInput, "fine-tuning options are not a JSON object");
+    auto num = [&](const char* key, double dflt) {
+      return cfg.contains(key) && cfg[key].is_number() ? cfg[key].get<double>() : dflt;
+    };
+    np::TrainConfig tc;
+    tc.steps = static_cast<int64_t>(num("steps", 100));
+    tc.batch = static_cast<int32_t>(num("batch", 8));
+    tc.seed = static_cast<uint64_t>(num("seed", 1));
+    tc.lora.rank = static_cast<int>(num("loraRank", 8));
+    tc.lora.alpha = num("loraAlpha", 16);
+    tc.val_fraction = num("validationFraction", 0.2);
+    tc.eval_every = tc.steps;  // one validation, at the end (the best of it is exported)
+    tc.bad_lines = np::BadLinePolicy::kStop;
+    tc.optim = np::OptimConfig::finetuning(tc.steps);
+    tc.optim.adamw.lr = num("lr", tc.lora.rank > 0 ? 1e-2 : 1e-3);
+    const np::Status vs = tc.validate();
+    if (!vs.ok()) return status_object(vs);
+    // A fresh file per run: the reader keeps the path.
+    const std::string path = "/tmp/np-finetune-" + std::to_string(++finetune_runs_) + ".jsonl";
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) return fail(np::Code::kIoError, "cannot write the examples to the in-memory file system");
+    const bool written = std::fwrite(train_jsonl.data(), 1, train_jsonl.size(), f) == train_jsonl.size();
+    std::fclose(f);
+    if (!written) return fail(np::Code::kIoError, "cannot write the examples to the in-memory file system");
+    auto model = np::TrainModel::from_gguf(caller_->model().file());
+    if (!model.ok()) return status_object(model.status());
+    auto tok = np::Tokenizer::from_gguf(caller_->model().file());
+    if (!tok.ok()) return status_object(tok.status());
+    auto run = np::TrainRun::create(model.take(), tok.take(), path, tc);
+    if (!run.ok()) {
+      std::remove(path.c_str());
+      return status_object(run.status());
+    }
+    finetune_ = run.take();
+    finetune_path_ = path;
+    val o = val::object();
+    o.set("ok", true);
+    o.set("steps", static_cast<double>(tc.steps));
+    o.set("valExamples", static_cast<double>(finetune_->val_examples().size()));
+    return o;
+  }
+
+  // Runs up to n more steps (fewer at the end). {ok, step, steps, loss, ce, tokens, ms, done}
+  val finetuneStep(int n) {
+    if (!finetune_) return fail(np::Code::kInvalidInput, "no fine-tuning run: call finetuneStart first");
+    const auto t0 = std::chrono::steady_clock::now();
+    np::StepReport rep;
+    int64_t tokens = 0;
+    double loss = 0, ce = 0;
+    int done_steps = 0;
+    for (int i = 0; i < n && !finetune_->done(); ++i) {
+      const np::Status s = finetune_->step(&rep);
+      if (!s.ok()) return status_object(s);
+      tokens += rep.tokens;
+      loss += rep.loss;
+      ce += rep.ce;
+      ++done_steps;
+    }
+    if (finetune_->done() && finetune_->has_validation() && finetune_->due_for_validation()) {
+      np::ValReport vr;
+      const np::Status s = finetune_->validate(&vr);
+      if (!s.ok()) return status_object(s);
+    }
+    val o = val::object();
+    o.set("ok", true);
+    o.set("step", static_cast<double>(finetune_->step_count()));
+    o.set("steps", static_cast<double>(finetune_->config().steps));
+    o.set("loss", done_steps ? loss / done_steps : 0.0);
+    o.set("ce", done_steps ? ce / done_steps : 0.0);
+    o.set("tokens", static_cast<double>(tokens));
+    o.set("ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    o.set("done", finetune_->done());
+    return o;
+  }
+
+  // Exact match (and the other metrics, as JSON) on the run's validation examples, of the
+  // loaded (base) model, or of bytes of a tuned model. {ok, json}
+  val finetuneEvaluate(bool tuned) {
+    if (!finetune_) return fail(np::Code::kInvalidInput, "no fine-tuning run");
+    std::shared_ptr<const np::Model> model = caller_->model_ptr();
+    std::vector<uint8_t> bytes;
+    if (tuned) {
+      auto b = export_bytes(np::GgmlType::F32);
+      if (!b.ok()) return status_object(b.status());
+      auto f = np::GgufFile::open_bytes(b.take());
+      if (!f.ok()) return status_object(f.status());
+      auto m = np::Model::load(f.take());
+      if (!m.ok()) return status_object(m.status());
+      model = m.take();
+    }
+    const np::EvalMetrics m = np::evaluate_model(model, finetune_->val_examples());
+    val o = val::object();
+    o.set("ok", true);
+    o.set("json", np::eval_metrics_to_json(m).dump());
+    return o;
+  }
+
+  // The tuned model as GGUF bytes (LoRA merged; type "f32", "q8_0" ...). {ok, bytes}
+  val finetuneExport(const std::string& type) {
+    if (!finetune_) return fail(np::Code::kInvalidInput, "no fine-tuning run");
+    np::GgmlType t = np::GgmlType::F32;
+    if (type == "q8_0") t = np::GgmlType::Q8_0;
+    else if (type == "q4_0") t = np::GgmlType::Q4_0;
+    else if (type == "f16") t = np::GgmlType::F16;
+    else if (type != "f32") return fail(np::Code::kInvalidInput, "type must be f32, f16, q8_0 or q4_0");
+    auto b = export_bytes(t);
+    if (!b.ok()) return status_object(b.status());
+    val o = val::object();
+    o.set("ok", true);
+    o.set("bytes", val(emscripten::typed_memory_view(b.value().size(), b.value().data())).call<val>("slice"));
+    return o;
+  }
+
+  void finetuneEnd() {
+    finetune_.reset();
+    if (!finetune_path_.empty()) std::remove(finetune_path_.c_str());
+    finetune_path_.clear();
+  }
+
+#endif  // NP_WASM_TRAINING
+
   // Frees the model and its bytes; the object stays usable (load another model).
   void dispose() {
     release_model();
@@ -239,7 +376,18 @@ class Engine {
   static val fail(np::Code code, const std::string& message) {
     return status_object(np::Status(code, message));
   }
+#if defined(NP_WASM_TRAINING)
+  np::Result<std::vector<uint8_t>> export_bytes(np::GgmlType type) {
+    np::GgufWriter w;
+    NP_RETURN_IF_ERROR(finetune_->export_gguf(type, /*best=*/true, &w));
+    return w.to_bytes();
+  }
+#endif
+
   void release_model() {
+#if defined(NP_WASM_TRAINING)
+    finetuneEnd();     // a run reads the model's tensors: it ends first
+#endif
     caller_.reset();   // the model (and its GgufFile view) goes before the bytes it reads
     std::free(buffer_);
     buffer_ = nullptr;
@@ -251,6 +399,11 @@ class Engine {
   }
 
   std::unique_ptr<np::ToolCaller> caller_;
+#if defined(NP_WASM_TRAINING)
+  std::unique_ptr<np::TrainRun> finetune_;
+  std::string finetune_path_;
+  int finetune_runs_ = 0;
+#endif
   uint8_t* buffer_ = nullptr;     // bytes the loaded model reads (owned)
   uint8_t* pending_ = nullptr;    // bytes being filled by JS (owned)
   size_t pending_size_ = 0;
@@ -293,6 +446,13 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
       .function("info", &Engine::info)
       .function("call", &Engine::call)
       .function("retrieve", &Engine::retrieve)
+#if defined(NP_WASM_TRAINING)
+      .function("finetuneStart", &Engine::finetuneStart)
+      .function("finetuneStep", &Engine::finetuneStep)
+      .function("finetuneEvaluate", &Engine::finetuneEvaluate)
+      .function("finetuneExport", &Engine::finetuneExport)
+      .function("finetuneEnd", &Engine::finetuneEnd)
+#endif
       .function("tokenize", &Engine::tokenize)
       .function("detokenize", &Engine::detokenize)
       .function("dispose", &Engine::dispose);

@@ -11,6 +11,7 @@ set(NP_WEB_SUITES
   browser   # Chromium with and without COOP/COEP, in-thread and through the Worker proxy
   reliability  # memory bound, integrity, dispose, 200 concurrent calls, strict CSP
   handoff   # confidence, retrieve(), pre-selection, the fallback against a local OpenAI-style server
+  finetune  # in-tab LoRA fine-tuning in Node (st, mt) and Chromium (Worker): gain, cancel, errors
   docs)     # docs/web.md against the .d.ts files (every export, member, code documented)
 foreach(suite ${NP_WEB_SUITES})
   add_test(NAME web_${suite} COMMAND ${NP_NODE} --test ${NP_SOURCE_DIR}/tests/web/${suite}.test.mjs)

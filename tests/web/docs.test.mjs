@@ -37,7 +37,7 @@ test("every member of the public interfaces, every error code and progress statu
   const missing = [];
   const exportsOf = checker.getExportsOfModule(checker.getSymbolAtLocation(sf));
   const byName = Object.fromEntries(exportsOf.map((s) => [s.getName(), s]));
-  for (const name of ["ToolCaller", "CreateOptions", "CallOptions", "CallResult", "ModelInfo", "CallTimings", "TokenEvent", "FunctionCall", "MemoryStats", "RankedTool", "Handoff", "FallbackContext"]) {
+  for (const name of ["ToolCaller", "CreateOptions", "CallOptions", "CallResult", "ModelInfo", "CallTimings", "TokenEvent", "FunctionCall", "MemoryStats", "RankedTool", "Handoff", "FallbackContext", "FinetuneOptions", "FinetuneProgress", "FinetuneResult", "FinetuneMetrics", "TrainingExample"]) {
     const type = checker.getDeclaredTypeOfSymbol(byName[name]);
     for (const p of checker.getPropertiesOfType(type)) if (!documented(p.getName())) missing.push(`${name}.${p.getName()}`);
   }

@@ -2,10 +2,12 @@
 // instance. Entry points (browser.ts, node.ts, edge.ts, worker.ts) load the module and the
 // model bytes; this file owns the Embind Engine object, turns tools into JSON text,
 // streams token events and maps error codes to typed errors.
-import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, errorFromCode } from "./errors.js";
+import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, UnsupportedEnvironmentError, errorFromCode } from "./errors.js";
+import { planFinetune } from "./finetune.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
-import type { Build, CallOptions, CallResult, MemoryStats, ModelInfo, RankedTool, Tool, ToolCaller } from "./types.js";
+import type { Build, CallOptions, CallResult, FinetuneMetrics, FinetuneOptions, FinetuneResult, MemoryStats, ModelInfo,
+  RankedTool, Tool, ToolCaller } from "./types.js";
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
@@ -150,6 +152,60 @@ export class InThreadEngine implements ToolCaller {
     const r = this.native.retrieve(query, toolsToJson(tools), k ?? 0);
     if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "retrieve failed");
     return JSON.parse(r.json as string) as RankedTool[];
+  }
+
+  async finetune(options: FinetuneOptions): Promise<FinetuneResult> {
+    const native = this.native;
+    if (!native) throw new DisposedError();
+    if (this.build === "edge") throw new UnsupportedEnvironmentError("NO_TRAINING", "the edge build does not train: fine-tune in a page, a Worker or Node");
+    const plan = planFinetune(options);
+    const { signal, onProgress } = options;
+    if (signal?.aborted) throw new AbortError("fine-tuning was aborted before it started");
+    if (this.busy) throw new InvalidInputError("a call is already running on this engine");
+    this.busy = true;
+    const t0 = performance.now();
+    const check = <T extends { ok: boolean; code?: string; message?: string }>(r: T): T => {
+      if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "fine-tuning failed");
+      return r;
+    };
+    const metrics = (tuned: boolean): FinetuneMetrics => {
+      const j = JSON.parse(check(native.finetuneEvaluate(tuned)).json as string) as { exact_match: number; name_f1: number; examples: number };
+      return { exactMatch: j.exact_match, nameF1: j.name_f1, examples: j.examples };
+    };
+    try {
+      const started = check(native.finetuneStart(plan.jsonl, JSON.stringify(plan.config)));
+      const steps = started.steps as number;
+      const validationExamples = started.valExamples as number;
+      const before = plan.evaluate && validationExamples > 0 ? metrics(false) : null;
+      const losses: number[] = [];
+      let trained = 0, chunk = 1, trainMs = 0;
+      for (;;) {
+        // Chunks of about 250 ms between turns of the event loop (abort, progress).
+        const r = check(native.finetuneStep(chunk));
+        trainMs += r.ms as number;
+        const done = r.step as number;
+        losses.push(r.loss as number);
+        const n = done - trained;
+        trained = done;
+        const perStep = (r.ms as number) / Math.max(1, n);
+        chunk = Math.max(1, Math.min(50, Math.round(250 / Math.max(perStep, 1))));
+        const elapsed = (performance.now() - t0) / 1000;
+        const eps = (trained * plan.config.batch) / Math.max(trainMs / 1000, 1e-9);
+        onProgress?.({ step: done, steps, loss: r.loss as number, examplesPerSecond: eps, elapsedSeconds: elapsed,
+                       etaSeconds: ((steps - done) * perStep) / 1000 });
+        if (r.done) break;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (signal?.aborted) throw new AbortError("fine-tuning was aborted");
+      }
+      const after = plan.evaluate && validationExamples > 0 ? metrics(true) : null;
+      const model = check(native.finetuneExport(plan.type)).bytes as Uint8Array;
+      const seconds = (performance.now() - t0) / 1000;
+      return { model, steps: trained, seconds, examplesPerSecond: (trained * plan.config.batch) / Math.max(trainMs / 1000, 1e-9),
+               validationExamples, before, after, losses };
+    } finally {
+      native.finetuneEnd();
+      this.busy = false;
+    }
   }
 
   async memory(): Promise<MemoryStats> {

@@ -9,7 +9,7 @@ export type ErrorCode =
   | "BAD_SHAPE" | "MISSING_TENSOR" | "DUPLICATE_TENSOR" | "UNKNOWN_TENSOR" | "BAD_METADATA"
   | "BAD_ARCHITECTURE" | "UNSUPPORTED" | "INVALID_TOOLS" | "INVALID_INPUT" | "BAD_TOKENIZER"
   | "INTERNAL" | "ABORTED" | "OUT_OF_MEMORY"
-  | "MODEL_FETCH" | "INTEGRITY" | "DISPOSED" | "NO_SIMD" | "NO_THREADS" | "WORKER";
+  | "MODEL_FETCH" | "INTEGRITY" | "DISPOSED" | "NO_SIMD" | "NO_THREADS" | "NO_TRAINING" | "WORKER";
 
 /** Base class of every error this package throws or rejects with. */
 export class NeedlepointError extends Error {
@@ -53,7 +53,8 @@ export class AbortError extends NeedlepointError {
 export class DisposedError extends NeedlepointError {
   constructor(message = "the engine has been disposed") { super("DISPOSED", message); this.name = "DisposedError"; }
 }
-/** The runtime lacks something required: WebAssembly SIMD (NO_SIMD), threads (NO_THREADS). */
+/** The runtime lacks something required: WebAssembly SIMD (NO_SIMD), threads (NO_THREADS),
+ * training (NO_TRAINING: the edge build). */
 export class UnsupportedEnvironmentError extends NeedlepointError {
   constructor(code: ErrorCode, message: string) { super(code, message); this.name = "UnsupportedEnvironmentError"; }
 }
@@ -82,7 +83,7 @@ export function errorFromCode(code: string, message: string, details?: unknown):
   if (code === "MODEL_FETCH") return new ModelFetchError(message, details);
   if (code === "INTEGRITY") return new IntegrityError(message, details);
   if (code === "OUT_OF_MEMORY") return new OutOfMemoryError(message);
-  if (code === "NO_SIMD" || code === "NO_THREADS") return new UnsupportedEnvironmentError(code, message);
+  if (code === "NO_SIMD" || code === "NO_THREADS" || code === "NO_TRAINING") return new UnsupportedEnvironmentError(code, message);
   if (MODEL_CODES.has(code)) return new ModelFormatError(code as ErrorCode, message, details);
   return new InternalError((code || "INTERNAL") as ErrorCode, message, details);
 }

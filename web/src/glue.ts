@@ -23,6 +23,11 @@ export interface NativeEngine {
   call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
        preselectK: number, onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
   retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };
+  finetuneStart(trainJsonl: string, configJson: string): NativeStatus & { steps?: number; valExamples?: number };
+  finetuneStep(n: number): NativeStatus & { step?: number; steps?: number; loss?: number; ce?: number; tokens?: number; ms?: number; done?: boolean };
+  finetuneEvaluate(tuned: boolean): NativeStatus & { json?: string };
+  finetuneExport(type: string): NativeStatus & { bytes?: Uint8Array };
+  finetuneEnd(): void;
   tokenize(text: string): NativeStatus & { ids?: Int32Array };
   detokenize(ids: number[]): NativeStatus & { text?: string };
   dispose(): void;

@@ -3,7 +3,7 @@
 // Requests run one at a time in arrival order; "cancel" is handled as it arrives.
 // Errors cross as WireError {name, code, message, details} and are rebuilt into classes.
 import type { WireError } from "./errors.js";
-import type { Build, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
+import type { Build, FinetuneOptions, FinetuneProgress, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
 
 export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha256?: string } | undefined;
 
@@ -13,6 +13,7 @@ export type Request =
       preselectAbove?: number; preselectK?: number; wantTokens: boolean; abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
   | { type: "memory"; id: number }
+  | { type: "finetune"; id: number; options: Omit<FinetuneOptions, "signal" | "onProgress">; wantProgress: boolean }
   | { type: "retrieve"; id: number; query: string; tools: string; k?: number }
   // Drops the queued call with this id (its promise has already been rejected); a call that
   // has started stops through its abort flag instead. No reply.
@@ -22,6 +23,7 @@ export type Request =
 export type Reply =
   | { type: "progress"; id: number; event: ProgressEvent }
   | { type: "token"; id: number; token: TokenEvent }
+  | { type: "finetune-progress"; id: number; progress: FinetuneProgress }
   | { type: "ready"; id: number; build: Build; threads: number; model: ModelInfo }
   | { type: "result"; id: number; value: unknown }
   | { type: "error"; id: number; error: WireError };

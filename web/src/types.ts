@@ -165,6 +165,69 @@ export interface CallResult {
   inWorker: boolean;
 }
 
+/** A training example: the request, the tools offered, the calls expected ([] = none). */
+export interface TrainingExample {
+  query: string;
+  tools: Tool[] | string;
+  answers: FunctionCall[] | string;
+}
+
+export interface FinetuneOptions {
+  /** The examples (objects, or JSONL text in Needle's format). */
+  examples: TrainingExample[] | string;
+  /** Optimiser steps. Default: `epochs` passes over the training share, at least 100. */
+  steps?: number;
+  /** Passes over the training share when `steps` is not given (default 4). */
+  epochs?: number;
+  /** Examples per step (default 8). */
+  batch?: number;
+  /** Default 1e-2 with LoRA, 1e-3 without. */
+  learningRate?: number;
+  /** LoRA rank (default 8); 0 fine-tunes every weight. */
+  loraRank?: number;
+  loraAlpha?: number;
+  /** Share of the examples held out (by content) to measure before/after (default 0.2; 0: none). */
+  validationSplit?: number;
+  seed?: number;
+  /** Weight type of the returned model (default "q8_0"). */
+  type?: "f32" | "f16" | "q8_0" | "q4_0";
+  /** Measure exact match on the held-out share before and after (default true). */
+  evaluate?: boolean;
+  onProgress?: (progress: FinetuneProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FinetuneProgress {
+  step: number;
+  steps: number;
+  /** Mean training loss of the last chunk of steps. */
+  loss: number;
+  examplesPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface FinetuneMetrics {
+  /** Share of held-out examples answered exactly right. */
+  exactMatch: number;
+  nameF1: number;
+  examples: number;
+}
+
+export interface FinetuneResult {
+  /** The tuned model as a GGUF file (LoRA merged): load it with createToolCaller({ model }). */
+  model: Uint8Array;
+  steps: number;
+  seconds: number;
+  examplesPerSecond: number;
+  validationExamples: number;
+  /** Exact match on the held-out share before and after (null when not measured). */
+  before: FinetuneMetrics | null;
+  after: FinetuneMetrics | null;
+  /** Training loss per chunk of steps, in order. */
+  losses: number[];
+}
+
 export interface ModelInfo {
   vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
   nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
@@ -193,6 +256,15 @@ export interface ToolCaller {
    * @throws {InvalidToolsError} @throws {ModelFormatError} UNSUPPORTED: no retrieval head
    */
   retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]>;
+  /**
+   * Fine-tunes the loaded model on examples, in this engine's thread (the Worker for `mt` on
+   * a page): LoRA by default, with a held-out share to measure the gain. The engine keeps
+   * its model; load the returned one with createToolCaller({ model: result.model }).
+   * Calls wait while it runs.
+   * @throws {InvalidInputError} bad options or examples @throws {AbortError} signal aborted
+   * @throws {UnsupportedEnvironmentError} NO_TRAINING: the edge build does not train
+   */
+  finetune(options: FinetuneOptions): Promise<FinetuneResult>;
   /** The engine's WebAssembly memory now. @throws {DisposedError} */
   memory(): Promise<MemoryStats>;
   /** SentencePiece token ids of text (no BOS/EOS). @throws {DisposedError} */

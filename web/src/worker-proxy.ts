@@ -6,13 +6,16 @@
 import { AbortError, DisposedError, InternalError, errorFromWire } from "./errors.js";
 import { preselectOptions, toolsToJson } from "./engine.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
+import { planFinetune } from "./finetune.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
-import type { Build, CallOptions, CallResult, CreateOptions, MemoryStats, ModelInfo, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
+import type { Build, CallOptions, CallResult, CreateOptions, FinetuneOptions, FinetuneProgress, FinetuneResult, MemoryStats,
+  ModelInfo, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   onToken?: (t: TokenEvent) => void;
+  onFinetune?: (p: FinetuneProgress) => void;
   onProgress?: CreateOptions["onProgress"];
 }
 
@@ -44,6 +47,7 @@ class WorkerToolCaller implements ToolCaller {
     switch (m.type) {
       case "progress": p.onProgress?.(m.event); return;
       case "token": try { p.onToken?.(m.token); } catch { /* a throwing callback does not break the stream */ } return;
+      case "finetune-progress": try { p.onFinetune?.(m.progress); } catch { /* ignored, as for tokens */ } return;
       case "ready": this.pending.delete(m.id); p.resolve(m); return;
       case "result": this.pending.delete(m.id); p.resolve(m.value); return;
       case "error": this.pending.delete(m.id); p.reject(errorFromWire(m.error)); return;
@@ -98,6 +102,25 @@ class WorkerToolCaller implements ToolCaller {
       const r = (await promise) as CallResult;
       const local = { ...r, timings: { ...r.timings, wallMs: performance.now() - t0 }, inWorker: true };
       return await withFallback(local, query, tools, this.settings, options);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async finetune(options: FinetuneOptions): Promise<FinetuneResult> {
+    if (!this.worker) throw new DisposedError();
+    planFinetune(options);   // the same checks, here, so bad options fail before the round trip
+    const { signal, onProgress, ...rest } = options;
+    if (signal?.aborted) throw new AbortError("fine-tuning was aborted before it started");
+    const { id, promise } = this.request({ type: "finetune", options: rest, wantProgress: !!onProgress },
+                                         { onFinetune: onProgress });
+    const onAbort = () => {
+      this.worker?.postMessage({ type: "cancel", id } as Request);
+      this.cancel(id, new AbortError("fine-tuning was aborted"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return (await promise) as FinetuneResult;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }

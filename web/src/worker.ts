@@ -14,6 +14,7 @@ declare const self: { onmessage: ((ev: MessageEvent<Request>) => void) | null; p
 let engine: InThreadEngine | null = null;
 const queue: Request[] = [];
 const cancelled = new Set<number>();
+const running = new Map<number, AbortController>();   // fine-tuning runs, stopped by "cancel"
 let lastStarted = 0;
 let draining = false;
 
@@ -42,6 +43,20 @@ async function handle(req: Request): Promise<void> {
       case "retrieve": {
         if (!engine) throw new DisposedError();
         post({ type: "result", id: req.id, value: await engine.retrieve(req.query, req.tools, req.k) });
+        return;
+      }
+      case "finetune": {
+        if (!engine) throw new DisposedError();
+        const ac = new AbortController();
+        running.set(req.id, ac);
+        try {
+          const value = await engine.finetune({ ...req.options, signal: ac.signal,
+            onProgress: req.wantProgress ? (progress) => post({ type: "finetune-progress", id: req.id, progress }) : undefined });
+          (self as unknown as { postMessage(m: Reply, t: Transferable[]): void }).postMessage(
+            { type: "result", id: req.id, value }, [value.model.buffer]);
+        } finally {
+          running.delete(req.id);
+        }
         return;
       }
       case "memory": {
@@ -94,6 +109,7 @@ async function drain(): Promise<void> {
 self.onmessage = (ev: MessageEvent<Request>) => {
   const req = ev.data;
   if (req.type === "cancel") {
+    running.get(req.id)?.abort();                      // a fine-tuning run stops between chunks
     if (req.id > lastStarted) cancelled.add(req.id);   // ids rise: older ones already ran
     return;
   }

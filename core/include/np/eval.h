@@ -6,6 +6,7 @@
 // Definitions: docs/eval.md. Not here: running the model (the CLI's eval command does).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,12 @@ struct EvalMetrics {
 };
 
 EvalMetrics eval_compute(const std::vector<EvalExample>& examples);
+
+// Runs the model on every example (constrained decoding, default options) and computes the
+// metrics: what `needlepoint eval` and the fine-tuning before/after comparisons report.
+struct Example;
+class Model;
+EvalMetrics evaluate_model(std::shared_ptr<const Model> model, const std::vector<Example>& examples);
 nlohmann::ordered_json eval_metrics_to_json(const EvalMetrics& m);
 
 }  // namespace np

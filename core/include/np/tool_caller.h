@@ -87,6 +87,7 @@ class ToolCaller {
   explicit ToolCaller(std::shared_ptr<const Model> model)
       : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)) {}
   const Model& model() const { return *model_; }
+  std::shared_ptr<const Model> model_ptr() const { return model_; }
   // The retriever calls use for pre-selection (its tool-embedding cache is shared by them).
   const ToolRetriever& retriever() const { return *retriever_; }
 
