@@ -4,7 +4,7 @@
 // URL parameters (for tests and comparisons): ?model=URL (another model; default: the
 // package's bundled model, pinned to its SHA-256 by the demo build), ?threads=N, ?build=st,
 // ?nosw (no service worker), ?preset=ID.
-import { createToolCaller, clearCache, InvalidToolsError } from "needlepoint";
+import { createToolCaller, clearCache, InvalidToolsError, synthesizeExamples } from "needlepoint";
 import { PRESETS } from "./presets.js";
 import { checkTools } from "./json-check.js";
 import { createActions } from "./actions.js";
@@ -14,6 +14,8 @@ const params = new URLSearchParams(location.search);
 const MB = (n) => (n / 1e6).toFixed(1) + " MB";
 const ms = (n) => (n < 10 ? n.toFixed(2) : n.toFixed(0)) + " ms";
 const state = { tc: null, preset: PRESETS[0], last: null, loadedAt: null, busy: false, requests: [] };
+// Fine-tuning: generated examples, the running job, the tuned engine and the original one.
+const tune = { examples: null, abort: null, result: null, original: null, losses: [] };
 
 try { const t = localStorage.getItem("np-demo-theme"); if (t) document.documentElement.dataset.theme = t; } catch { /* no storage */ }
 
@@ -39,6 +41,9 @@ function selectPreset(id) {
     return b;
   }));
   validateTools();
+  $("tune-seeds").value = JSON.stringify(p.examples.filter((ex) => ex.expect).map((ex) => ({ query: ex.query, answers: ex.expect })), null, 1);
+  tune.examples = null;
+  $("tune-status").textContent = "No examples yet.";
 }
 
 function validateTools() {
@@ -96,6 +101,7 @@ async function load() {
     (params.get("model") ? ` (${params.get("model")})` : "");
   $("query").disabled = false;
   $("run").disabled = false;
+  $("tune-generate").disabled = false;
   document.body.dataset.state = "ready";
   return tc;
 }
@@ -194,6 +200,107 @@ async function run(query) {
 }
 $("query-form").addEventListener("submit", (ev) => { ev.preventDefault(); run(); });
 
+// ---- fine-tuning in the tab ----
+function tuneError(message) { $("tune-error").textContent = message; }
+
+/** Examples from the seeds in the editor and the tools in the tools editor. */
+function generateExamples(count = Number($("tune-count").value) || 200) {
+  tuneError("");
+  const tools = validateTools();
+  if (!tools.ok) { tuneError("Fix the tools JSON first."); return null; }
+  let seeds;
+  try { seeds = JSON.parse($("tune-seeds").value); } catch (e) { tuneError(`The examples are not valid JSON: ${e.message}`); return null; }
+  try {
+    tune.examples = synthesizeExamples(tools.value, seeds, { count, seed: 1 });
+  } catch (e) { tuneError(e.message); return null; }
+  $("tune-status").textContent = `${tune.examples.length} examples ready (${seeds.length} written, the rest generated from them).`;
+  $("tune-start").disabled = false;
+  return tune.examples.length;
+}
+$("tune-generate").addEventListener("click", () => generateExamples());
+
+function drawLoss() {
+  const l = tune.losses;
+  if (!l.length) { $("tune-line").setAttribute("points", ""); return; }
+  const max = Math.max(...l), min = Math.min(...l, 0);
+  $("tune-line").setAttribute("points", l.map((v, i) => `${(i / Math.max(1, l.length - 1)) * 300},${78 - ((v - min) / Math.max(1e-9, max - min)) * 76}`).join(" "));
+}
+
+function showTuneResult(r) {
+  const pct = (m) => (m ? `${(m.exactMatch * 100).toFixed(0)}% of ${m.examples}` : "not measured");
+  const rows = [["Exact match before (held out)", pct(r.before)], ["Exact match after (held out)", pct(r.after)],
+                ["Steps, time", `${r.steps}, ${r.seconds.toFixed(1)} s`], ["Speed", `${r.examplesPerSecond.toFixed(0)} examples/s`],
+                ["Tuned model", MB(r.model.length)]];
+  $("tune-result").replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement("dt"), { textContent: k }),
+                                                              Object.assign(document.createElement("dd"), { textContent: v })]));
+}
+
+async function finetune(steps = Number($("tune-steps").value) || 150) {
+  if (!state.tc || state.busy || !tune.examples) return null;
+  tuneError("");
+  state.busy = true;
+  tune.abort = new AbortController();
+  tune.losses = [];
+  drawLoss();
+  for (const id of ["tune-start", "tune-generate", "run"]) $(id).disabled = true;
+  $("tune-cancel").disabled = false;
+  try {
+    const r = await state.tc.finetune({ examples: tune.examples, steps, validationSplit: 0.2, signal: tune.abort.signal,
+      onProgress: (p) => {
+        tune.losses.push(p.loss);
+        drawLoss();
+        $("tune-status").textContent = `Step ${p.step} of ${p.steps}, loss ${p.loss.toFixed(3)}, ` +
+          `${p.examplesPerSecond.toFixed(0)} examples/s, about ${Math.ceil(p.etaSeconds)} s left`;
+      } });
+    tune.result = r;
+    showTuneResult(r);
+    $("tune-status").textContent = `Done: ${r.steps} steps in ${r.seconds.toFixed(1)} s.`;
+    $("tune-use").disabled = false;
+    return r;
+  } catch (e) {
+    tuneError(e.name === "AbortError" ? "Cancelled: the model is unchanged." : `${e.name} (${e.code ?? "?"}): ${e.message}`);
+    return { error: { name: e.name, code: e.code, message: e.message } };
+  } finally {
+    state.busy = false;
+    tune.abort = null;
+    $("tune-cancel").disabled = true;
+    for (const id of ["tune-start", "tune-generate", "run"]) $(id).disabled = false;
+  }
+}
+$("tune-start").addEventListener("click", () => finetune());
+$("tune-cancel").addEventListener("click", () => tune.abort?.abort());
+
+/** Loads the tuned model into the same engine (no new instance: nothing is fetched); the
+ * original model's bytes are kept for going back. */
+async function useTuned() {
+  if (!tune.result || state.busy) return false;
+  state.busy = true;
+  try {
+    tune.original ??= await state.tc.modelBytes();
+    await state.tc.loadModel(tune.result.model);
+  } finally {
+    state.busy = false;
+  }
+  $("model-info").textContent = `tuned in this tab: ${MB(tune.result.model.length)}, ${tune.result.steps} steps`;
+  $("tune-revert").disabled = false;
+  return true;
+}
+async function revert() {
+  if (!tune.original || state.busy) return false;
+  state.busy = true;
+  try {
+    await state.tc.loadModel(tune.original);
+  } finally {
+    state.busy = false;
+  }
+  tune.original = null;
+  $("model-info").textContent = `the original model (${MB(state.tc.model.fileBytes)})`;
+  $("tune-revert").disabled = true;
+  return true;
+}
+$("tune-use").addEventListener("click", () => useTuned());
+$("tune-revert").addEventListener("click", () => revert());
+
 // ---- offline copy ----
 // Registered before the engine loads, and waited for (up to 15 s), so that the package's
 // files come from the offline copy and nothing is fetched after the model has loaded.
@@ -223,6 +330,8 @@ const ready = Promise.race([offlineReady, new Promise((r) => setTimeout(r, 15000
 window.needlepointDemo = {
   presets: PRESETS, ready, offlineReady, run, selectPreset,
   dispatch: (call) => actions.dispatch(call),
+  generateExamples, finetune, useTuned, revert,
+  get tuneLosses() { return [...tune.losses]; },
   get lastResult() { return state.last; },
   get requestsSinceLoad() { return [...state.requests]; },
 };

@@ -100,10 +100,10 @@ class Engine {
     return reinterpret_cast<uintptr_t>(pending_);
   }
 
-  // Parses and checks the bytes written at allocModel's address; replaces any loaded model.
+  // Parses and checks the bytes written at allocModel's address; replaces the loaded model
+  // only when the new one loads (a bad file leaves the engine with its model).
   val loadModel() {
     if (!pending_) return fail(np::Code::kInvalidInput, "no model bytes: call allocModel first");
-    release_model();
     auto file = np::GgufFile::open_view(pending_, pending_size_);
     if (!file.ok()) {
       free_pending();
@@ -121,7 +121,9 @@ class Engine {
                         static_cast<double>(np::call_working_bytes(config, config.max_enc_len)) +
                         static_cast<double>(np::num_threads()) *
                             static_cast<double>(np::call_thread_scratch_bytes(config, config.max_enc_len));
-    if (heap_used() + need > memory_limit()) {
+    // What the current model holds is given back once the new one is in.
+    const double reclaim = caller_ ? model_footprint(caller_->model()) : 0.0;
+    if (heap_used() - reclaim + need > memory_limit()) {
       const double used = heap_used(), file_bytes = static_cast<double>(pending_size_);
       free_pending();
       return fail(np::Code::kOutOfMemory,
@@ -133,6 +135,7 @@ class Engine {
       free_pending();
       return status_object(model.status());
     }
+    release_model();
     buffer_ = pending_;
     pending_ = nullptr;
     pending_size_ = 0;
@@ -141,6 +144,16 @@ class Engine {
   }
 
   bool loaded() const { return caller_ != nullptr; }
+
+  // {ok, bytes}: a copy of the loaded model's file (to keep it, or to load it again later).
+  val modelBytes() const {
+    if (!caller_ || !buffer_) return fail(np::Code::kInvalidInput, "no model loaded");
+    const size_t n = caller_->model().file().size();
+    val o = val::object();
+    o.set("ok", true);
+    o.set("bytes", val(emscripten::typed_memory_view(n, buffer_)).call<val>("slice"));
+    return o;
+  }
 
   // {ok, config:{...}, fileBytes}: the model's hyper-parameters.
   val info() const {
@@ -373,6 +386,13 @@ class Engine {
   }
 
  private:
+  // The memory a loaded model holds: its file, its f32 copies, one call's working memory.
+  static double model_footprint(const np::Model& m) {
+    const np::ModelConfig& c = m.config();
+    return static_cast<double>(m.file().size()) + static_cast<double>(np::model_load_bytes(m.file(), c)) +
+           static_cast<double>(np::call_working_bytes(c, c.max_enc_len));
+  }
+
   static val fail(np::Code code, const std::string& message) {
     return status_object(np::Status(code, message));
   }
@@ -443,6 +463,7 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
       .function("allocModel", &Engine::allocModel)
       .function("loadModel", &Engine::loadModel)
       .function("loaded", &Engine::loaded)
+      .function("modelBytes", &Engine::modelBytes)
       .function("info", &Engine::info)
       .function("call", &Engine::call)
       .function("retrieve", &Engine::retrieve)

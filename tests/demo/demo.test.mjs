@@ -77,7 +77,8 @@ function runExample(page, id, k) {
     d.selectPreset(id);
     const r = await d.run(d.presets.find((p) => p.id === id).examples[k].query);
     return { r: r && { calls: r.calls, raw: r.raw, valid: r.valid, truncated: r.truncated, completed: r.completed,
-                      stopReason: r.stopReason, tokens: r.tokens, build: r.build, threads: r.threads, inWorker: r.inWorker,
+                      stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason,
+                      build: r.build, threads: r.threads, inWorker: r.inWorker,
                       outputIds: r.outputIds, timings: r.timings },
              stream: document.getElementById("stream").textContent,
              cards: document.querySelectorAll("#cards .card").length,
@@ -270,6 +271,44 @@ test("page actions: the dispatcher changes the page; model calls on the page pre
     assert.equal((await d({ name: "clear_todos", arguments: {} })).text, "Removed 2 to-do items");
     assert.equal(await page.$$eval("#todos li", (li) => li.length), 0);
     await d({ name: "set_theme", arguments: { theme: "light" } });
+  } finally {
+    await context.close();
+  }
+});
+
+test("fine-tune on these tools: generate examples, train with a live loss chart, before/after, use and revert, no request", async () => {
+  const { context, page, requests } = await open(isolated.origin, "preset=smart-home");
+  try {
+    const before = requests.length;
+    const out = await page.evaluate(async () => {
+      const d = window.needlepointDemo;
+      const n = d.generateExamples(80);
+      const r = await d.finetune(20);
+      const shown = document.getElementById("tune-result").textContent;
+      const points = document.getElementById("tune-line").getAttribute("points").trim().split(/\s+/).length;
+      const used = await d.useTuned();
+      const info = document.getElementById("model-info").textContent;
+      const call = await d.run(d.presets.find((p) => p.id === "smart-home").examples[0].query);
+      const reverted = await d.revert();
+      const again = await d.run(d.presets.find((p) => p.id === "smart-home").examples[0].query);
+      return { n, steps: r.steps, losses: d.tuneLosses.length, before: r.before, after: r.after, shown, points, used, info,
+               callValid: call.valid, reverted, againValid: again.valid, status: document.getElementById("tune-status").textContent,
+               sinceLoad: d.requestsSinceLoad };
+    });
+    await page.screenshot({ path: join(ARTIFACTS, "fine-tune.png"), fullPage: true });
+    assert.equal(out.n, 80);
+    assert.equal(out.steps, 20);
+    assert.ok(out.losses >= 2 && out.points === out.losses, `chart points ${out.points}, progress events ${out.losses}`);
+    assert.ok(out.before && out.after && out.before.examples > 0, JSON.stringify(out));
+    assert.match(out.shown, /Exact match before/);
+    assert.match(out.status, /^Done: 20 steps/);
+    assert.equal(out.used, true);
+    assert.match(out.info, /tuned in this tab/);
+    assert.equal(out.callValid, true);
+    assert.equal(out.reverted, true);
+    assert.equal(out.againValid, true);
+    assert.deepEqual(out.sinceLoad, [], "fine-tuning makes no request");
+    assert.equal(requests.length, before, "no request reached the network during fine-tuning");
   } finally {
     await context.close();
   }

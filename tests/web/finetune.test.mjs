@@ -80,6 +80,53 @@ for (const build of ["st", "mt"]) {
   });
 }
 
+test("synthesizeExamples: grounded, varied, deterministic; a fine-tune on 6 seeds' examples raises exact match", async () => {
+  const tools = [];
+  for (const ex of NEW_TRAIN) for (const t of ex.tools) if (!tools.some((x) => x.name === t.name)) tools.push(t);
+  const byTool = new Map();
+  for (const ex of NEW_TRAIN) {
+    const k = ex.answers[0]?.name ?? "";
+    if (!byTool.has(k)) byTool.set(k, []);
+    byTool.get(k).push({ query: ex.query, answers: ex.answers });
+  }
+  byTool.delete("");   // the seeds are requests; the synthesizer adds the no-call ones
+  const seeds = [...byTool.values()].flatMap((l) => l.slice(0, 2));
+  assert.equal(seeds.length, 6);
+  const ex = np.synthesizeExamples(tools, seeds, { count: 160, seed: 3 });
+  assert.equal(ex.length, 160);
+  assert.deepEqual(np.synthesizeExamples(tools, seeds, { count: 160, seed: 3 }), ex, "deterministic for a seed");
+  assert.notDeepEqual(np.synthesizeExamples(tools, seeds, { count: 160, seed: 4 }), ex);
+  const noCall = ex.filter((e) => e.answers.length === 0).length;
+  assert.equal(noCall, 16, "10% no-call");
+  assert.ok(new Set(ex.map((e) => e.query)).size >= 120, "varied queries");
+  const names = new Set(tools.map((t) => t.name));
+  for (const e of ex) {
+    for (const c of e.answers) {
+      assert.ok(names.has(c.name) && e.tools.some((t) => t.name === c.name), `${c.name} is offered`);
+      for (const v of Object.values(c.arguments)) {
+        if (typeof v === "string" || typeof v === "number") {
+          assert.ok(e.query.toLowerCase().includes(String(v).toLowerCase()), `"${v}" is written in "${e.query}"`);
+        }
+      }
+    }
+  }
+  assert.throws(() => np.synthesizeExamples(tools, [{ query: "x", answers: [{ name: "nope", arguments: {} }] }]), np.InvalidInputError);
+  assert.throws(() => np.synthesizeExamples([], seeds), np.InvalidInputError);
+  const tc = await np.createToolCaller({ model: base, build: "st" });
+  try {
+    const r = await tc.finetune({ examples: ex, steps: 300, batch: 8, learningRate: 1e-2, loraRank: 8, validationSplit: 0.2 });
+    const tuned = await np.createToolCaller({ model: r.model, build: "st" });
+    const emBefore = await exactMatch(tc, NEW_TEST), emAfter = await exactMatch(tuned, NEW_TEST);
+    await tuned.dispose();
+    console.log(`# synthesized from 6 seeds: held-out share ${r.before.exactMatch.toFixed(2)} -> ${r.after.exactMatch.toFixed(2)}, ` +
+                `the 10 real held-out queries ${emBefore.toFixed(2)} -> ${emAfter.toFixed(2)}`);
+    assert.ok(r.after.exactMatch >= r.before.exactMatch + 0.2, `held-out share ${r.before.exactMatch} -> ${r.after.exactMatch}`);
+    assert.ok(emAfter > emBefore, `real queries ${emBefore} -> ${emAfter}`);
+  } finally {
+    await tc.dispose();
+  }
+});
+
 test("Node: cancelling a run leaves the engine usable; bad options are InvalidInputError", async () => {
   const tc = await np.createToolCaller({ model: base, build: "st" });
   try {
@@ -105,6 +152,17 @@ test("Node: cancelling a run leaves the engine usable; bad options are InvalidIn
     }
     await assert.rejects(tc.finetune({ examples: "{\"query\": 1}\n{\"query\": 2}\n" }), np.NeedlepointError);
     assert.equal((await tc.call(NEW_TEST[0].query, NEW_TEST[0].tools)).valid, true);
+    // loadModel swaps the model in place; a bad file leaves the current one; modelBytes round-trips.
+    const original = await tc.modelBytes();
+    assert.deepEqual(Buffer.from(original), readFileSync(base));
+    const answer = (await tc.call(NEW_TEST[1].query, NEW_TEST[1].tools)).raw;
+    await assert.rejects(tc.loadModel(new Uint8Array(1000).fill(7)), np.ModelFormatError);
+    assert.equal((await tc.call(NEW_TEST[1].query, NEW_TEST[1].tools)).raw, answer, "the old model stays after a bad load");
+    const info = await tc.loadModel(held.model);
+    assert.equal(info.fileBytes, held.model.length);
+    assert.equal(tc.model.fileBytes, held.model.length);
+    await tc.loadModel(original);
+    assert.equal((await tc.call(NEW_TEST[1].query, NEW_TEST[1].tools)).raw, answer, "back to the original");
   } finally {
     await tc.dispose();
   }

@@ -4,10 +4,11 @@
 // streams token events and maps error codes to typed errors.
 import { AbortError, DisposedError, InvalidInputError, InvalidToolsError, UnsupportedEnvironmentError, errorFromCode } from "./errors.js";
 import { planFinetune } from "./finetune.js";
+import { bytesStream, classifySource, loadModelFromUrl, writeModel } from "./model.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
 import type { Build, CallOptions, CallResult, FinetuneMetrics, FinetuneOptions, FinetuneResult, MemoryStats, ModelInfo,
-  RankedTool, Tool, ToolCaller } from "./types.js";
+  ModelSource, RankedTool, Tool, ToolCaller } from "./types.js";
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
@@ -206,6 +207,25 @@ export class InThreadEngine implements ToolCaller {
       native.finetuneEnd();
       this.busy = false;
     }
+  }
+
+  async loadModel(source: ModelSource): Promise<ModelInfo> {
+    const native = this.native, mod = this.mod;
+    if (!native || !mod) throw new DisposedError();
+    if (this.busy) throw new InvalidInputError("a call is already running on this engine");
+    const src = classifySource(source);
+    const loaded = "bytes" in src
+      ? await writeModel(mod, native, bytesStream(src.bytes))
+      : await loadModelFromUrl(mod, native, src.url, src.sha256, { cache: true });
+    this.model = modelInfoFrom(loaded.info);
+    return this.model;
+  }
+
+  async modelBytes(): Promise<Uint8Array> {
+    if (!this.native) throw new DisposedError();
+    const r = this.native.modelBytes();
+    if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "no model");
+    return r.bytes as Uint8Array;
   }
 
   async memory(): Promise<MemoryStats> {

@@ -19,6 +19,7 @@ export interface NativeEngine {
   allocModel(size: number): number;
   loadModel(): NativeInfo;
   loaded(): boolean;
+  modelBytes(): NativeStatus & { bytes?: Uint8Array };
   info(): NativeInfo;
   call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
        preselectK: number, onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;

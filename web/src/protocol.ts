@@ -13,6 +13,8 @@ export type Request =
       preselectAbove?: number; preselectK?: number; wantTokens: boolean; abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
   | { type: "memory"; id: number }
+  | { type: "load"; id: number; model: WireModel }
+  | { type: "model-bytes"; id: number }
   | { type: "finetune"; id: number; options: Omit<FinetuneOptions, "signal" | "onProgress">; wantProgress: boolean }
   | { type: "retrieve"; id: number; query: string; tools: string; k?: number }
   // Drops the queued call with this id (its promise has already been rejected); a call that

@@ -8,3 +8,5 @@ export type { ErrorCode } from "./errors.js";
 export type * from "./types.js";
 export { openAICompatibleFallback, toOpenAITool, defaultHandoffReason, DEFAULT_CONFIDENCE_THRESHOLD } from "./fallback.js";
 export type { OpenAIFallbackOptions } from "./fallback.js";
+export { synthesizeExamples } from "./synth.js";
+export type { SynthesizeOptions } from "./synth.js";

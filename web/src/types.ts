@@ -265,6 +265,14 @@ export interface ToolCaller {
    * @throws {UnsupportedEnvironmentError} NO_TRAINING: the edge build does not train
    */
   finetune(options: FinetuneOptions): Promise<FinetuneResult>;
+  /**
+   * Replaces the engine's model (same build, threads and Worker; no new instance, nothing
+   * fetched for bytes). The old model stays if the new one does not load.
+   * @throws {ModelFormatError} @throws {IntegrityError} @throws {ModelFetchError} @throws {OutOfMemoryError}
+   */
+  loadModel(model: ArrayBuffer | Uint8Array | string | URL | { url: string | URL; sha256?: string }): Promise<ModelInfo>;
+  /** A copy of the loaded model's file (e.g. to switch back to it later with loadModel). */
+  modelBytes(): Promise<Uint8Array>;
   /** The engine's WebAssembly memory now. @throws {DisposedError} */
   memory(): Promise<MemoryStats>;
   /** SentencePiece token ids of text (no BOS/EOS). @throws {DisposedError} */

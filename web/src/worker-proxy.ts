@@ -9,7 +9,7 @@ import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fal
 import { planFinetune } from "./finetune.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
 import type { Build, CallOptions, CallResult, CreateOptions, FinetuneOptions, FinetuneProgress, FinetuneResult, MemoryStats,
-  ModelInfo, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
+  ModelInfo, ModelSource, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -128,6 +128,21 @@ class WorkerToolCaller implements ToolCaller {
 
   async retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]> {
     return (await this.request({ type: "retrieve", query, tools: toolsToJson(tools), k }).promise) as RankedTool[];
+  }
+
+  async loadModel(source: ModelSource): Promise<ModelInfo> {
+    if (!this.worker) throw new DisposedError();
+    const m = source;
+    let model: WireModel;
+    if (m instanceof URL) model = m.href;
+    else if (m && typeof m === "object" && !(m instanceof ArrayBuffer) && !(m instanceof Uint8Array)) model = { url: String(m.url), sha256: m.sha256 };
+    else model = m;
+    this.model = (await this.request({ type: "load", model }).promise) as ModelInfo;
+    return this.model;
+  }
+
+  async modelBytes(): Promise<Uint8Array> {
+    return (await this.request({ type: "model-bytes" }).promise) as Uint8Array;
   }
 
   async memory(): Promise<MemoryStats> {

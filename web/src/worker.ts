@@ -59,6 +59,18 @@ async function handle(req: Request): Promise<void> {
         }
         return;
       }
+      case "load": {
+        if (!engine) throw new DisposedError();
+        post({ type: "result", id: req.id, value: await engine.loadModel(req.model as NonNullable<typeof req.model>) });
+        return;
+      }
+      case "model-bytes": {
+        if (!engine) throw new DisposedError();
+        const bytes = await engine.modelBytes();
+        (self as unknown as { postMessage(m: Reply, t: Transferable[]): void }).postMessage(
+          { type: "result", id: req.id, value: bytes }, [bytes.buffer]);
+        return;
+      }
       case "memory": {
         if (!engine) throw new DisposedError();
         post({ type: "result", id: req.id, value: await engine.memory() });
