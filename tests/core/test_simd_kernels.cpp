@@ -159,8 +159,10 @@ TEST_CASE("linear_forward<float> runs the matvec for few tokens and the GEMM bey
 }
 
 TEST_CASE("gemm micro-kernel matches a double product at every edge-tile shape", "[gemm][simd]") {
-  // M and N around every tile size of every kernel (AVX-512 8x32, AVX2 6x16, SIMD128 and
-  // portable); K across a depth block boundary (kKc = 256) and with a tail.
+  // M and N around every tile size of every kernel (AVX-512 8x32, AVX2 6x16, SIMD128 4x8 and
+  // portable 4x16); K across a depth block boundary (kKc = 256) and with a tail; A and B each
+  // row-major or transposed in memory, so every packing path runs (the transposing ones too:
+  // linear's W^T and attention's k^T are B transposed).
   np::Rng rng(74);
   const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
   const int Ns[] = {1, 3, 15, 16, 17, 31, 33, 65};
@@ -170,8 +172,12 @@ TEST_CASE("gemm micro-kernel matches a double product at every edge-tile shape",
     for (int M : Ms)
       for (int N : Ns)
         for (int K : Ks)
-          for (bool accumulate : {false, true}) {
+          for (int layout = 0; layout < 4; ++layout) {
+            const bool accumulate = layout == 1 || layout == 2, a_t = layout >= 2, b_t = layout % 2 == 1;
             const VecF a = randn(rng, static_cast<size_t>(M) * K), b = randn(rng, static_cast<size_t>(K) * N);
+            // A(i, k) and B(k, j) as stored: row-major, or the transpose stored row-major
+            const auto A = [&](int i, int k) { return a_t ? a[static_cast<size_t>(k) * M + i] : a[static_cast<size_t>(i) * K + k]; };
+            const auto B = [&](int k, int j) { return b_t ? b[static_cast<size_t>(j) * K + k] : b[static_cast<size_t>(k) * N + j]; };
             const VecF c0 = randn(rng, static_cast<size_t>(M) * N);
             VecF got = c0, want(c0.size());
             std::vector<double> scale(c0.size());
@@ -179,16 +185,19 @@ TEST_CASE("gemm micro-kernel matches a double product at every edge-tile shape",
               for (int j = 0; j < N; ++j) {
                 double s = accumulate ? c0[i * N + j] : 0.0, m = accumulate ? std::fabs(c0[i * N + j]) : 0.0;
                 for (int k = 0; k < K; ++k) {
-                  const double p = static_cast<double>(a[i * K + k]) * b[k * N + j];
+                  const double p = static_cast<double>(A(i, k)) * B(k, j);
                   s += p;
                   m += std::fabs(p);
                 }
                 want[i * N + j] = static_cast<float>(s);
                 scale[i * N + j] = m;
               }
-            np::gemm(M, N, K, {a.data(), K, 1}, {b.data(), N, 1}, got.data(), N, accumulate, np::MatmulPrecision::kF32);
+            const np::ConstView av = a_t ? np::ConstView{a.data(), 1, M} : np::ConstView{a.data(), K, 1};
+            const np::ConstView bv = b_t ? np::ConstView{b.data(), 1, K} : np::ConstView{b.data(), N, 1};
+            np::gemm(M, N, K, av, bv, got.data(), N, accumulate, np::MatmulPrecision::kF32);
             check_close("gemm M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
-                            (accumulate ? " acc" : "") + " threads=" + std::to_string(threads),
+                            (a_t ? " A^T" : "") + (b_t ? " B^T" : "") + (accumulate ? " acc" : "") +
+                            " threads=" + std::to_string(threads),
                         got, want, scale, kSumOrderRtol);
           }
   }

@@ -153,6 +153,22 @@ inline void transpose8x8(const float* src, int64_t sstride, float* dst, int64_t 
 #define NP_GEMM_TRANSPOSE8 1
 #endif
 
+#if defined(__wasm_simd128__)
+// dst[c * dstride + r] = src[r * sstride + c] for a 4x4 block: SIMD128 loads and shuffles in
+// place of 16 strided scalar copies (packing moves data only, so the result is unchanged).
+inline void transpose4x4(const float* src, int64_t sstride, float* dst, int64_t dstride) {
+  const v128_t r0 = wasm_v128_load(src), r1 = wasm_v128_load(src + sstride);
+  const v128_t r2 = wasm_v128_load(src + 2 * sstride), r3 = wasm_v128_load(src + 3 * sstride);
+  const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  wasm_v128_store(dst, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+  wasm_v128_store(dst + dstride, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+  wasm_v128_store(dst + 2 * dstride, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+  wasm_v128_store(dst + 3 * dstride, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+}
+#define NP_GEMM_TRANSPOSE4 1
+#endif
+
 // Packs X (rows [r0, r0 + nr), cols [c0, c0 + kc)) as a (kc, W) slab: dst[k * W + r] =
 // X(r0 + r, c0 + k), zero for r >= nr. Used for A strips (W = kMr; X = A, rows = M) and,
 // through a transposed view, for B panels (W = kNr; X = B^T, rows = N).
@@ -178,6 +194,13 @@ void pack_slab(ConstView X, int64_t r0, int nr, int64_t c0, int kc, float* dst) 
     // Columns contiguous: 8x8 transposes.
     for (; k0 + 8 <= kc; k0 += 8)
       for (int r = 0; r < W; r += 8) transpose8x8(base + r * X.rs + k0, X.rs, dst + static_cast<int64_t>(k0) * W + r, W);
+  }
+#endif
+#if defined(NP_GEMM_TRANSPOSE4)
+  if (X.cs == 1 && W % 4 == 0 && nr == W) {
+    // Columns contiguous: 4x4 transposes.
+    for (; k0 + 4 <= kc; k0 += 4)
+      for (int r = 0; r < W; r += 4) transpose4x4(base + r * X.rs + k0, X.rs, dst + static_cast<int64_t>(k0) * W + r, W);
   }
 #endif
   for (int k = k0; k < kc; ++k) {
