@@ -246,3 +246,34 @@ TEST_CASE("softmax_exp_sum matches its _ref at every tail length, masked keys in
       CHECK(std::fabs(static_cast<double>(sum_got) - sum_want) <= kSumRtol * sum_want);
     }
 }
+
+TEST_CASE("attention float forward matches the double reference with key and causal masks", "[softmax][simd][attention]") {
+  // The float forward (GEMM scores, masks, softmax_exp_sum, GEMM output) against kernels.h's
+  // double loops, here so that it runs under Node too. Tolerance as test_gemm.cpp's: float
+  // softmax and sums of up to a few hundred terms, relative to the largest output.
+  constexpr double kAttnRtol = 2e-5;
+  np::Rng rng(77);
+  struct Shape {
+    int Tq, Tk, NH, NKV, HS, mask, causal;  // mask: 0 none, 1 random keys off, 2 every key off
+  };
+  const Shape shapes[] = {{1, 1, 2, 1, 4, 0, -1},  {1, 17, 8, 4, 64, 1, -1}, {3, 17, 4, 2, 8, 1, -1},
+                          {17, 17, 4, 2, 16, 0, 0}, {5, 9, 2, 2, 4, 1, 2},    {33, 65, 4, 4, 8, 1, -1},
+                          {4, 33, 2, 1, 16, 2, -1}, {9, 31, 2, 2, 8, 1, 0}};
+  for (const Shape& s : shapes) {
+    const size_t nq = static_cast<size_t>(s.Tq) * s.NH * s.HS, nk = static_cast<size_t>(s.Tk) * s.NKV * s.HS;
+    std::vector<uint8_t> valid(static_cast<size_t>(s.Tk), 1);
+    for (auto& v : valid) v = s.mask == 2 ? 0 : s.mask == 1 ? (rng.uniform() < 0.75 ? 1 : 0) : 1;
+    const uint8_t* kv = s.mask ? valid.data() : nullptr;
+    const VecF q = randn(rng, nq), k = randn(rng, nk), v = randn(rng, nk);
+    const std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
+    std::vector<double> outd(nq);
+    np::attention_forward_train<double>(outd.data(), nullptr, qd.data(), kd.data(), vd.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal);
+    VecF out(nq), want(outd.begin(), outd.end());
+    np::attention_forward_train<float>(out.data(), nullptr, q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal);
+    double m = 0;
+    for (double x : outd) m = std::max(m, std::fabs(x));
+    check_close("attention Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " mask " + std::to_string(s.mask) +
+                    " causal " + std::to_string(s.causal),
+                out, want, std::vector<double>(nq, m), kAttnRtol);
+  }
+}
