@@ -5,8 +5,9 @@
 // micro-kernel (whichever this build compiled: AVX-512, AVX2, SIMD128 or portable) against a
 // double product at every edge-tile shape. Natively this checks the x86 kernels; the same file
 // is compiled with em++ -msimd128 and run under Node by tools/test-wasm-kernels.sh, which
-// checks the SIMD128 kernels; and the softmax's exp-and-sum (ops/softmax.h) against its _ref.
-// Depends only on ops/ and util/ (no model, no files).
+// checks the SIMD128 kernels; the softmax's exp-and-sum (ops/softmax.h) against its _ref, and
+// the float attention forward that uses it against the double loops. Depends only on ops/
+// and util/ (no model, no files).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
