@@ -16,6 +16,7 @@ int cmd_run(const Args& args) {
   np::CallOptions opt;
   if (arg_value(args, "--max-tokens", &max_s)) opt.max_tokens = std::atoi(max_s.c_str());
   opt.constrained = !arg_flag(args, "--no-constrain");
+  opt.jump_forward = arg_flag(args, "--jump-forward");
   if (arg_value(args, "--preselect-above", &max_s)) opt.preselect_above = std::atoi(max_s.c_str());
   if (arg_value(args, "--preselect-k", &max_s)) opt.preselect_k = std::atoi(max_s.c_str());
   auto model = np::Model::load_file(model_path);

@@ -437,6 +437,7 @@ int cmd_eval(const Args& args) {
   std::string num_s;
   if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
   if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
+  opt.jump_forward = arg_flag(args, "--jump-forward");
   size_t limit = examples.value().size();
   if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));
   std::vector<double> confidence;

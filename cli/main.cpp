@@ -15,7 +15,7 @@ const char* kUsage =
     "usage: needlepoint <command> [options]\n"
     "\n"
     "  run --model M --query Q --tools JSON|@file [--max-tokens N] [--no-constrain]\n"
-    "        [--preselect-above N] [--preselect-k K]   (tool pre-selection, docs/retrieval.md)\n"
+    "        [--preselect-above N] [--preselect-k K] [--jump-forward]   (docs/retrieval.md, docs/engine.md)\n"
     "        call a tool: prints {calls, raw, tokens, truncated, timings} as JSON\n"
     "  tokenize (--model M | --spm file.model)   stdin lines -> space-separated ids\n"
     "  detokenize (--model M | --spm file.model) stdin lines of ids -> text\n"

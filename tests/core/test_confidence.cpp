@@ -37,6 +37,11 @@ struct Peaked {
 
   np::Status step(int32_t token, float* logits) {
     const np::Tokenizer& tok = tokenizer();
+    std::vector<float> scratch;  // jump-forward feeds tokens without asking for logits
+    if (!logits) {
+      scratch.resize(static_cast<size_t>(tok.vocab_size()));
+      logits = scratch.data();
+    }
     if (token != 1) written += token == 4 ? "<tool_call>" : tok.token_text(token);
     for (int32_t i = 0; i < tok.vocab_size(); ++i) logits[i] = 0;
     int32_t best = 1;
@@ -67,6 +72,7 @@ np::DecodeOutput decode(Peaked& s, const np::ToolSet& set) {
   spec.tokenizer = &tokenizer();
   spec.budget = 100;
   spec.tools = &tools;
+  spec.jump_forward = true;  // opt-in: covered here too (its tokens carry probability 1)
   np::DecodeOutput out;
   REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
   return out;
@@ -210,9 +216,13 @@ TEST_CASE("token probabilities: the confidence rises with the model's margin", "
     const np::DecodeOutput out = decode(s, set);
     REQUIRE(out.stop_reason == "complete");
     REQUIRE(out.token_probs.size() == out.ids.size());
-    // Every token was the model's own choice: p = e^m / (e^m + V - 1).
+    // Every token the model chose: p = e^m / (e^m + V - 1); the fixed structure is appended
+    // by jump-forward (p = 1).
     const double expect = std::exp(margin) / (std::exp(margin) + tokenizer().vocab_size() - 1);
-    for (float p : out.token_probs) CHECK(p == Approx(expect).epsilon(1e-4));
+    REQUIRE(out.token_forced.size() == out.token_probs.size());
+    CHECK(out.forced_tokens > 0);
+    for (size_t i = 0; i < out.token_probs.size(); ++i)
+      CHECK(out.token_probs[i] == Approx(out.token_forced[i] ? 1.0 : expect).epsilon(1e-4));
     CHECK(min_of(out.token_probs) > last);
     last = min_of(out.token_probs);
     CHECK(out.no_call_prob >= 0);
@@ -331,4 +341,39 @@ TEST_CASE("pre-selection offers only the closest tools when the list is large", 
   auto narrowed = caller.call("set a timer", many_tools(5), o);
   REQUIRE(narrowed.ok());
   CHECK(narrowed.value().preselected.size() == 2);
+}
+
+TEST_CASE("jump-forward: the fixed JSON structure is appended without logits, same answer", "[decode]") {
+  const np::ToolSet set = weather_tools();
+  const std::vector<np::GrammarTool> tools = np::grammar_tools(set);
+  const std::string answer = R"(<tool_call> [{"name":"get_weather","arguments":{"city":"Paris"}}])";
+  std::string texts[2];
+  int forced[2] = {0, 0}, without_logits[2] = {0, 0}, steps[2] = {0, 0};
+  for (int jf = 0; jf < 2; ++jf) {
+    Peaked s{answer, 12.0f, ""};
+    np::DecodeSpec spec;
+    spec.tokenizer = &tokenizer();
+    spec.budget = 100;
+    spec.tools = &tools;
+    spec.jump_forward = jf == 1;
+    np::DecodeOutput out;
+    std::vector<float> scratch(static_cast<size_t>(tokenizer().vocab_size()));
+    REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) {
+      ++steps[jf];
+      if (!l) {
+        ++without_logits[jf];
+        return s.step(t, scratch.data());  // the script only needs to see the token
+      }
+      return s.step(t, l);
+    }, &out).ok());
+    texts[jf] = out.text;
+    forced[jf] = out.forced_tokens;
+    CHECK(out.stop_reason == "complete");
+  }
+  CHECK(texts[0] == texts[1]);
+  CHECK(texts[1] == R"([{"name":"get_weather","arguments":{"city":"Paris"}}])");
+  CHECK(forced[0] == 0);
+  CHECK(without_logits[0] == 0);
+  CHECK(forced[1] >= 3);                  // "name":" and ,"arguments":{ at least
+  CHECK(without_logits[1] == forced[1]);  // one logit-free step per forced token
 }

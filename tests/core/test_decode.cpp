@@ -35,6 +35,11 @@ struct Script {
 
   np::Status step(int32_t token, float* logits) {
     const np::Tokenizer& tok = tokenizer();
+    std::vector<float> scratch;  // jump-forward feeds tokens without asking for logits
+    if (!logits) {
+      scratch.resize(static_cast<size_t>(tok.vocab_size()));
+      logits = scratch.data();
+    }
     if (token != 1) written += token == 4 ? "<tool_call>" : tok.token_text(token);
     if (written.size() > target.size() || target.compare(0, written.size(), written) != 0) diverged = true;
     std::uniform_real_distribution<float> noise(-1.0f, 1.0f);

@@ -144,7 +144,8 @@ async function launch() {
 // 5 callers at once, every 7th with an AbortSignal that fires after 0-4 ms.
 async function concurrency(np, { model, queries, tools, opts }) {
   const tc = await np.createToolCaller({ model, cache: false, worker: true });
-  const key = (r) => JSON.stringify([r.outputIds, r.calls]);
+  // The input's token count tells the queries apart whatever a random model answers.
+  const key = (r) => JSON.stringify([r.tokens.input, r.outputIds, r.calls]);
   const reference = [];
   for (const q of queries) reference.push(key(await tc.call(q, tools, opts)));
   const jobs = [];
@@ -193,7 +194,7 @@ for (const isolated of [true, false]) {
       assert.equal(out.inWorker, true);
       assert.equal(out.build, isolated ? "mt" : "st");
       assert.equal(out.total, 200);
-      assert.ok(out.distinct >= 12, `the queries must give distinct answers for mix-ups to show (${out.distinct})`);
+      assert.ok(out.distinct >= 20, `the queries must give distinct results for mix-ups to show (${out.distinct})`);
       assert.equal(out.wrong, 0, "a call got another call's answer");
       assert.deepEqual(out.otherErrors, []);
       assert.equal(out.unabortedFailed, 0, "every call without a signal completes");

@@ -35,7 +35,7 @@ interface CoreResultJson {
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
   dropped_calls: number; reason: string;
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
-  tokens: { input: number; output: number };
+  tokens: { input: number; output: number; forced: number };
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
 
@@ -132,7 +132,7 @@ export class InThreadEngine implements ToolCaller {
       noCallProbability: j.no_call_probability,
       preselected: j.preselected,
       source: "local",
-      tokens: { input: j.tokens.input, output: j.tokens.output },
+      tokens: { input: j.tokens.input, output: j.tokens.output, forced: j.tokens.forced },
       outputIds: Array.from(r.outputIds ?? []),
       timings: {
         tokenizeMs: j.timings.tokenize_ms, retrieveMs: j.timings.retrieve_ms, encodeMs: j.timings.encode_ms,

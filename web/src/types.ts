@@ -156,7 +156,8 @@ export interface CallResult {
   source: "local" | "fallback";
   /** Present when the call was handed off (or the hand-off failed). */
   handoff?: Handoff;
-  tokens: { input: number; output: number };
+  /** Encoder tokens, generated tokens, and how many of those jump-forward appended (docs/engine.md). */
+  tokens: { input: number; output: number; forced: number };
   outputIds: number[];
   timings: CallTimings;
   /** Which build ran, with how many threads, and whether in a Worker. */

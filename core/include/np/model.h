@@ -138,7 +138,8 @@ class Model {
   Status embed(const EncoderOutput& enc, const std::vector<int32_t>& ids, std::vector<float>* out) const;
 
   DecoderState new_decoder_state() const;
-  // Feeds one token at state.pos; writes vocab_size logits. InvalidInput when the cache is full.
+  // Feeds one token at state.pos; writes vocab_size logits (none when logits is null: the
+  // caller already knows the next token). InvalidInput when the cache is full.
   Status decode_step(const EncoderOutput& enc, DecoderState& state, int32_t token,
                      float* logits) const;
 

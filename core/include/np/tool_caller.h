@@ -47,6 +47,9 @@ struct CallOptions {
   // of 1 to 10 tools (docs/retrieval.md).
   int32_t preselect_above = 10;
   int32_t preselect_k = 8;
+  // Jump-forward decoding of the answer's fixed JSON structure (greedy.h). Off by default: on
+  // the tiny fixture model it lowered exact match (docs/engine.md).
+  bool jump_forward = false;
 };
 
 struct CallTimings {
@@ -78,6 +81,7 @@ struct CallResult {
   std::vector<std::string> preselected;
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
+  int32_t forced_tokens = 0;    // of those, appended by jump-forward without logits
   std::vector<int32_t> input_ids, output_ids;
   CallTimings timings;
 };

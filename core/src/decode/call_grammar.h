@@ -78,6 +78,11 @@ class CallGrammar {
   std::string completion() const;
   // Calls whose closing '}' has been fed so far.
   int calls_closed() const { return calls_closed_; }
+  // The bytes that must come next whatever the model wants (the rest of a literal such as
+  // `,"arguments":{`), or empty when the model has a choice.
+  std::string_view forced_literal() const {
+    return st_ == St::kLit ? std::string_view(lit_).substr(lit_pos_) : std::string_view();
+  }
   // Nothing of a call has been fed yet: the answer can still close empty ("[]").
   bool before_first_call() const { return st_ == St::kStart || st_ == St::kStartSpace || st_ == St::kArrOpen; }
 

@@ -27,7 +27,68 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return !piece.empty() && g->feed(piece);
   };
 
+  // Jump-forward: the longest-piece tokenization of each forced literal (a handful per call).
+  std::vector<std::pair<std::string, std::vector<int32_t>>> literal_ids;
+  auto pieces_of = [&](std::string_view lit) -> const std::vector<int32_t>& {
+    for (const auto& e : literal_ids)
+      if (e.first == lit) return e.second;
+    std::vector<int32_t> ids;
+    for (size_t at = 0; at < lit.size();) {
+      int32_t best = -1;
+      size_t best_len = 0;
+      for (int32_t id = 0; id < V; ++id) {
+        if (tok.type(id) != TokenType::kNormal && tok.type(id) != TokenType::kByte) continue;
+        const std::string& t = tok.token_text(id);
+        if (t.size() > best_len && t.size() <= lit.size() - at && lit.compare(at, t.size(), t) == 0) best = id, best_len = t.size();
+      }
+      if (best < 0) return literal_ids.emplace_back(std::string(lit), std::vector<int32_t>()).second;  // not spellable
+      ids.push_back(best);
+      at += best_len;
+    }
+    return literal_ids.emplace_back(std::string(lit), std::move(ids)).second;
+  };
+  std::vector<int32_t> forced;  // tokens still to append without logits
+  size_t forced_at = 0;
+  bool no_jump = false;         // this step decodes normally (a literal could not be spelled)
+
   for (int32_t n = 0; n < spec.budget; ++n) {
+    if (spec.constrained && spec.jump_forward && !no_jump && forced_at == forced.size()) {
+      const std::string_view lit = grammar.forced_literal();
+      if (!lit.empty()) {
+        forced = pieces_of(lit);
+        forced_at = 0;
+      }
+    }
+    if (forced_at < forced.size()) {
+      // The next token is known: feed the previous one without logits and append it.
+      const int32_t next = forced[forced_at++];
+      CallGrammar trial = grammar;
+      if (!allowed(next, false, &trial)) {  // cannot happen for a literal; decode this step normally
+        forced.clear();
+        forced_at = 0;
+        no_jump = true;
+        --n;
+        continue;
+      }
+      NP_RETURN_IF_ERROR(step(token, nullptr));
+      const int32_t call_index = grammar.calls_closed();
+      grammar = std::move(trial);
+      out->ids.push_back(next);
+      out->token_probs.push_back(1.0f);
+      out->token_call.push_back(call_index);
+      out->token_forced.push_back(1);
+      ++out->forced_tokens;
+      out->text += tok.token_text(next);
+      if (spec.on_token && !spec.on_token(next, tok.token_text(next)))
+        return Status(Code::kAborted, "stopped by the token callback after " + std::to_string(out->ids.size()) + " tokens");
+      if (grammar.done()) {
+        out->stop_reason = "complete";
+        break;
+      }
+      token = next;
+      continue;
+    }
+    no_jump = false;
     NP_RETURN_IF_ERROR(step(token, logits.data()));
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     // log-sum-exp of the full distribution, for the probability of the token chosen below.
@@ -80,6 +141,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     out->ids.push_back(next);
     out->token_probs.push_back(static_cast<float>(std::exp(static_cast<double>(logits[next]) - lse)));
     out->token_call.push_back(spec.constrained ? call_index : 0);
+    out->token_forced.push_back(0);
     const bool is_tool_call = next == spec.tool_call_id;
     if (!is_tool_call) out->text += tok.token_text(next);
     if (spec.on_token && !spec.on_token(next, is_tool_call ? tok.piece(next) : tok.token_text(next)))

@@ -14,7 +14,8 @@
 
 namespace np {
 
-// Feeds `token` to the decoder and writes vocab_size logits.
+// Feeds `token` to the decoder and writes vocab_size logits (or only feeds it when logits is
+// null: jump-forward already knows the next token).
 using StepFn = std::function<Status(int32_t token, float* logits)>;
 
 struct DecodeSpec {
@@ -24,6 +25,12 @@ struct DecodeSpec {
   int32_t tool_call_id = 4;      // allowed only as the first generated token
   int32_t budget = 0;            // max generated tokens
   bool constrained = true;
+  // Jump-forward: where the grammar allows exactly one continuation (JSON structure such as
+  // `,"arguments":{`), its tokens (longest vocabulary pieces) are appended without computing
+  // logits for them: the step function is called with logits == nullptr. Constrained only.
+  // Off by default: the pieces chosen may differ from the ones the model was trained to
+  // write there, which measurably hurts small models (docs/engine.md).
+  bool jump_forward = false;
   const std::vector<GrammarTool>* tools = nullptr;  // required when constrained
   std::function<bool(int32_t id, const std::string& text)> on_token;
 };
@@ -39,8 +46,10 @@ struct DecodeOutput {
   // Per generated token: its probability under the model's full softmax (a token the grammar
   // forced against the model's choice gets the low probability the model gave it), and the
   // index of the call it belongs to (calls closed before it; constrained decoding only, else 0).
-  std::vector<float> token_probs;
+  std::vector<float> token_probs;   // forced tokens (jump-forward): 1
   std::vector<int32_t> token_call;
+  std::vector<uint8_t> token_forced;  // 1 where jump-forward appended the token
+  int32_t forced_tokens = 0;        // tokens appended by jump-forward
   // Probability the model gave, at the last step before the first call began, to the tokens
   // that close the answer empty there ("]" after "[", or "[]" in one token): the no-call
   // probability of that decision. -1 when unconstrained or when no such step came.

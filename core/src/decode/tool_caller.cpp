@@ -271,6 +271,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   spec.tool_call_id = c.tool_call_id;
   spec.budget = std::min(options.max_tokens > 0 ? options.max_tokens : c.max_dec_len - 1, c.max_dec_len - 1);
   spec.constrained = options.constrained;
+  spec.jump_forward = options.jump_forward;
   spec.tools = &gtools;
   spec.on_token = options.on_token;
   DecoderState state = model_->new_decoder_state();
@@ -280,6 +281,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   }, &dec));
   r.output_ids = dec.ids;
   r.output_tokens = static_cast<int32_t>(dec.ids.size());
+  r.forced_tokens = dec.forced_tokens;
   r.raw = dec.text;
   r.completed = dec.completed;
   r.stop_reason = dec.stop_reason;
@@ -344,7 +346,7 @@ std::string call_result_to_json(const CallResult& r) {
   j["call_confidence"] = r.call_confidence;
   j["no_call_probability"] = r.no_call_probability;
   j["preselected"] = r.preselected;
-  j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}};
+  j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}, {"forced", r.forced_tokens}};
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

@@ -161,10 +161,11 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
     gated_residual_forward(x.data(), y.data(), L.cross_attn.gate, 1, d);
     if (L.has_ffn) ffn_sublayer(x.data(), L.ffn, c, 1);
   }
+  state.pos = pos + 1;
+  if (!logits) return Status::Ok();  // the token is only fed (its successor is already known)
   zcrmsnorm_forward(h.data(), x.data(), dec_out_norm_.data(), 1, d, c.norm_eps);
   // tied logits: h @ E^T
   linear_forward(logits, h.data(), embedding_, 1);
-  state.pos = pos + 1;
   return Status::Ok();
 }
 
