@@ -13,7 +13,9 @@ W=${NP_WORK:-build/default-model}
 CLI=${NP_CLI:-build/needlepoint}
 DECAY=${DECAY:-800}
 MODEL_FLAGS=${MODEL_FLAGS:---config needle --d-model 256 --heads 4 --kv-heads 2 --enc-layers 6 --dec-layers 4 --max-enc-len 640 --max-dec-len 128}
-step=$("$CLI" inspect --model "$W/ckpt/checkpoint.gguf" | grep -o '\\"step\\":[0-9]*\|"step":[0-9]*' | head -1 | grep -o '[0-9]*$')
+# (inspect's model check fails on a checkpoint's optimizer tensors: only its listing is used;
+# awk reads to the end, so nothing is killed by SIGPIPE under pipefail)
+step=$({ "$CLI" inspect --model "$W/ckpt/checkpoint.gguf" || true; } | grep -o '"step":[0-9]*' | awk 'NR == 1' | grep -o '[0-9]*$')
 [ -n "$step" ] || { echo "cannot read the checkpoint's step" >&2; exit 1; }
 B=${BRANCH_DIR:-$W/branch-$step}
 mkdir -p "$B/ckpt"
