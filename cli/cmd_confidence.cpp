@@ -83,39 +83,36 @@ int cmd_eval_retrieval(const Args& args) {
   np::DataReport report;
   auto examples = np::read_examples(data, ro, &report);
   if (!examples.ok()) return fail(examples.status().to_string());
-  // The catalog: every distinct tool of the file (by the text it is retrieved by), as one
-  // tool list; names that repeat with different definitions are told apart by a suffix.
-  ojson catalog = ojson::array();
+  // The catalog: every distinct tool of the file (by the text it is retrieved by). Built
+  // directly (not through parse_tools, whose 1,000-tool limit guards call inputs): ranking
+  // reads only each tool's retrieval text.
+  np::ToolSet catalog;
   std::map<std::string, size_t> by_text;  // retrieval text -> catalog index
-  std::set<std::string> names;
   for (const np::Example& ex : examples.value())
     for (const np::Tool& t : ex.toolset.tools) {
       const std::string text = np::tool_retrieval_text(t);
       if (by_text.count(text)) continue;
-      ojson params = ojson::object();
-      for (const np::ToolParam& p : t.params) params[p.name] = p.schema;
-      std::string name = t.name;
-      for (int i = 2; names.count(name); ++i) name = t.name + "_v" + std::to_string(i);
-      names.insert(name);
-      by_text[text] = catalog.size();
-      catalog.push_back({{"name", name}, {"description", t.description}, {"parameters", params}});
+      by_text[text] = catalog.tools.size();
+      catalog.tools.push_back(t);
     }
-  auto set = np::parse_tools(catalog.dump());
-  if (!set.ok()) return fail("the catalog does not parse: " + set.status().to_string());
-  np::ToolRetriever retriever(model.take(), catalog.size() + 16);
+  np::ToolRetriever retriever(model.take(), catalog.tools.size() + 16);
   std::vector<int64_t> hits(ks.size(), 0);
   int64_t queries = 0;
   double mrr = 0;
   for (const np::Example& ex : examples.value()) {
     if (ex.answers.empty()) continue;
-    auto ranked = retriever.rank(ex.query, set.value());
+    auto ranked = retriever.rank(ex.query, catalog);
     if (!ranked.ok()) return fail(ranked.status().to_string());
-    std::map<size_t, size_t> rank_of;  // catalog index -> rank
-    for (size_t r = 0; r < ranked.value().size(); ++r) rank_of[static_cast<size_t>(ranked.value()[r].index)] = r;
+    // The rank of the first catalog entry with the called tool's (snake_case) name: the
+    // factory renders one tool in several variants (description paraphrases, parameter
+    // spellings), and any of them retrieves the right tool.
+    std::map<std::string, size_t> first_rank;  // snake name -> best rank
+    for (size_t r = 0; r < ranked.value().size(); ++r)
+      first_rank.emplace(catalog.tools[static_cast<size_t>(ranked.value()[r].index)].name, r);
     for (const auto& a : ex.answers) {  // every called tool is a (query, tool) pair
       const np::Tool* t = ex.toolset.find(a.name);
       if (!t) continue;
-      const size_t r = rank_of[by_text[np::tool_retrieval_text(*t)]];
+      const size_t r = first_rank[t->name];
       for (size_t i = 0; i < ks.size(); ++i) hits[i] += r < static_cast<size_t>(ks[i]) ? 1 : 0;
       mrr += 1.0 / static_cast<double>(r + 1);
       ++queries;
@@ -123,7 +120,12 @@ int cmd_eval_retrieval(const Args& args) {
   }
   if (queries == 0) return fail("INVALID_INPUT: no example of the file calls a tool");
   ojson j;
-  j["catalog_tools"] = catalog.size();
+  j["catalog_tools"] = catalog.tools.size();
+  {
+    std::set<std::string> distinct;
+    for (const np::Tool& t : catalog.tools) distinct.insert(t.name);
+    j["catalog_names"] = distinct.size();
+  }
   j["pairs"] = queries;
   for (size_t i = 0; i < ks.size(); ++i) j["recall@" + std::to_string(ks[i])] = static_cast<double>(hits[i]) / static_cast<double>(queries);
   j["mrr"] = mrr / static_cast<double>(queries);

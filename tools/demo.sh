@@ -7,9 +7,9 @@
 #   bash tools/demo.sh --check              (or NP_DEMO_ONCE=1) load the page in headless Chromium,
 #                                           run one preset query with and without threads, print, exit
 #   bash tools/demo.sh --cli ["request" [tools.json]]   one native call, JSON on stdout (also: demo.sh "request")
-# Until a trained default model ships (models/needlepoint-default.gguf), the package bundles a
-# random-weight model with the full Needle v1 shape: answers are valid JSON naming only
-# declared tools, but their content is meaningless.
+# The page and the package run the bundled default model (models/needlepoint-default.gguf,
+# docs/models.md); without it (a checkout that removed it) a random-weight model with the
+# Needle v1 shape stands in: valid JSON naming only declared tools, meaningless content.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=serve

@@ -442,3 +442,56 @@ TEST_CASE("a number at the length limit can always be finished", "[schema][gramm
     }
   CHECK(fed > 100);
 }
+
+// The bundled default model (models/needlepoint-default.gguf, committed with the repository):
+// a trained model goes where a random one rarely does (long argument values, several calls),
+// so its answers are checked the same way. NP_PROPERTY_CASES sets the count (10,000 for the
+// documented run, docs/reliability.md); 500 in a plain build, 50 under ASan.
+TEST_CASE("the default model returns only schema-valid calls", "[schema][property][default_model]") {
+  const std::string path = std::string(NP_SOURCE_DIR) + "/models/needlepoint-default.gguf";
+  auto loaded = np::Model::load_file(path);
+  INFO(path);
+  REQUIRE(loaded.ok());
+  const std::shared_ptr<const np::Model> model = loaded.take();
+  const char* env = std::getenv("NP_PROPERTY_CASES");
+  const int cases = env ? std::max(1, std::atoi(env)) : kDefaultCases / 20;
+  Gen gen(20261127);
+  Stats st;
+  int skipped = 0, with_calls = 0;
+  np::ToolCaller caller(model);
+  while (st.cases < cases) {
+    const json tools = gen.tools();
+    const std::string tools_text = tools.dump();
+    auto set = np::parse_tools(tools_text);
+    if (!set.ok()) {
+      ++skipped;
+      continue;
+    }
+    // Half the queries name a tool of the list, so the model calls something.
+    std::string query = gen.query();
+    if (gen.chance(50) && !set.value().tools.empty()) {
+      const np::Tool& t = set.value().tools[static_cast<size_t>(gen.pick(static_cast<int>(set.value().tools.size())))];
+      query = t.description.empty() ? t.name + " " + query : t.description + " " + query;
+    }
+    np::CallOptions o;
+    o.max_tokens = gen.chance(20) ? 1 + gen.pick(40) : 0;
+    auto r = caller.call(query, tools_text, o);
+    INFO("case " << st.cases << " tools: " << tools_text << " query: " << query);
+    REQUIRE(r.ok());
+    REQUIRE(r.value().valid);
+    const auto raw_calls = check_answer(r.value().raw, set.value(), tools, "raw");
+    REQUIRE(r.value().calls.size() + static_cast<size_t>(r.value().dropped_calls) == raw_calls.size());
+    for (const np::Call& c : r.value().calls) {
+      REQUIRE(schema_check::check_call(tools, c.name, c.arguments) == "");
+      ++st.calls;
+      st.count_args(c.arguments, true);
+    }
+    if (!r.value().calls.empty()) ++with_calls;
+    st.dropped += r.value().dropped_calls;
+    ++st.cases;
+  }
+  WARN("default model: " << st.cases << " cases (" << skipped << " tool lists skipped), " << with_calls
+                         << " with calls, " << st.calls << " calls, " << st.args << " arguments, " << st.nested
+                         << " nested values, " << st.dropped << " cut-off calls dropped; all valid");
+  CHECK(with_calls > cases / 10);  // the trained model does call tools
+}
