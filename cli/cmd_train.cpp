@@ -222,6 +222,11 @@ int train_command(const Args& args, bool finetune) {
     tc.pair.weights = {v[0], v[1], v[2], v[3]};
   }
   if (f.has("--no-augment")) tc.pair.augment.enabled = false;
+  f.num("--rename-tools", &tc.pair.augment.rename_tools);
+  f.num("--rename-params", &tc.pair.augment.rename_params);
+  if (!(tc.pair.augment.rename_tools >= 0 && tc.pair.augment.rename_tools <= 1 &&
+        tc.pair.augment.rename_params >= 0 && tc.pair.augment.rename_params <= 1))
+    return usage_error("--rename-tools and --rename-params are probabilities in [0, 1]");
   if (f.str("--qat", &s)) {
     if (s == "q8_0") tc.qat = np::GgmlType::Q8_0;
     else if (s == "q4_0") tc.qat = np::GgmlType::Q4_0;

@@ -1054,3 +1054,55 @@ TEST_CASE("tiny_tools.jsonl: valid, grounded in the queries, fits a 512-token en
   CHECK(no_call >= 4);
   CHECK(multi >= 2);
 }
+
+TEST_CASE("renaming augmentation renames tools and parameters in the list and the answer alike", "[data][augment]") {
+  auto set = np::parse_tools(R"([
+    {"name":"set_timer","description":"Start a countdown timer with a label","parameters":{
+      "minutes":{"type":"integer","description":"Length of the countdown","required":true},
+      "label":{"type":"string","description":"Shown when the timer rings"}}},
+    {"name":"play_music","description":"Play a song or an artist","parameters":{
+      "query":{"type":"string","description":"What to play","required":true}}}])");
+  REQUIRE(set.ok());
+  std::vector<np::AnswerCall> calls(1);
+  calls[0].name = "set_timer";
+  calls[0].original_name = "set_timer";
+  calls[0].arguments = {{"minutes", 10}, {"label", "tea"}};
+  np::AugmentOptions o;
+  o.rename_tools = 1.0;
+  o.rename_params = 1.0;
+  int renamed_tools = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::string tools = set.value().normalized_json;
+    std::vector<np::AnswerCall> c = calls;
+    REQUIRE(np::rename_tools_and_calls(&tools, &c, o, seed));
+    std::string again = set.value().normalized_json;
+    std::vector<np::AnswerCall> c2 = calls;
+    REQUIRE(np::rename_tools_and_calls(&again, &c2, o, seed));
+    CHECK(again == tools);  // deterministic
+    // Still a valid tool list; the answer names one of its tools with its parameters.
+    auto renamed = np::parse_tools(tools);
+    REQUIRE(renamed.ok());
+    const np::Tool* t = renamed.value().find(c[0].name);
+    REQUIRE(t != nullptr);
+    CHECK(t->description == "Start a countdown timer with a label");
+    REQUIRE(c[0].arguments.size() == 2);
+    std::vector<std::string> keys;
+    for (const auto& p : t->params) keys.push_back(p.name);
+    for (auto it = c[0].arguments.begin(); it != c[0].arguments.end(); ++it)
+      CHECK(std::find(keys.begin(), keys.end(), it.key()) != keys.end());
+    // Values stay, in the parameters' order.
+    CHECK(c[0].arguments.begin().value() == 10);
+    if (c[0].name != "set_timer") ++renamed_tools;
+  }
+  CHECK(renamed_tools == 20);
+  np::AugmentOptions none;  // probabilities 0: nothing changes
+  std::string tools = set.value().normalized_json;
+  std::vector<np::AnswerCall> c = calls;
+  REQUIRE(np::rename_tools_and_calls(&tools, &c, none, 3));
+  CHECK(tools == set.value().normalized_json);
+  CHECK(c[0].name == "set_timer");
+  calls[0].name = "unknown_tool";  // an answer naming no tool of the list: refused, untouched
+  std::string t2 = set.value().normalized_json;
+  CHECK_FALSE(np::rename_tools_and_calls(&t2, &calls, o, 4));
+  CHECK(t2 == set.value().normalized_json);
+}

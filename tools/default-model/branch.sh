@@ -25,7 +25,7 @@ decay=$(awk -v d="$DECAY" -v t="$total" 'BEGIN { printf "%.8f", d / t }')
 echo "== branch at step $step: $DECAY decay steps (total $total, decay ratio $decay) -> $B"
 # shellcheck disable=SC2086
 "$CLI" train --data "$W/train.jsonl" --spm "$W/tok.model" $MODEL_FLAGS \
-  --steps "$total" --decay "$decay" --batch 16 --lr 2e-3 --seed 1 --contrastive 0.1 \
+  --steps "$total" --decay "$decay" --batch 16 --lr 2e-3 --seed 1 --contrastive 0.1 ${AUG_FLAGS:---rename-tools 0.5 --rename-params 0.3} \
   --val-data "$W/dev.jsonl" --val-max 500 --eval-every "$DECAY" \
   --checkpoint-dir "$B/ckpt" --checkpoint-every 100 --resume \
   --log "$B/loss.csv" --log-every 50 --type q8_0 --out "$B/model-raw.gguf" | tee "$B/train-summary.json"

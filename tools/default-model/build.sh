@@ -22,6 +22,9 @@ BATCH=${BATCH:-16}
 LR=${LR:-2e-3}
 MODEL_FLAGS=${MODEL_FLAGS:---config needle --d-model 256 --heads 4 --kv-heads 2 --enc-layers 6 --dec-layers 4 --max-enc-len 640 --max-dec-len 128}
 OUT=${OUT:-models/needlepoint-default.gguf}
+# Renaming augmentation (docs/training.md): on from step 6,000 of the first run, after v0.1
+# showed the model remembering tool names instead of reading them from the list.
+AUG_FLAGS=${AUG_FLAGS:---rename-tools 0.5 --rename-params 0.3}
 mkdir -p "$W"
 
 if [ ! -x "$CLI" ]; then
@@ -53,7 +56,7 @@ fi
 echo "== training ($STEPS steps, resumable)"
 # shellcheck disable=SC2086
 "$CLI" train --data "$W/train.jsonl" --spm "$W/tok.model" $MODEL_FLAGS \
-  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --seed 1 --contrastive 0.1 \
+  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --seed 1 --contrastive 0.1 $AUG_FLAGS \
   --val-data "$W/dev.jsonl" --val-max 500 --eval-every 1000 \
   --checkpoint-dir "$W/ckpt" --checkpoint-every 100 --resume ${STOP_AT:+--stop-at "$STOP_AT"} \
   --log "$W/loss.csv" --log-every 50 --type q8_0 --out "$W/model-q8_0.gguf" | tee "$W/train-summary.json"

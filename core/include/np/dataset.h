@@ -107,7 +107,19 @@ struct AugmentOptions {
   bool shuffle_params = true;       // order of the parameters of each tool
   bool shuffle_tool_keys = true;    // top-level key order of each tool object
   bool shuffle_param_keys = false;  // key order inside each flat parameter spec
+  // Renaming (docs/training.md, "Augmentation"): each tool (each parameter) is given, with
+  // this probability, a new name made of words from the example's own descriptions, in the
+  // tool list and in the answer alike, so the model learns to copy names from the list
+  // rather than remember them. 0 = never (the default).
+  double rename_tools = 0.0;
+  double rename_params = 0.0;
 };
+
+// Renames tools and parameters of a normalised tool list (`tools_json`, as parse_tools writes
+// it) and of the calls of its answer, consistently, as AugmentOptions::rename_* say; names
+// drawn from `seed`. Returns false (and leaves both alone) when a call names an unknown tool.
+bool rename_tools_and_calls(std::string* tools_json, std::vector<AnswerCall>* calls,
+                            const AugmentOptions& options, uint64_t seed);
 // A permuted copy of `tools` (an array of tool objects in any shape parse_tools accepts):
 // the same tools and parameters, in an order drawn from `seed`.
 nlohmann::ordered_json augment_tools(const nlohmann::ordered_json& tools,

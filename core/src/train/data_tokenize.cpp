@@ -197,6 +197,118 @@ json augment_tools(const json& tools, const AugmentOptions& options, uint64_t se
   return out;
 }
 
+namespace {
+
+// Lower-case ASCII words of 3 to 10 letters from a text (the pool new names are made from).
+void collect_words(const std::string& text, std::vector<std::string>* out) {
+  std::string w;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : ' ';
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      w += static_cast<char>(c | 0x20);
+      continue;
+    }
+    if (w.size() >= 3 && w.size() <= 10) out->push_back(w);
+    w.clear();
+  }
+}
+
+}  // namespace
+
+bool rename_tools_and_calls(std::string* tools_json, std::vector<AnswerCall>* calls, const AugmentOptions& options,
+                            uint64_t seed) {
+  json tools = json::parse(*tools_json, nullptr, false);
+  if (!tools.is_array()) return false;
+  Rng rng(seed);
+  auto chance = [&](double p) { return p > 0 && static_cast<double>(rng.next_u64() >> 11) * 0x1.0p-53 < p; };
+  auto pick = [&](const std::vector<std::string>& v) { return v[rng.next_u64() % v.size()]; };
+  std::vector<std::string> pool;
+  for (const json& t : tools) {
+    if (!t.is_object()) continue;
+    if (t.contains("description") && t["description"].is_string()) collect_words(t["description"].get<std::string>(), &pool);
+    if (t.contains("parameters") && t["parameters"].is_object())
+      for (auto it = t["parameters"].begin(); it != t["parameters"].end(); ++it)
+        if (it->is_object() && it->contains("description") && (*it)["description"].is_string())
+          collect_words((*it)["description"].get<std::string>(), &pool);
+  }
+  if (pool.size() < 4) return false;
+  std::vector<std::string> taken;
+  for (const json& t : tools)
+    if (t.is_object() && t.contains("name") && t["name"].is_string()) taken.push_back(t["name"].get<std::string>());
+  auto fresh = [&](int words, const std::vector<std::string>& used, bool camel) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      std::string name;
+      for (int i = 0; i < words; ++i) {
+        std::string w = pick(pool);
+        if (camel && i > 0) w[0] = static_cast<char>(w[0] - 32);
+        name += (i && !camel ? "_" : "") + w;
+      }
+      if (std::find(used.begin(), used.end(), name) == used.end()) return name;
+    }
+    return std::string();
+  };
+  // Tool renames (snake_case: what the model sees and writes) and, per tool, parameter renames.
+  std::vector<std::pair<std::string, std::string>> tool_map;
+  std::vector<std::vector<std::pair<std::string, std::string>>> param_maps(tools.size());
+  for (size_t i = 0; i < tools.size(); ++i) {
+    json& t = tools[i];
+    if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
+    const std::string old_name = t["name"].get<std::string>();
+    if (chance(options.rename_tools)) {
+      const std::string name = fresh(2 + static_cast<int>(rng.next_u64() % 2), taken, false);
+      if (!name.empty()) {
+        taken.push_back(name);
+        tool_map.emplace_back(old_name, name);
+        t["name"] = name;
+      }
+    }
+    if (!t.contains("parameters") || !t["parameters"].is_object() || options.rename_params <= 0) continue;
+    json renamed = json::object();
+    std::vector<std::string> keys;
+    for (auto it = t["parameters"].begin(); it != t["parameters"].end(); ++it) keys.push_back(it.key());
+    std::vector<std::string> used = keys;
+    for (auto it = t["parameters"].begin(); it != t["parameters"].end(); ++it) {
+      std::string key = it.key();
+      if (chance(options.rename_params)) {
+        const std::string k = fresh(1 + static_cast<int>(rng.next_u64() % 2), used, rng.next_u64() % 2 == 0);
+        if (!k.empty()) {
+          used.push_back(k);
+          param_maps[i].emplace_back(key, k);
+          key = k;
+        }
+      }
+      renamed[key] = it.value();
+    }
+    t["parameters"] = std::move(renamed);
+  }
+  // The answer: the same renames.
+  std::vector<AnswerCall> out = *calls;
+  for (AnswerCall& c : out) {
+    size_t ti = tools.size();
+    for (size_t i = 0; i < tools.size(); ++i) {
+      const std::string now = tools[i].is_object() && tools[i].contains("name") ? tools[i]["name"].get<std::string>() : "";
+      std::string was = now;
+      for (const auto& m : tool_map)
+        if (m.second == now) was = m.first;
+      if (was == c.name) { ti = i; break; }
+    }
+    if (ti == tools.size()) return false;
+    c.name = tools[ti]["name"].get<std::string>();
+    c.original_name = c.name;
+    json args = json::object();
+    for (auto it = c.arguments.begin(); it != c.arguments.end(); ++it) {
+      std::string key = it.key();
+      for (const auto& m : param_maps[ti])
+        if (m.first == key) key = m.second;
+      args[key] = it.value();
+    }
+    c.arguments = std::move(args);
+  }
+  *tools_json = json_dumps_compact(tools);
+  *calls = std::move(out);
+  return true;
+}
+
 // ---- pairs and batches -------------------------------------------------------------------
 
 Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
@@ -207,8 +319,21 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
   out->epoch = example.epoch;
   const std::string at = "line " + std::to_string(example.line) + ": ";
 
+  // Tools the encoder sees (augmented: permuted, maybe renamed) and the answer to match.
+  std::vector<AnswerCall> answers = example.answers;
+  if (options.augment.enabled) {
+    const json tools = augment_tools(example.tools, options.augment, augment_seed);
+    auto set = parse_tools(json_dumps_compact(tools));
+    if (!set.ok()) return Status(Code::kInternal, at + "augmented tools do not parse: " + set.status().message());
+    out->tools_json = std::move(set.value().normalized_json);
+    if (options.augment.rename_tools > 0 || options.augment.rename_params > 0)
+      rename_tools_and_calls(&out->tools_json, &answers, options.augment, augment_seed ^ 0x5bd1e9955bd1e995ull);
+  } else {
+    out->tools_json = example.toolset.normalized_json;
+  }
+
   std::vector<TokenRole> byte_roles;
-  out->answer = answer_text(example.answers, &byte_roles);
+  out->answer = answer_text(answers, &byte_roles);
   const std::vector<int32_t> answer_ids = tokenizer.encode(out->answer);
   out->target_len = static_cast<int32_t>(answer_ids.size()) + 2;
   if (out->target_len > config.max_dec_len) {
@@ -216,14 +341,6 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
     return Status::Ok();
   }
 
-  if (options.augment.enabled) {
-    const json tools = augment_tools(example.tools, options.augment, augment_seed);
-    auto set = parse_tools(json_dumps_compact(tools));
-    if (!set.ok()) return Status(Code::kInternal, at + "augmented tools do not parse: " + set.status().message());
-    out->tools_json = std::move(set.value().normalized_json);
-  } else {
-    out->tools_json = example.toolset.normalized_json;
-  }
   out->enc_ids = build_encoder_ids(tokenizer, config, example.query, out->tools_json, &out->enc_truncated);
 
   std::vector<TokenRole> roles;
