@@ -18,6 +18,7 @@
 #include "np/retrieval.h"
 #include "np/tool_caller.h"
 #include "np/tools.h"
+#include "test_util.h"
 
 using np::Code;
 
@@ -84,19 +85,7 @@ double min_of(const std::vector<float>& v) {
   return m;
 }
 
-std::shared_ptr<const np::Model> random_model(uint64_t seed) {
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), seed, np::GgmlType::F32, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
-  REQUIRE(m.ok());
-  return m.take();
-}
+using np_test::random_model;
 
 std::string many_tools(int n) {
   nlohmann::ordered_json a = nlohmann::ordered_json::array();

@@ -4,6 +4,8 @@
 // The values are listed in docs/reliability.md.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <string>
 
 #include "np/model.h"
@@ -14,19 +16,7 @@ using np::Code;
 
 namespace {
 
-std::shared_ptr<const np::Model> model_of(const np::ModelConfig& config) {
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(config, tok.value(), 3, np::GgmlType::F32, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
-  REQUIRE(m.ok());
-  return m.take();
-}
+std::shared_ptr<const np::Model> model_of(const np::ModelConfig& config) { return np_test::random_model(3, config); }
 
 const char* kTools = R"([{"name":"f","parameters":{"a":{"type":"string"}}}])";
 

@@ -23,6 +23,7 @@
 #include "np/threads.h"
 #include "np/tool_caller.h"
 #include "np/tools.h"
+#include "test_util.h"
 #include "schema_check.h"
 
 using json = nlohmann::ordered_json;
@@ -209,19 +210,7 @@ std::vector<np::Call> check_answer(const std::string& answer, const np::ToolSet&
   return calls.take();
 }
 
-std::shared_ptr<const np::Model> random_model(uint64_t seed) {
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), seed, np::GgmlType::F32, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
-  REQUIRE(m.ok());
-  return m.take();
-}
+using np_test::random_model;
 
 }  // namespace
 

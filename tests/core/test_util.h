@@ -1,14 +1,18 @@
 // test_util.h — small helpers shared by the Catch2 tests: a temporary directory that
-// removes itself, with a helper to write a file into it.
+// removes itself, with a helper to write a file into it; a random-weight model in memory.
 #pragma once
 #include <stdlib.h>  // mkdtemp
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "np/gguf.h"
+#include "np/model.h"
 
 namespace np_test {
 
@@ -35,5 +39,22 @@ struct TempDir {
     return p;
   }
 };
+
+// A model with random weights (F32, a 512-piece synthetic tokenizer), loaded from memory:
+// `config` defaults to ModelConfig::small().
+inline std::shared_ptr<const np::Model> random_model(uint64_t seed,
+                                                     const np::ModelConfig& config = np::ModelConfig::small()) {
+  np::GgufWriter w;
+  auto tok = np::synthetic_tokenizer(512);
+  REQUIRE(tok.ok());
+  REQUIRE(np::model_write_random(config, tok.value(), seed, np::GgmlType::F32, &w).ok());
+  auto bytes = w.to_bytes();
+  REQUIRE(bytes.ok());
+  auto f = np::GgufFile::open_bytes(bytes.take());
+  REQUIRE(f.ok());
+  auto m = np::Model::load(f.take());
+  REQUIRE(m.ok());
+  return m.take();
+}
 
 }  // namespace np_test
