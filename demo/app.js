@@ -254,6 +254,11 @@ async function finetune(steps = Number($("tune-steps").value) || 150) {
       } });
     tune.result = r;
     showTuneResult(r);
+    // The tuned model as a file the user keeps (a blob: URL: nothing goes over the network).
+    const link = $("tune-download");
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([r.model], { type: "application/octet-stream" }));
+    link.hidden = false;
     $("tune-status").textContent = `Done: ${r.steps} steps in ${r.seconds.toFixed(1)} s.`;
     $("tune-use").disabled = false;
     return r;
