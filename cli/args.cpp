@@ -54,4 +54,17 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+bool read_examples_in_order(const std::string& path, std::vector<np::Example>* out, np::DataReport* report,
+                            std::string* error) {
+  np::ReaderOptions ro;
+  ro.shuffle = false;
+  auto examples = np::read_examples(path, ro, report);
+  if (!examples.ok()) {
+    *error = examples.status().to_string();
+    return false;
+  }
+  *out = examples.take();
+  return true;
+}
+
 }  // namespace np_cli

@@ -78,17 +78,16 @@ int cmd_eval_retrieval(const Args& args) {
   if (ks.empty()) return usage_error("--k must be a comma-separated list of positive integers");
   auto model = np::Model::load_file(model_path);
   if (!model.ok()) return fail(model.status().to_string());
-  np::ReaderOptions ro;
-  ro.shuffle = false;
   np::DataReport report;
-  auto examples = np::read_examples(data, ro, &report);
-  if (!examples.ok()) return fail(examples.status().to_string());
+  std::vector<np::Example> examples;
+  std::string read_error;
+  if (!read_examples_in_order(data, &examples, &report, &read_error)) return fail(read_error);
   // The catalog: every distinct tool of the file (by the text it is retrieved by). Built
   // directly (not through parse_tools, whose 1,000-tool limit guards call inputs): ranking
   // reads only each tool's retrieval text.
   np::ToolSet catalog;
   std::map<std::string, size_t> by_text;  // retrieval text -> catalog index
-  for (const np::Example& ex : examples.value())
+  for (const np::Example& ex : examples)
     for (const np::Tool& t : ex.toolset.tools) {
       const std::string text = np::tool_retrieval_text(t);
       if (by_text.count(text)) continue;
@@ -99,7 +98,7 @@ int cmd_eval_retrieval(const Args& args) {
   std::vector<int64_t> hits(ks.size(), 0);
   int64_t queries = 0;
   double mrr = 0;
-  for (const np::Example& ex : examples.value()) {
+  for (const np::Example& ex : examples) {
     if (ex.answers.empty()) continue;
     auto ranked = retriever.rank(ex.query, catalog);
     if (!ranked.ok()) return fail(ranked.status().to_string());
@@ -147,15 +146,14 @@ int cmd_calibrate(const Args& args) {
   if (!file.ok()) return fail(file.status().to_string());
   auto model = np::Model::load(file.value());
   if (!model.ok()) return fail(model.status().to_string());
-  np::ReaderOptions ro;
-  ro.shuffle = false;
   np::DataReport report;
-  auto examples = np::read_examples(data, ro, &report);
-  if (!examples.ok()) return fail(examples.status().to_string());
+  std::vector<np::Example> examples;
+  std::string read_error;
+  if (!read_examples_in_order(data, &examples, &report, &read_error)) return fail(read_error);
   np::ToolCaller caller(model.take());
   std::vector<double> raw;
   std::vector<int> correct;
-  for (const np::Example& ex : examples.value()) {
+  for (const np::Example& ex : examples) {
     auto r = caller.call(ex.query, ex.tools.dump());
     if (!r.ok()) return fail("line " + std::to_string(ex.line) + ": " + r.status().to_string());
     np::EvalExample e;

@@ -432,18 +432,17 @@ int cmd_eval(const Args& args) {
     return usage_error("eval needs --model M and --data D.jsonl");
   auto model = np::Model::load_file(model_path);
   if (!model.ok()) return fail(model.status().to_string());
-  np::ReaderOptions ro;
-  ro.shuffle = false;
   np::DataReport report;
-  auto examples = np::read_examples(data, ro, &report);
-  if (!examples.ok()) return fail(examples.status().to_string());
+  std::vector<np::Example> examples;
+  std::string read_error;
+  if (!read_examples_in_order(data, &examples, &report, &read_error)) return fail(read_error);
   np::ToolCaller caller(model.take());
   np::CallOptions opt;
   std::string num_s;
   if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
   if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
   opt.jump_forward = arg_flag(args, "--jump-forward");
-  size_t limit = examples.value().size();
+  size_t limit = examples.size();
   if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));
   std::vector<double> confidence;
   std::vector<int> correct;
@@ -455,7 +454,7 @@ int cmd_eval(const Args& args) {
   std::vector<np::EvalExample> evs;
   std::vector<std::string> outputs;
   for (size_t idx = 0; idx < limit; ++idx) {
-    const np::Example& ex = examples.value()[idx];
+    const np::Example& ex = examples[idx];
     auto r = caller.call(ex.query, ex.tools.dump(), opt);
     np::EvalExample e;
     for (const auto& a : ex.answers) e.reference.push_back({a.original_name, a.arguments});
@@ -507,8 +506,8 @@ int cmd_eval(const Args& args) {
   for (size_t i = 0; i < evs.size() && shown < nfail; ++i) {
     if (np::eval_exact_match(evs[i])) continue;
     ++shown;
-    std::fprintf(stderr, "line %lld: %s\n  expected %s\n  got      %s\n", static_cast<long long>(examples.value()[i].line),
-                 examples.value()[i].query.c_str(),
+    std::fprintf(stderr, "line %lld: %s\n  expected %s\n  got      %s\n", static_cast<long long>(examples[i].line),
+                 examples[i].query.c_str(),
                  [&] {
                    nlohmann::ordered_json a = nlohmann::ordered_json::array();
                    for (const auto& c : evs[i].reference) a.push_back({{"name", c.name}, {"arguments", c.arguments}});

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "np/dataset.h"
+
 namespace np_cli {
 
 using Args = std::vector<std::string>;
@@ -39,6 +41,10 @@ bool read_file(const std::string& path, std::string* out);
 // "@path" -> file contents, otherwise the text itself.
 bool text_or_file(const std::string& v, std::string* out);
 int fail(const std::string& message);     // prints "error: message", returns 1
+// The examples of a data file in file order (eval, eval-retrieval, calibrate); *report
+// counts the bad lines skipped.
+bool read_examples_in_order(const std::string& path, std::vector<np::Example>* out, np::DataReport* report,
+                            std::string* error);
 int usage_error(const std::string& message);  // prints message + hint, returns 2
 
 }  // namespace np_cli
