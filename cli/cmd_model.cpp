@@ -79,8 +79,14 @@ int cmd_logits(const Args& args) {
   if (!parse_ids(enc_s, &enc_ids) || !parse_ids(dec_s, &dec_ids)) return usage_error("ids must be comma-separated integers");
   if (dec_ids.empty()) return fail("INVALID_INPUT: --dec-ids is empty");
   const bool all = arg_flag(args, "--all");
+  std::string prefix_s = "0";
+  arg_value(args, "--block-prefix", &prefix_s);  // catalog-mask models: the tool block's length
+  char* end = nullptr;
+  const long prefix = std::strtol(prefix_s.c_str(), &end, 10);
+  if (prefix_s.empty() || *end != '\0' || prefix < 0 || prefix > 1 << 20)
+    return usage_error("--block-prefix must be a non-negative integer");
   np::EncoderOutput enc;
-  np::Status s = model->encode(enc_ids, &enc);
+  np::Status s = model->encode(enc_ids, &enc, static_cast<int32_t>(prefix));
   if (!s.ok()) return fail_status(s);
   np::DecoderState st = model->new_decoder_state();
   const size_t V = static_cast<size_t>(model->config().vocab_size);
@@ -201,6 +207,9 @@ int cmd_make_model(const Args& args) {
     c.ffn_act = np::FfnActivation::kDRelu;
   }
   if (arg_flag(args, "--no-retrieval")) c.contrastive_dim = 0;
+  if (arg_value(args, "--encoder-mask", &c.encoder_mask) && c.encoder_mask != "bidirectional" &&
+      c.encoder_mask != "catalog")
+    return usage_error("--encoder-mask must be bidirectional or catalog");
   np::Result<np::Tokenizer> tok = arg_value(args, "--spm", &spm) ? np::Tokenizer::from_spm_file(spm)
                                                                  : np::synthetic_tokenizer(c.vocab_size);
   if (!tok.ok()) return fail_status(tok.status());

@@ -239,6 +239,7 @@ int train_command(const Args& args, bool finetune) {
   f.num("--patience", &tc.patience);
   f.num("--val-max", &tc.val_max_examples);
   f.num("--bucket-window", &tc.bucket_window);
+  f.str("--encoder-mask", &tc.encoder_mask);
   if (f.str("--on-bad-line", &s)) {
     if (s == "skip") tc.bad_lines = np::BadLinePolicy::kSkip;
     else if (s == "stop") tc.bad_lines = np::BadLinePolicy::kStop;

@@ -53,6 +53,12 @@ std::string mib(double bytes) { return std::to_string(static_cast<int64_t>(bytes
 
 void set_memory_limit(double bytes) { g_memory_limit = bytes > 0 ? bytes : 0; }
 
+// The budget of encoded tool blocks kept across calls for catalog-mask models (np/catalog_cache.h):
+// CreateOptions.catalogCacheBytes, 0 = off. Counted in a model's memory need (catalog models only).
+double g_catalog_cache_bytes = static_cast<double>(np::CatalogCache::kDefaultBytes);
+void set_catalog_cache_bytes(double bytes) { g_catalog_cache_bytes = bytes > 0 ? bytes : 0; }
+double catalog_budget(const np::ModelConfig& c) { return c.catalog_mask() ? g_catalog_cache_bytes : 0.0; }
+
 // {heapBytes (the WebAssembly memory now), usedBytes (allocated by malloc), peakBytes
 // (malloc's largest footprint so far), limitBytes}
 val memory_stats() {
@@ -120,7 +126,8 @@ class Engine {
     const double need = static_cast<double>(np::model_load_bytes(*file.value(), config)) +
                         static_cast<double>(np::call_working_bytes(config, config.max_enc_len)) +
                         static_cast<double>(np::num_threads()) *
-                            static_cast<double>(np::call_thread_scratch_bytes(config, config.max_enc_len));
+                            static_cast<double>(np::call_thread_scratch_bytes(config, config.max_enc_len)) +
+                        catalog_budget(config);
     // What the current model holds is given back once the new one is in.
     const double reclaim = caller_ ? model_footprint(caller_->model()) : 0.0;
     if (heap_used() - reclaim + need > memory_limit()) {
@@ -140,6 +147,7 @@ class Engine {
     pending_ = nullptr;
     pending_size_ = 0;
     caller_ = std::make_unique<np::ToolCaller>(model.take());
+    caller_->catalog_cache().set_max_bytes(static_cast<uint64_t>(catalog_budget(caller_->model().config())));
     return info();
   }
 
@@ -170,6 +178,7 @@ class Engine {
     cfg.set("maxDecLen", c.max_dec_len);
     cfg.set("dFf", c.d_ff);
     cfg.set("contrastiveDim", c.contrastive_dim);
+    cfg.set("encoderMask", c.encoder_mask);
     val o = val::object();
     o.set("ok", true);
     o.set("config", cfg);
@@ -386,11 +395,12 @@ class Engine {
   }
 
  private:
-  // The memory a loaded model holds: its file, its f32 copies, one call's working memory.
+  // The memory a loaded model holds: its file, its f32 copies, one call's working memory, the
+  // budget of its catalog cache.
   static double model_footprint(const np::Model& m) {
     const np::ModelConfig& c = m.config();
     return static_cast<double>(m.file().size()) + static_cast<double>(np::model_load_bytes(m.file(), c)) +
-           static_cast<double>(np::call_working_bytes(c, c.max_enc_len));
+           static_cast<double>(np::call_working_bytes(c, c.max_enc_len)) + catalog_budget(c);
   }
 
   static val fail(np::Code code, const std::string& message) {
@@ -481,5 +491,6 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
   emscripten::function("setThreads", &set_threads);
   emscripten::function("getThreads", &get_threads);
   emscripten::function("setMemoryLimit", &set_memory_limit);
+  emscripten::function("setCatalogCacheBytes", &set_catalog_cache_bytes);
   emscripten::function("memoryStats", &memory_stats);
 }

@@ -250,6 +250,7 @@ TEST_CASE("attention backward matches finite differences", "[attention][grad]") 
     int Tq, Tk, NH, NKV, HS;
     std::vector<uint8_t> key_valid;  // empty: no key mask
     int causal_offset;
+    int block_prefix = 0;            // the catalog mask's tool block
   };
   const std::vector<Case> cases = {
       {"attention self GQA 2:1", 3, 3, 2, 1, 4, {}, -1},
@@ -259,6 +260,8 @@ TEST_CASE("attention backward matches finite differences", "[attention][grad]") 
       {"attention cross Tq!=Tk", 2, 5, 2, 2, 4, {1, 1, 0, 1, 0}, -1},
       {"attention causal+masked", 3, 3, 2, 1, 4, {1, 1, 0}, 0},
       {"attention all keys masked", 2, 3, 2, 1, 4, {0, 0, 0}, -1},
+      {"attention catalog block 3 of 5", 5, 5, 2, 1, 4, {}, -1, 3},
+      {"attention catalog block + masked key", 5, 5, 4, 2, 4, {1, 1, 0, 1, 1}, -1, 2},
   };
   for (const Case& cs : cases) {
     INFO(cs.name);
@@ -270,12 +273,12 @@ TEST_CASE("attention backward matches finite differences", "[attention][grad]") 
     Vec out(Tq * NH * HS), att(NH * Tq * Tk), dq(q.size()), dk(k.size()), dv(v.size());
     auto loss = [&] {
       np::attention_forward_train(out.data(), att.data(), q.data(), k.data(), v.data(), Tq, Tk, NH, NKV, HS, valid,
-                                  cs.causal_offset);
+                                  cs.causal_offset, cs.block_prefix);
       return dot(out, Rm);
     };
     auto backward = [&] {
       np::attention_backward(dq.data(), dk.data(), dv.data(), Rm.data(), att.data(), q.data(), k.data(), v.data(),
-                             Tq, Tk, NH, NKV, HS, valid, cs.causal_offset);
+                             Tq, Tk, NH, NKV, HS, valid, cs.causal_offset, cs.block_prefix);
     };
     loss();
     backward();
@@ -292,21 +295,30 @@ TEST_CASE("attention backward matches finite differences", "[attention][grad]") 
             CHECK(dk[j * NKV * HS + c] == 0.0);
             CHECK(dv[j * NKV * HS + c] == 0.0);
           }
+    // the catalog mask: a block row's output does not depend on any key after the block
+    if (cs.block_prefix > 0) {
+      const Vec before(out.begin(), out.begin() + cs.block_prefix * NH * HS);
+      for (size_t i = static_cast<size_t>(cs.block_prefix) * NKV * HS; i < k.size(); ++i) k[i] += 0.5, v[i] -= 0.5;
+      loss();
+      CHECK(Vec(out.begin(), out.begin() + cs.block_prefix * NH * HS) == before);
+      for (size_t i = static_cast<size_t>(cs.block_prefix) * NKV * HS; i < k.size(); ++i) k[i] -= 0.5, v[i] += 0.5;
+      loss();
+    }
     check_accumulates(cs.name, {&dq, &dk, &dv}, backward);
 
     loss();
     VecF qf = to_float(q), kf = to_float(k), vf = to_float(v), Rf = to_float(Rm);
     VecF outf(out.size()), attf(att.size()), out_api(out.size());
     np::attention_forward_train(outf.data(), attf.data(), qf.data(), kf.data(), vf.data(), Tq, Tk, NH, NKV, HS, valid,
-                                cs.causal_offset);
+                                cs.causal_offset, cs.block_prefix);
     check_close(std::string(cs.name) + " float forward", outf, out, kFloatFwdRtol);
     check_close(std::string(cs.name) + " float probabilities", attf, att, kFloatFwdRtol);
     np::attention_forward(out_api.data(), qf.data(), kf.data(), vf.data(), Tq, Tk, NH, NKV, HS, valid,
-                          cs.causal_offset);
+                          cs.causal_offset, cs.block_prefix);
     CHECK(out_api == outf);
     VecF dqf(q.size()), dkf(k.size()), dvf(v.size());
     np::attention_backward(dqf.data(), dkf.data(), dvf.data(), Rf.data(), attf.data(), qf.data(), kf.data(), vf.data(),
-                           Tq, Tk, NH, NKV, HS, valid, cs.causal_offset);
+                           Tq, Tk, NH, NKV, HS, valid, cs.causal_offset, cs.block_prefix);
     check_close(std::string(cs.name) + " float dq", dqf, dq, kFloatBwdRtol);
     check_close(std::string(cs.name) + " float dk", dkf, dk, kFloatBwdRtol);
     check_close(std::string(cs.name) + " float dv", dvf, dv, kFloatBwdRtol);

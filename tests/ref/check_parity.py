@@ -48,7 +48,7 @@ CLI_TIMEOUT_S = 300
 
 class Case:
     def __init__(self, source, config, type_name, what, ffn=None, d_ff=0, alignment=32,
-                 shuffle=False, pad_tail=False):
+                 shuffle=False, pad_tail=False, catalog=False):
         self.source = source          # "engine": make-model; "python": random_model.py
         self.config = config
         self.type = type_name
@@ -58,10 +58,11 @@ class Case:
         self.alignment = alignment
         self.shuffle = shuffle        # python writer: tensors in a random order
         self.pad_tail = pad_tail      # encoder ids end in pad ids (masked like a padded batch row)
+        self.catalog = catalog        # the catalog encoder mask, with a random tool-block length
 
     def model_key(self, type_name=None):
         return (self.source, self.config, type_name or self.type, self.ffn, self.d_ff,
-                self.alignment, self.shuffle)
+                self.alignment, self.shuffle, self.catalog)
 
     def needs(self):
         """Model files this case reads."""
@@ -71,6 +72,7 @@ class Case:
 
     def label(self):
         src = ("" if self.source == "engine" else "py:") + ("padded:" if self.pad_tail else "")
+        src += "catalog:" if self.catalog else ""
         extra = f" align={self.alignment}" if self.alignment != 32 else ""
         extra += " shuffled" if self.shuffle else ""
         return f"{src}{self.config}{extra}"
@@ -94,6 +96,8 @@ def build_cases():
     cases.append(Case("engine", "small", "bf16", "bytes"))
     cases.append(Case("engine", "small", "f32", "logits", pad_tail=True))
     cases.append(Case("engine", "small", "f32", "embed", pad_tail=True))
+    cases.append(Case("engine", "small", "f32", "logits", catalog=True))
+    cases.append(Case("engine", "small", "q8_0", "logits", "swiglu", ENGINE_FFN_D_FF, pad_tail=True, catalog=True))
     # files written by the python writer (a third-party writer for the engine's reader)
     for t in ("f32", "f16", "bf16", "q8_0", "q4_0"):
         cases.append(Case("python", "pysmall", t, "logits"))
@@ -124,12 +128,14 @@ def run_cli(cli, args):
 def make_model(cli, key, path, seed):
     """Writes the model file for a model key (every file of a run uses the same seed, so the
     files of one config differ only by type)."""
-    source, config, type_name, ffn, d_ff, alignment, shuffle = key
+    source, config, type_name, ffn, d_ff, alignment, shuffle, catalog = key
     if source == "engine":
         args = ["make-model", "--out", path, "--config", config, "--type", type_name,
                 "--seed", str(seed)]
         if ffn:
             args += ["--d-ff", str(d_ff), "--ffn", ffn]
+        if catalog:
+            args += ["--encoder-mask", "catalog"]
         run_cli(cli, args)
     else:
         random_model.write_random_model(path, config, type_name, seed, d_ff, ffn or "drelu",
@@ -162,10 +168,16 @@ def run_forward_case(cli, case, model_path, model, rng):
     enc, dec = random_ids(rng, model.vocab, case.pad_tail, model.cfg.pad_id)
     ids = ["--enc-ids", ",".join(map(str, enc))]
     problem = None
+    prefix = int(rng.integers(1, len(enc) - 1)) if case.catalog else 0
     if case.what == "logits":
         got = parse_json_array(run_cli(cli, ["logits", "--model", model_path] + ids +
-                                       ["--dec-ids", ",".join(map(str, dec)), "--all"]), "logits")
-        want = ref.logits(model, [enc], [dec])[0]                            # (S, V)
+                                       ["--dec-ids", ",".join(map(str, dec)), "--all",
+                                        "--block-prefix", str(prefix)]), "logits")
+        want = ref.logits(model, [enc], [dec], prefix)[0]                    # (S, V)
+        if case.catalog and not problem:
+            unmasked = ref.logits(model, [enc], [dec])[0]
+            if not np.max(np.abs(unmasked - want)) > 10 * TOLERANCE * np.max(np.abs(want)):
+                problem = "the catalog mask did not change the reference's logits (test is blind)"
         if got.shape != want.shape:
             raise CliError(f"logits --all: shape {got.shape}, expected {want.shape}")
         err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))

@@ -42,7 +42,7 @@ import gguf_np  # noqa: E402
 MASKED_SCORE = np.finfo(np.float64).min
 
 FFN_ACTIVATIONS = ("drelu", "swiglu", "geglu")
-ENCODER_MASK_MODES = ("bidirectional",)
+ENCODER_MASK_MODES = ("bidirectional", "catalog")
 
 
 class ModelError(ValueError):
@@ -262,13 +262,20 @@ def encoder_mask(model, enc_ids):
     return np.asarray(enc_ids) != model.cfg.pad_id
 
 
-def encoder_forward(model, enc_ids):
-    """enc_ids (B, T) int -> encoder output after the final norm, (B, T, C)."""
+def encoder_forward(model, enc_ids, block_prefix=0):
+    """enc_ids (B, T) int -> encoder output after the final norm, (B, T, C).
+    block_prefix P > 0 (the catalog mask, docs/engine.md): positions i < P (the tool block)
+    attend only to positions j < P; later positions attend to every position."""
     cfg, w = model.cfg, model.w
     enc_ids = np.asarray(enc_ids)
     T = enc_ids.shape[1]
+    if block_prefix and cfg.encoder_mask != "catalog":
+        raise ModelError("a block prefix needs the catalog encoder mask")
     keep = encoder_mask(model, enc_ids)                                        # (B, T)
     mask = np.broadcast_to(keep[:, None, :], (enc_ids.shape[0], T, T))        # bidirectional, keys masked
+    if block_prefix:
+        rows, cols = np.arange(T)[:, None], np.arange(T)[None, :]
+        mask = mask & ~((rows < block_prefix) & (cols >= block_prefix))[None]
     x = embed_tokens(model, enc_ids)
     for i in range(cfg.n_enc_layers):
         p = f"enc.blk.{i}"
@@ -299,10 +306,10 @@ def decoder_forward(model, dec_ids, enc_out, enc_keep):
     return zcrmsnorm(y, w["dec.output_norm.weight"], cfg.eps)
 
 
-def logits(model, enc_ids, dec_ids):
+def logits(model, enc_ids, dec_ids, block_prefix=0):
     """Tied logits at every decoder position: (B, S, V) = h @ E^T."""
     enc_ids = np.asarray(enc_ids)
-    enc_out = encoder_forward(model, enc_ids)
+    enc_out = encoder_forward(model, enc_ids, block_prefix)
     h = decoder_forward(model, dec_ids, enc_out, encoder_mask(model, enc_ids))
     return h @ model.w["token_embd.weight"].T
 

@@ -16,15 +16,19 @@ export function makeTempDir(prefix = "np-web-") {
   return dir;
 }
 
-/** Random-weight models (no trained model exists in tests): small F32 and small Q8_0+FFN. */
+/** Random-weight models (no trained model exists in tests): small F32, small Q8_0+FFN, and a
+ * small Q8_0 one with the catalog encoder mask (tool lists cached across calls). */
 export function makeModels(dir) {
   const models = {
     small_f32: join(dir, "small-f32.gguf"),
     small_q8_ffn: join(dir, "small-q8-ffn.gguf"),
+    small_catalog: join(dir, "small-catalog.gguf"),
   };
   execFileSync(CLI, ["make-model", "--out", models.small_f32, "--config", "small", "--type", "f32", "--seed", "11"]);
   execFileSync(CLI, ["make-model", "--out", models.small_q8_ffn, "--config", "small", "--type", "q8_0", "--seed", "12",
                      "--d-ff", "128", "--ffn", "swiglu"]);
+  execFileSync(CLI, ["make-model", "--out", models.small_catalog, "--config", "small", "--type", "q8_0", "--seed", "13",
+                     "--encoder-mask", "catalog"]);
   return models;
 }
 

@@ -126,6 +126,32 @@ for (const build of ["mt", "st"]) {
                            (err) => err === boom);
     });
 
+    test("catalog model: a repeated tool list is reused (hit) and answers as a fresh encoding does", async () => {
+      const e = engines.small_catalog;
+      assert.equal(e.model.encoderMask, "catalog");
+      assert.equal(engines.small_f32.model.encoderMask, "bidirectional");
+      const off = await np.createToolCaller({ model: models.small_catalog, build, catalogCacheBytes: 0 });
+      try {
+        const queries = ["Turn on the kitchen lights", "What's the weather in Paris?", "Set a timer for 5 minutes"];
+        const seen = [];
+        for (const q of queries) {
+          const r = await e.call(q, TOOLS.mixed);
+          seen.push(r.catalog);
+          const fresh = await off.call(q, TOOLS.mixed);
+          assert.equal(fresh.catalog, "off");
+          assert.deepEqual(comparable(r), comparable(fresh), q);
+          assert.deepEqual(r.outputIds, fresh.outputIds, q);
+        }
+        // the first query may find the list already cached by the cases above
+        assert.deepEqual(seen.slice(1), ["hit", "hit"]);
+        assert.equal((await e.call("hi", TOOLS.flat)).catalog === "none", false);
+        assert.equal((await engines.small_f32.call("hi", TOOLS.flat)).catalog, "none");
+      } finally {
+        await off.dispose();
+      }
+      await assert.rejects(np.createToolCaller({ model: models.small_catalog, build, catalogCacheBytes: -1 }), np.InvalidInputError);
+    });
+
     test("dispose: later calls reject with DisposedError; dispose twice is fine", async () => {
       const e = await np.createToolCaller({ model: models.small_f32, build });
       await e.dispose();

@@ -25,6 +25,11 @@ OUT=${OUT:-models/needlepoint-default.gguf}
 # Renaming augmentation (docs/training.md): on from step 6,000 of the first run, after v0.1
 # showed the model remembering tool names instead of reading them from the list.
 AUG_FLAGS=${AUG_FLAGS:---rename-tools 0.5 --rename-params 0.3}
+# The encoder mask: catalog (the tool block blind to the query, so a tool list's encoder
+# states are cached across calls) from step 8,100 of the first run, continued in its own
+# checkpoint directory (the bidirectional run's stays in $W/ckpt for comparison).
+MASK=${MASK:-catalog}
+CKPT=${CKPT:-$W/ckpt-$MASK}
 mkdir -p "$W"
 
 if [ ! -x "$CLI" ]; then
@@ -56,9 +61,9 @@ fi
 echo "== training ($STEPS steps, resumable)"
 # shellcheck disable=SC2086
 "$CLI" train --data "$W/train.jsonl" --spm "$W/tok.model" $MODEL_FLAGS \
-  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --seed 1 --contrastive 0.1 $AUG_FLAGS \
+  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --seed 1 --contrastive 0.1 $AUG_FLAGS --encoder-mask "$MASK" \
   --val-data "$W/dev.jsonl" --val-max 500 --eval-every 1000 \
-  --checkpoint-dir "$W/ckpt" --checkpoint-every 100 --resume ${STOP_AT:+--stop-at "$STOP_AT"} \
+  --checkpoint-dir "$CKPT" --checkpoint-every 100 --resume ${STOP_AT:+--stop-at "$STOP_AT"} \
   --log "$W/loss.csv" --log-every 50 --type q8_0 --out "$W/model-q8_0.gguf" | tee "$W/train-summary.json"
 
 echo "== evaluation"

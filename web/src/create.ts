@@ -39,6 +39,10 @@ export async function createInThread(platform: Platform, build: Build, options: 
   if (limit !== undefined && !(typeof limit === "number" && Number.isFinite(limit) && limit > 0)) {
     throw new InvalidInputError("memoryLimit must be a positive number of bytes");
   }
+  const catalogBytes = options.catalogCacheBytes;
+  if (catalogBytes !== undefined && !(typeof catalogBytes === "number" && Number.isFinite(catalogBytes) && catalogBytes >= 0)) {
+    throw new InvalidInputError("catalogCacheBytes must be a number of bytes (0 turns the cache off)");
+  }
   onProgress?.({ status: "wasm", build });
   // At least one pool worker: Emscripten 3.1.6 never finishes starting with a pool of 0.
   const mod = await platform.loadModule(build, Math.max(1, threads - 1));
@@ -46,6 +50,7 @@ export async function createInThread(platform: Platform, build: Build, options: 
   try {
     if (build === "mt") mod.setThreads(threads);
     if (limit !== undefined) mod.setMemoryLimit(limit);
+    if (catalogBytes !== undefined) mod.setCatalogCacheBytes(catalogBytes);
     native = new mod.Engine();
     const source = options.model ?? platform.defaultModel();
     const src = classifySource(source);

@@ -35,6 +35,7 @@ interface CoreResultJson {
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
   dropped_calls: number; reason: string;
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
+  catalog: "hit" | "miss" | "off" | "none";
   tokens: { input: number; output: number; forced: number };
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
@@ -131,6 +132,7 @@ export class InThreadEngine implements ToolCaller {
       callConfidence: j.call_confidence,
       noCallProbability: j.no_call_probability,
       preselected: j.preselected,
+      catalog: j.catalog,
       source: "local",
       tokens: { input: j.tokens.input, output: j.tokens.output, forced: j.tokens.forced },
       outputIds: Array.from(r.outputIds ?? []),

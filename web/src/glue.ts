@@ -9,6 +9,7 @@ export interface NativeInfo extends NativeStatus {
   config?: {
     vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
     nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
+    encoderMask: "bidirectional" | "catalog";
   };
   fileBytes?: number;
 }
@@ -41,6 +42,7 @@ export interface NativeModule {
   setThreads(n: number): void;
   getThreads(): number;
   setMemoryLimit(bytes: number): void;
+  setCatalogCacheBytes(bytes: number): void;
   memoryStats(): NativeMemoryStats;
   HEAPU8: Uint8Array;
   /** mt only: the shared memory (another thread may have grown it since HEAPU8 was made). */

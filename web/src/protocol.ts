@@ -8,7 +8,8 @@ import type { Build, FinetuneOptions, FinetuneProgress, ModelInfo, ProgressEvent
 export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha256?: string } | undefined;
 
 export type Request =
-  | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number }
+  | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number;
+      catalogCacheBytes?: number }
   | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
       preselectAbove?: number; preselectK?: number; wantTokens: boolean; abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }

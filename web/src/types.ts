@@ -51,6 +51,10 @@ export interface CreateOptions {
    * Default: the build's maximum (2 GiB); the edge entry defaults to 112 MiB so a model too
    * big for a 128 MB isolate fails with an error instead of the isolate being killed. */
   memoryLimit?: number;
+  /** Catalog-mask models (the default model): bytes of encoded tool lists kept across calls, so
+   * a call with a list seen before encodes only its query (CallResult.catalog says "hit").
+   * Counted in the memory a model needs. Default 16 MiB; 0 turns the cache off. */
+  catalogCacheBytes?: number;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
   /** Default hand-off for every call (see CallOptions.fallback). */
@@ -152,6 +156,11 @@ export interface CallResult {
   noCallProbability: number;
   /** Tools offered after pre-selection, best first ([]: all were offered). */
   preselected: string[];
+  /** Catalog-mask models: "hit" when the tool list's encoding was reused from an earlier call
+   * (only the query was encoded), "miss" when it was encoded and kept for the next call, "off"
+   * when it was not kept (CreateOptions.catalogCacheBytes 0, or the list too big); "none" for
+   * bidirectional models (Needle v1), whose tool encoding depends on the query. */
+  catalog: "hit" | "miss" | "off" | "none";
   /** Who answered: the local model, or the fallback. */
   source: "local" | "fallback";
   /** Present when the call was handed off (or the hand-off failed). */
@@ -232,6 +241,8 @@ export interface FinetuneResult {
 export interface ModelInfo {
   vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
   nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
+  /** "bidirectional" (Needle v1) or "catalog" (tool lists cached across calls: docs/engine.md). */
+  encoderMask: "bidirectional" | "catalog";
   fileBytes: number;
 }
 

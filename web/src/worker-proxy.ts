@@ -177,7 +177,8 @@ export async function createWorkerToolCaller(build: Build, options: CreateOption
     model = { url: String(m.url), sha256: m.sha256 };
   } else model = m;   // string, bytes (structured-cloned: the caller keeps its copy) or undefined
   const { id, promise } = proxy.request(
-    { type: "create", model, threads: options.threads, build, cache: options.cache, memoryLimit: options.memoryLimit },
+    { type: "create", model, threads: options.threads, build, cache: options.cache, memoryLimit: options.memoryLimit,
+      catalogCacheBytes: options.catalogCacheBytes },
     { onProgress: options.onProgress });
   const onAbort = () => proxy.cancel(id, new AbortError("createToolCaller was aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });

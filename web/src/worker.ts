@@ -25,7 +25,7 @@ async function handle(req: Request): Promise<void> {
       case "create": {
         engine = await createInThread(browserPlatform, req.build,
           { model: req.model, threads: req.threads, cache: req.cache, memoryLimit: req.memoryLimit,
-            onProgress: (event) => post({ type: "progress", id: req.id, event }) }, true);
+            catalogCacheBytes: req.catalogCacheBytes, onProgress: (event) => post({ type: "progress", id: req.id, event }) }, true);
         post({ type: "ready", id: req.id, build: engine.build, threads: engine.threads, model: engine.model });
         return;
       }

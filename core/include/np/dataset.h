@@ -60,9 +60,13 @@ Status parse_example(std::string_view line, int64_t line_no, bool check_argument
 // The encoder input, exactly as ToolCaller::build_encoder_input builds it: encode(query)
 // cut to max_enc_len - 2 tokens, config.tools_id, encode(tools_json) cut to fill
 // max_enc_len. *truncated tells whether anything was cut.
+// With the catalog mask the same pieces come in another order: the tool block first
+// (config.tools_id, encode(tools_json) cut the same way), then encode(query); *block_prefix
+// (when given) gets the tool block's length, which the encoder's mask needs (0 for the
+// bidirectional mask).
 std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
                                        std::string_view query, const std::string& tools_json,
-                                       bool* truncated);
+                                       bool* truncated, int32_t* block_prefix = nullptr);
 
 // What a target token is, for the loss weight. Structure is everything that is not a tool
 // name, an argument key or an argument value: brackets, braces, quotes, colons, commas, the
@@ -135,6 +139,7 @@ struct PairOptions {
 //   targets = [<tool_call>, a1, ..., an, EOS]
 struct TrainPair {
   std::vector<int32_t> enc_ids;  // (Te) build_encoder_ids(query, tools JSON)
+  int32_t enc_prefix = 0;        // the catalog mask's tool block length (0: bidirectional)
   std::vector<int32_t> dec_in;   // (Td)
   std::vector<int32_t> targets;  // (Td)
   std::vector<float> weights;    // (Td) RoleWeights of each target token's role
@@ -166,6 +171,7 @@ struct Batch {
   std::vector<int32_t> targets;    // (B, Td) -1 on padding
   std::vector<float> weights;      // (B, Td) 0 on padding
   std::vector<int32_t> enc_len;    // (B) real encoder tokens per row
+  std::vector<int32_t> enc_prefix; // (B) the catalog mask's tool block per row (0: none)
   std::vector<int32_t> dec_len;    // (B) real decoder tokens per row
   std::vector<int64_t> lines;      // (B) source line of each row
   int64_t enc_tokens = 0;          // sum of enc_len

@@ -33,6 +33,9 @@ struct ModelConfig {
   int32_t d_ff = 0;                         // 0: no feed-forward block (Needle v1)
   FfnActivation ffn_act = FfnActivation::kNone;
   int32_t contrastive_dim = 128;            // 0: no retrieval head
+  // "bidirectional" (Needle v1: every input token sees every other) or "catalog" (the tool
+  // block comes first and does not see the query, so a catalog's states can be cached:
+  // docs/engine.md, "Catalog mask").
   std::string encoder_mask = "bidirectional";
   int32_t tool_call_id = 4, tools_id = 5;
   int32_t pad_id = 0, eos_id = 1, bos_id = 2, unk_id = 3;
@@ -40,6 +43,7 @@ struct ModelConfig {
   int32_t head_dim() const { return d_model / n_heads; }
   int32_t kv_dim() const { return n_kv_heads * head_dim(); }
   int32_t contrastive_hidden() const { return d_model / 4; }
+  bool catalog_mask() const { return encoder_mask == "catalog"; }
 
   static ModelConfig needle_v1();  // the published 26M configuration
   static ModelConfig small();      // a tiny config for tests: d=64, 4/2 heads, 2+2 layers
@@ -113,6 +117,23 @@ struct EncoderOutput {
   std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
 };
 
+// The catalog mask's tool block, encoded once (Model::encode_block) and reused by every input
+// that starts with it (Model::encode_after): per encoder layer the block's self-attention
+// keys (QK-normed, RoPE at positions 0..T-1) and values, which later tokens attend to, and
+// the block's final states and cross-attention K/V, which the decoder reads.
+struct EncoderBlock {
+  int32_t T = 0;
+  std::vector<int32_t> ids;                   // (T) the block's tokens
+  std::vector<uint8_t> key_valid;             // (T)
+  std::vector<std::vector<float>> k, v;       // [enc layer] (T, kv_dim)
+  std::vector<float> out;                     // (T, d)
+  std::vector<std::vector<float>> cross_k;    // [dec layer] (T, kv_dim)
+  std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
+  uint64_t bytes() const;                     // what the block holds
+};
+// Bytes an EncoderBlock of T tokens holds for this config.
+uint64_t encoder_block_bytes(const ModelConfig& config, int64_t T);
+
 // Decoder self-attention cache for one sequence.
 struct DecoderState {
   int32_t pos = 0;                            // tokens consumed so far
@@ -133,7 +154,16 @@ class Model {
   bool has_retrieval_head() const { return config_.contrastive_dim > 0; }
 
   // ids: T tokens (1 <= T <= max_enc_len), each in [0, vocab). Pad ids are masked as keys.
-  Status encode(const std::vector<int32_t>& ids, EncoderOutput* out) const;
+  // block_prefix (catalog mask only, else 0): tokens [0, block_prefix) are the tool block,
+  // which attends only to itself; the tokens after it attend to everything.
+  Status encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_t block_prefix = 0) const;
+  // The catalog mask in two parts: encode_block(block) then encode_after(block, rest) gives
+  // what encode(block + rest, block_prefix = block.size()) gives (up to float rounding), and
+  // the block's part is computed once for every rest that follows it. Unsupported for a
+  // bidirectional model; rest may not be empty.
+  Status encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* out) const;
+  Status encode_after(const EncoderBlock& block, const std::vector<int32_t>& rest_ids,
+                      EncoderOutput* out) const;
   // The retrieval head's unit-norm embedding of an encoder output (contrastive_dim floats).
   Status embed(const EncoderOutput& enc, const std::vector<int32_t>& ids, std::vector<float>* out) const;
 
@@ -150,6 +180,16 @@ class Model {
 
  private:
   Status bind_weights();
+  Status check_ids(const std::vector<int32_t>& ids, int32_t offset) const;
+  // Encoder layers over x (R tokens at positions P..P+R-1, P = block ? block->T : 0); keys are
+  // the block's cached ones then the tokens' own. keep_k/keep_v (or null) get each layer's
+  // keys and values of the R tokens. block_prefix: the mask (encode with no block only).
+  void run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
+                          int32_t block_prefix, std::vector<std::vector<float>>* keep_k,
+                          std::vector<std::vector<float>>* keep_v) const;
+  // Final norm of R states into out->out, and the cross-attention K/V of those rows.
+  void finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
+                      std::vector<std::vector<float>>* cross_v) const;
   std::shared_ptr<const GgufFile> file_;
   ModelConfig config_;
   Tokenizer tokenizer_;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "np/catalog_cache.h"
 #include "np/model.h"
 #include "np/retrieval.h"
 #include "np/status.h"
@@ -50,6 +51,9 @@ struct CallOptions {
   // Jump-forward decoding of the answer's fixed JSON structure (greedy.h). Off by default: on
   // the tiny fixture model it lowered exact match (docs/engine.md).
   bool jump_forward = false;
+  // Catalog-mask models: reuse (and keep) the encoded tool block of this list through the
+  // caller's CatalogCache. false: encode the whole input afresh (the answer is the same).
+  bool use_catalog_cache = true;
 };
 
 struct CallTimings {
@@ -82,6 +86,11 @@ struct CallResult {
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
   int32_t forced_tokens = 0;    // of those, appended by jump-forward without logits
+  // The catalog mask's tool block: "hit" (reused from the cache: only the query was
+  // encoded), "miss" (encoded and kept), "off" (encoded, not kept: cache disabled or the
+  // block too big), "none" (a bidirectional model).
+  std::string catalog = "none";
+  int32_t block_tokens = 0;     // the tool block's length (catalog mask), 0 otherwise
   std::vector<int32_t> input_ids, output_ids;
   CallTimings timings;
 };
@@ -89,28 +98,34 @@ struct CallResult {
 class ToolCaller {
  public:
   explicit ToolCaller(std::shared_ptr<const Model> model)
-      : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)) {}
+      : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)),
+        catalog_(std::make_shared<CatalogCache>()) {}
   const Model& model() const { return *model_; }
   std::shared_ptr<const Model> model_ptr() const { return model_; }
   // The retriever calls use for pre-selection (its tool-embedding cache is shared by them).
   const ToolRetriever& retriever() const { return *retriever_; }
+  // The encoded tool blocks calls reuse (catalog-mask models; docs/engine.md, "Catalog mask").
+  CatalogCache& catalog_cache() const { return *catalog_; }
 
   // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query, the limits), kAborted.
   Result<CallResult> call(std::string_view query, std::string_view tools_json,
                           const CallOptions& options = CallOptions()) const;
   // The encoder input for (query, normalised tools JSON): encode(query) cut to
-  // max_enc_len - 2 tokens, <tools>, encode(tools) cut to fill the context.
+  // max_enc_len - 2 tokens, <tools>, encode(tools) cut to fill the context (catalog mask:
+  // the tool block first, its length in *block_prefix).
   std::vector<int32_t> build_encoder_input(std::string_view query, const std::string& tools_json,
-                                           bool* truncated) const;
+                                           bool* truncated, int32_t* block_prefix = nullptr) const;
 
  private:
   std::shared_ptr<const Model> model_;
   std::shared_ptr<ToolRetriever> retriever_;
+  std::shared_ptr<CatalogCache> catalog_;
 };
 
 // The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,
 // "stop_reason":...,"dropped_calls":N,"reason":...,"confidence":x,"call_confidence":[...],
-// "no_call_probability":x,"preselected":[...],"tokens":{"input":N,"output":N},
+// "no_call_probability":x,"preselected":[...],"catalog":"hit|miss|off|none",
+// "tokens":{"input":N,"output":N},
 // "timings":{...}} (compact).
 std::string call_result_to_json(const CallResult& r);
 

@@ -51,6 +51,9 @@ struct TrainConfig {
   double contrastive_weight = 0.0;
   int32_t contrastive_batch = 0;  // pairs per contrastive batch; 0 = batch
   int32_t contrastive_max_pairs = 200000;
+  // Non-empty: the model's encoder mask is switched to this one ("bidirectional" or
+  // "catalog") before training, also when resuming (a run can change mode midway).
+  std::string encoder_mask;
 
   Status validate() const;
 };

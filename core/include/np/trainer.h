@@ -27,6 +27,7 @@ struct TrainBatchView {
   const int32_t* dec_in = nullptr;   // (B, Td)
   const int32_t* targets = nullptr;  // (B, Td), -1 = ignored
   const float* weights = nullptr;    // (B, Td), or null = 1 for every non-ignored token
+  const int32_t* enc_prefix = nullptr;  // (B) the catalog mask's tool block per row, or null = 0
 };
 
 struct LossConfig {
@@ -66,6 +67,9 @@ class TrainModel {
   static Result<TrainModel> from_gguf(const GgufFile& file);
 
   const ModelConfig& config() const { return config_; }
+  // Switches the encoder mask ("bidirectional" or "catalog"): the weights are the same
+  // shapes, so a bidirectional model can continue training as a catalog one.
+  Status set_encoder_mask(const std::string& mask);
   ParamArena& params() { return arena_; }
   const ParamArena& params() const { return arena_; }
 

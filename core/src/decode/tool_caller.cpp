@@ -196,8 +196,8 @@ uint64_t call_thread_scratch_bytes(const ModelConfig& c, int64_t encoder_tokens)
 }
 
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,
-                                                     bool* truncated) const {
-  return build_encoder_ids(model_->tokenizer(), model_->config(), query, tools_json, truncated);
+                                                     bool* truncated, int32_t* block_prefix) const {
+  return build_encoder_ids(model_->tokenizer(), model_->config(), query, tools_json, truncated, block_prefix);
 }
 
 Result<CallResult> ToolCaller::call(std::string_view query, std::string_view tools_json,
@@ -215,7 +215,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   const ToolSet& all = tools.value();
 
   CallResult r;
-  r.input_ids = build_encoder_input(query, all.normalized_json, &r.truncated);
+  int32_t block_prefix = 0;
+  r.input_ids = build_encoder_input(query, all.normalized_json, &r.truncated, &block_prefix);
   r.timings.tokenize_ms = ms_since(t_start);
 
   // Pre-selection: a list longer than the model was trained on, or one whose prompt is cut,
@@ -245,7 +246,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     if (!sub.ok()) return Status(Code::kInternal, "pre-selected tools did not parse: " + sub.status().message());
     subset = sub.take();
     offered = &subset;
-    r.input_ids = build_encoder_input(query, subset.normalized_json, &r.truncated);
+    r.input_ids = build_encoder_input(query, subset.normalized_json, &r.truncated, &block_prefix);
     r.timings.retrieve_ms = ms_since(t_ret);
   }
   const ToolSet& set = *offered;
@@ -259,7 +260,26 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
 
   const auto t_enc = Clock::now();
   EncoderOutput enc;
-  NP_RETURN_IF_ERROR(model_->encode(r.input_ids, &enc));
+  r.block_tokens = block_prefix;
+  if (block_prefix > 0 && block_prefix < r.input_tokens) {  // catalog mask, with a query after the block
+    const std::vector<int32_t> block_ids(r.input_ids.begin(), r.input_ids.begin() + block_prefix);
+    const std::vector<int32_t> rest(r.input_ids.begin() + block_prefix, r.input_ids.end());
+    std::shared_ptr<const EncoderBlock> block = options.use_catalog_cache ? catalog_->find(block_ids) : nullptr;
+    if (block) {
+      r.catalog = "hit";
+    } else {
+      auto fresh = std::make_shared<EncoderBlock>();
+      NP_RETURN_IF_ERROR(model_->encode_block(block_ids, fresh.get()));
+      const bool keep = options.use_catalog_cache && fresh->bytes() <= catalog_->max_bytes();
+      r.catalog = keep ? "miss" : "off";
+      block = fresh;
+      if (keep) catalog_->put(block);
+    }
+    NP_RETURN_IF_ERROR(model_->encode_after(*block, rest, &enc));
+  } else {
+    if (c.catalog_mask()) r.catalog = "off";
+    NP_RETURN_IF_ERROR(model_->encode(r.input_ids, &enc, block_prefix));
+  }
   r.timings.encode_ms = ms_since(t_enc);
 
   const auto t_dec = Clock::now();
@@ -346,6 +366,7 @@ std::string call_result_to_json(const CallResult& r) {
   j["call_confidence"] = r.call_confidence;
   j["no_call_probability"] = r.no_call_probability;
   j["preselected"] = r.preselected;
+  j["catalog"] = r.catalog;
   j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}, {"forced", r.forced_tokens}};
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};

@@ -96,7 +96,7 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   if (f.find("needle.attention.layer_norm_rms_epsilon"))
     NP_RETURN_IF_ERROR(f.get_f32("needle.attention.layer_norm_rms_epsilon", &c.norm_eps));
   if (f.find("needle.encoder.mask")) NP_RETURN_IF_ERROR(f.get_string("needle.encoder.mask", &c.encoder_mask));
-  if (c.encoder_mask != "bidirectional")
+  if (c.encoder_mask != "bidirectional" && c.encoder_mask != "catalog")
     return Status(Code::kUnsupported, "needle.encoder.mask '" + c.encoder_mask + "' is not a mode this engine knows");
   NP_RETURN_IF_ERROR(get_i32(f, "needle.tool_call_token_id", &c.tool_call_id, false));
   NP_RETURN_IF_ERROR(get_i32(f, "needle.tools_token_id", &c.tools_id, false));

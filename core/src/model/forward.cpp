@@ -2,6 +2,7 @@
 // cross-attention K/V once per input, one decoder step at a time with a KV cache, tied
 // logits, retrieval head. Kernels are in ops/.
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "np/model.h"
@@ -44,48 +45,159 @@ void embed_tokens(float* x, const Matrix& E, const int32_t* ids, int T, int d) {
 
 }  // namespace
 
-Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out) const {
+Status Model::check_ids(const std::vector<int32_t>& ids, int32_t offset) const {
+  const ModelConfig& c = config_;
+  for (size_t t = 0; t < ids.size(); ++t)
+    if (ids[t] < 0 || ids[t] >= c.vocab_size)
+      return Status(Code::kInvalidInput, "token id " + std::to_string(ids[t]) + " at position " +
+                                             std::to_string(offset + static_cast<int64_t>(t)) + " outside the vocabulary");
+  return Status::Ok();
+}
+
+void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
+                               int32_t block_prefix, std::vector<std::vector<float>>* keep_k,
+                               std::vector<std::vector<float>>* keep_v) const {
+  const ModelConfig& c = config_;
+  const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
+  const int P = block ? block->T : 0, Tk = P + R;
+  const size_t Rd = static_cast<size_t>(R) * d, Rkv = static_cast<size_t>(R) * kv;
+  std::vector<float> h(Rd), q(Rd), att(Rd), y(Rd);
+  // keys and values of every token attended to: the block's, then the R tokens' own
+  std::vector<float> k(static_cast<size_t>(Tk) * kv), v(static_cast<size_t>(Tk) * kv);
+  float* kr = k.data() + static_cast<size_t>(P) * kv;
+  float* vr = v.data() + static_cast<size_t>(P) * kv;
+  if (keep_k) keep_k->assign(c.n_enc_layers, {});
+  if (keep_v) keep_v->assign(c.n_enc_layers, {});
+  for (int l = 0; l < c.n_enc_layers; ++l) {
+    const EncoderLayer& L = enc_layers_[l];
+    // x = x + sigmoid(attn_gate) * SelfAttn(ZCRMSNorm(x))
+    zcrmsnorm_forward(h.data(), x, L.attn_norm.data(), R, d, c.norm_eps);
+    project_qkv(L.attn, c, h.data(), R, q.data(), c.norm_eps);
+    project_kv(L.attn, c, h.data(), R, kr, vr, c.norm_eps);
+    rope_forward(q.data(), rope_, R, NH, HS, P);
+    rope_forward(kr, rope_, R, NKV, HS, P);
+    if (block) {
+      std::copy(block->k[l].begin(), block->k[l].end(), k.begin());
+      std::copy(block->v[l].begin(), block->v[l].end(), v.begin());
+    }
+    if (keep_k) (*keep_k)[l].assign(kr, kr + Rkv);
+    if (keep_v) (*keep_v)[l].assign(vr, vr + Rkv);
+    attention_forward(att.data(), q.data(), k.data(), v.data(), R, Tk, NH, NKV, HS, valid.data(), -1, block_prefix);
+    linear_forward(y.data(), att.data(), L.attn.wo, R);
+    gated_residual_forward(x, y.data(), L.attn.gate, R, d);
+    if (L.has_ffn) ffn_sublayer(x, L.ffn, c, R);
+  }
+}
+
+void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
+                           std::vector<std::vector<float>>* cross_v) const {
+  const ModelConfig& c = config_;
+  const size_t Rkv = static_cast<size_t>(R) * c.kv_dim();
+  out->resize(static_cast<size_t>(R) * c.d_model);
+  zcrmsnorm_forward(out->data(), x, enc_out_norm_.data(), R, c.d_model, c.norm_eps);
+  // Cross-attention keys and values for every decoder layer, computed once.
+  cross_k->assign(c.n_dec_layers, {});
+  cross_v->assign(c.n_dec_layers, {});
+  for (int l = 0; l < c.n_dec_layers; ++l) {
+    (*cross_k)[l].resize(Rkv);
+    (*cross_v)[l].resize(Rkv);
+    project_kv(dec_layers_[l].cross_attn, c, out->data(), R, (*cross_k)[l].data(), (*cross_v)[l].data(), c.norm_eps);
+  }
+}
+
+Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_t block_prefix) const {
   const ModelConfig& c = config_;
   const int T = static_cast<int>(ids.size());
   if (T < 1) return Status(Code::kInvalidInput, "encoder input is empty");
   if (T > c.max_enc_len)
     return Status(Code::kInvalidInput, "encoder input has " + std::to_string(T) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
-  for (int t = 0; t < T; ++t)
-    if (ids[t] < 0 || ids[t] >= c.vocab_size)
-      return Status(Code::kInvalidInput, "token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) + " outside the vocabulary");
+  NP_RETURN_IF_ERROR(check_ids(ids, 0));
+  if (block_prefix < 0 || block_prefix > T)
+    return Status(Code::kInvalidInput, "encoder block prefix " + std::to_string(block_prefix) + " outside the input");
+  if (block_prefix > 0 && !c.catalog_mask())
+    return Status(Code::kInvalidInput, "an encoder block prefix needs the catalog encoder mask");
 
-  const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
-  const size_t Td = static_cast<size_t>(T) * d, Tkv = static_cast<size_t>(T) * kv;
   std::vector<uint8_t> valid(T);
   for (int t = 0; t < T; ++t) valid[t] = ids[t] != c.pad_id;
-
-  std::vector<float> x(Td), h(Td), q(Td), k(Tkv), v(Tkv), att(Td), y(Td);
-  embed_tokens(x.data(), embedding_, ids.data(), T, d);
-  for (const EncoderLayer& L : enc_layers_) {
-    // x = x + sigmoid(attn_gate) * SelfAttn(ZCRMSNorm(x))
-    zcrmsnorm_forward(h.data(), x.data(), L.attn_norm.data(), T, d, c.norm_eps);
-    project_qkv(L.attn, c, h.data(), T, q.data(), c.norm_eps);
-    project_kv(L.attn, c, h.data(), T, k.data(), v.data(), c.norm_eps);
-    rope_forward(q.data(), rope_, T, NH, HS, 0);
-    rope_forward(k.data(), rope_, T, NKV, HS, 0);
-    attention_forward(att.data(), q.data(), k.data(), v.data(), T, T, NH, NKV, HS, valid.data(), -1);
-    linear_forward(y.data(), att.data(), L.attn.wo, T);
-    gated_residual_forward(x.data(), y.data(), L.attn.gate, T, d);
-    if (L.has_ffn) ffn_sublayer(x.data(), L.ffn, c, T);
-  }
+  std::vector<float> x(static_cast<size_t>(T) * c.d_model);
+  embed_tokens(x.data(), embedding_, ids.data(), T, c.d_model);
+  run_encoder_layers(x.data(), T, valid, nullptr, block_prefix, nullptr, nullptr);
   out->T = T;
-  out->key_valid = valid;
-  out->out.resize(Td);
-  zcrmsnorm_forward(out->out.data(), x.data(), enc_out_norm_.data(), T, d, c.norm_eps);
+  out->key_valid = std::move(valid);
+  finish_encoder(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
+  return Status::Ok();
+}
 
-  // Cross-attention keys and values for every decoder layer, computed once.
+uint64_t encoder_block_bytes(const ModelConfig& c, int64_t T) {
+  const uint64_t t = static_cast<uint64_t>(T < 0 ? 0 : T), kv = static_cast<uint64_t>(c.kv_dim());
+  return t * (sizeof(int32_t) + 1) +
+         sizeof(float) * t * (2 * static_cast<uint64_t>(c.n_enc_layers) * kv + static_cast<uint64_t>(c.d_model) +
+                              2 * static_cast<uint64_t>(c.n_dec_layers) * kv);
+}
+
+uint64_t EncoderBlock::bytes() const {
+  uint64_t n = ids.size() * sizeof(int32_t) + key_valid.size() + out.size() * sizeof(float);
+  for (const auto* lists : {&k, &v, &cross_k, &cross_v})
+    for (const std::vector<float>& a : *lists) n += a.size() * sizeof(float);
+  return n;
+}
+
+Status Model::encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* out) const {
+  const ModelConfig& c = config_;
+  if (!c.catalog_mask()) return Status(Code::kUnsupported, "encoder blocks need the catalog encoder mask; this model's is '" + c.encoder_mask + "'");
+  const int T = static_cast<int>(block_ids.size());
+  if (T < 1) return Status(Code::kInvalidInput, "encoder block is empty");
+  if (T >= c.max_enc_len)
+    return Status(Code::kInvalidInput, "encoder block has " + std::to_string(T) + " tokens; the model's context is " +
+                                           std::to_string(c.max_enc_len) + " and the query needs one");
+  NP_RETURN_IF_ERROR(check_ids(block_ids, 0));
+  out->T = T;
+  out->ids = block_ids;
+  out->key_valid.resize(T);
+  for (int t = 0; t < T; ++t) out->key_valid[t] = block_ids[t] != c.pad_id;
+  std::vector<float> x(static_cast<size_t>(T) * c.d_model);
+  embed_tokens(x.data(), embedding_, block_ids.data(), T, c.d_model);
+  run_encoder_layers(x.data(), T, out->key_valid, nullptr, 0, &out->k, &out->v);
+  finish_encoder(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
+  return Status::Ok();
+}
+
+Status Model::encode_after(const EncoderBlock& block, const std::vector<int32_t>& rest_ids,
+                           EncoderOutput* out) const {
+  const ModelConfig& c = config_;
+  if (!c.catalog_mask()) return Status(Code::kUnsupported, "encoder blocks need the catalog encoder mask; this model's is '" + c.encoder_mask + "'");
+  const int P = block.T, R = static_cast<int>(rest_ids.size());
+  if (R < 1) return Status(Code::kInvalidInput, "nothing follows the encoder block");
+  if (P < 1 || static_cast<int>(block.k.size()) != c.n_enc_layers || static_cast<int>(block.cross_k.size()) != c.n_dec_layers ||
+      block.key_valid.size() != static_cast<size_t>(P))
+    return Status(Code::kInvalidInput, "encoder block does not belong to this model");
+  if (P + R > c.max_enc_len)
+    return Status(Code::kInvalidInput, "encoder input has " + std::to_string(P + R) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
+  NP_RETURN_IF_ERROR(check_ids(rest_ids, P));
+  const int T = P + R, d = c.d_model;
+  const size_t kv = static_cast<size_t>(c.kv_dim());
+  std::vector<uint8_t> valid(block.key_valid);
+  for (int t = 0; t < R; ++t) valid.push_back(rest_ids[t] != c.pad_id);
+  std::vector<float> x(static_cast<size_t>(R) * d);
+  embed_tokens(x.data(), embedding_, rest_ids.data(), R, d);
+  run_encoder_layers(x.data(), R, valid, &block, 0, nullptr, nullptr);
+  std::vector<float> rest_out;
+  std::vector<std::vector<float>> rest_k, rest_v;
+  finish_encoder(x.data(), R, &rest_out, &rest_k, &rest_v);
+  out->T = T;
+  out->key_valid = std::move(valid);
+  out->out.resize(static_cast<size_t>(T) * d);
+  std::copy(block.out.begin(), block.out.end(), out->out.begin());
+  std::copy(rest_out.begin(), rest_out.end(), out->out.begin() + static_cast<std::ptrdiff_t>(block.out.size()));
   out->cross_k.assign(c.n_dec_layers, {});
   out->cross_v.assign(c.n_dec_layers, {});
   for (int l = 0; l < c.n_dec_layers; ++l) {
-    out->cross_k[l].resize(Tkv);
-    out->cross_v[l].resize(Tkv);
-    project_kv(dec_layers_[l].cross_attn, c, out->out.data(), T, out->cross_k[l].data(),
-               out->cross_v[l].data(), c.norm_eps);
+    for (auto [dst, a, b] : {std::tuple{&out->cross_k[l], &block.cross_k[l], &rest_k[l]},
+                             std::tuple{&out->cross_v[l], &block.cross_v[l], &rest_v[l]}}) {
+      dst->resize(static_cast<size_t>(T) * kv);
+      std::copy(a->begin(), a->end(), dst->begin());
+      std::copy(b->begin(), b->end(), dst->begin() + static_cast<std::ptrdiff_t>(a->size()));
+    }
   }
   return Status::Ok();
 }

@@ -135,8 +135,9 @@ float softmax_exp_sum(float* p, int n, float maxv) {
 
 namespace {
 
-inline bool key_masked(const uint8_t* key_valid, int causal_offset, int i, int j) {
-  return (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset);
+inline bool key_masked(const uint8_t* key_valid, int causal_offset, int block_prefix, int i, int j) {
+  return (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset) ||
+         (i < block_prefix && j >= block_prefix);
 }
 
 // Per-thread scratch for score / probability-gradient rows: grows, never shrinks.
@@ -150,7 +151,7 @@ float* attention_scratch(size_t n) {
 // scale, mask and softmax row by row, then out_h = P v_kvh by GEMM.
 void attention_forward_fast(float* out, float* att, const float* q, const float* k, const float* v,
                             int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                            int causal_offset) {
+                            int causal_offset, int block_prefix) {
   const int group = NH / NKV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float lowest = std::numeric_limits<float>::lowest();
@@ -168,7 +169,7 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
         float* p = P + static_cast<int64_t>(i) * Tk;
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
-          const float s = key_masked(key_valid, causal_offset, i, j) ? lowest : p[j] * scale;
+          const float s = key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
           p[j] = s;
           if (s > maxv) maxv = s;
         }
@@ -188,7 +189,8 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
 //   masked);  dq_h += dS k;  dk += dS^T q_h.
 void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout, const float* att,
                              const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
-                             int NKV, int HS, const uint8_t* key_valid, int causal_offset) {
+                             int NKV, int HS, const uint8_t* key_valid, int causal_offset,
+                             int block_prefix) {
   const int group = NH / NKV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const int64_t qstride = static_cast<int64_t>(NH) * HS, kvstride = static_cast<int64_t>(NKV) * HS;
@@ -212,7 +214,7 @@ void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout,
         float pdp = 0;
         for (int j = 0; j < Tk; ++j) pdp += p[j] * ds[j];
         for (int j = 0; j < Tk; ++j)
-          ds[j] = key_masked(key_valid, causal_offset, i, j) ? 0.0f : p[j] * (ds[j] - pdp) * scale;
+          ds[j] = key_masked(key_valid, causal_offset, block_prefix, i, j) ? 0.0f : p[j] * (ds[j] - pdp) * scale;
       }
       // forward: s_ij = scale * q_i . k_j, so dq_h += dS k and dk += dS^T q_h
       if (dq) gemm(Tq, HS, Tk, {dS, Tk, 1}, {kh, kvstride, 1}, dq + static_cast<int64_t>(h) * HS, qstride, true, prec);
@@ -226,9 +228,9 @@ void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout,
 template <class Real>
 void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k, const Real* v,
                              int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                             int causal_offset) {
+                             int causal_offset, int block_prefix) {
   if constexpr (std::is_same_v<Real, float>) {
-    attention_forward_fast(out, att, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset);
+    attention_forward_fast(out, att, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset, block_prefix);
     return;
   }
   const int group = NH / NKV;
@@ -248,7 +250,7 @@ void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k,
         Real maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
           Real s = lowest;
-          if (!key_masked(key_valid, causal_offset, i, j)) {
+          if (!key_masked(key_valid, causal_offset, block_prefix, i, j)) {
             const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
             Real d = 0;
             for (int c = 0; c < HS; ++c) d += qh[c] * kh[c];
@@ -280,9 +282,11 @@ void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k,
 template <class Real>
 void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Real* att,
                         const Real* q, const Real* k, const Real* v, int Tq, int Tk, int NH,
-                        int NKV, int HS, const uint8_t* key_valid, int causal_offset) {
+                        int NKV, int HS, const uint8_t* key_valid, int causal_offset,
+                        int block_prefix) {
   if constexpr (std::is_same_v<Real, float>) {
-    attention_backward_fast(dq, dk, dv, dout, att, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset);
+    attention_backward_fast(dq, dk, dv, dout, att, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset,
+                            block_prefix);
     return;
   }
   const int group = NH / NKV;
@@ -315,7 +319,7 @@ void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Re
         const Real* qh = q + i * qstride + static_cast<int64_t>(h) * HS;
         Real* dqh = dq ? dq + i * qstride + static_cast<int64_t>(h) * HS : nullptr;
         for (int j = 0; j < Tk; ++j) {
-          if (key_masked(key_valid, causal_offset, i, j)) continue;
+          if (key_masked(key_valid, causal_offset, block_prefix, i, j)) continue;
           const Real ds = p[j] * (dp[j] - pdp) * scale;
           const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
           if (dqh)
@@ -330,17 +334,18 @@ void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Re
   });
 }
 
-template void attention_forward_train<float>(float*, float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int);
-template void attention_forward_train<double>(double*, double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int);
-template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int);
-template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int);
+template void attention_forward_train<float>(float*, float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int, int);
+template void attention_forward_train<double>(double*, double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int, int);
+template void attention_backward<float>(float*, float*, float*, const float*, const float*, const float*, const float*, const float*, int, int, int, int, int, const uint8_t*, int, int);
+template void attention_backward<double>(double*, double*, double*, const double*, const double*, const double*, const double*, const double*, int, int, int, int, int, const uint8_t*, int, int);
 
 // ---- float inference API (ops.h) ----
 
 void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
                        int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                       int causal_offset) {
-  attention_forward_train<float>(out, nullptr, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset);
+                       int causal_offset, int block_prefix) {
+  attention_forward_train<float>(out, nullptr, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset,
+                                 block_prefix);
 }
 
 }  // namespace np

@@ -58,19 +58,22 @@ void rope_backward(Real* dx, const float* cos, const float* sin, int T, int NH, 
 // Grouped-query attention: out (Tq, NH*HS) = softmax(q k^T / sqrt(HS) + mask) v per head;
 // query head h reads kv head h / (NH/NKV). q (Tq, NH*HS), k and v (Tk, NKV*HS).
 // key_valid (Tk) or null: 0 masks that key. causal_offset < 0: no causal mask; otherwise
-// query i sees keys j <= i + causal_offset. Masked scores are set to the lowest finite value
+// query i sees keys j <= i + causal_offset. block_prefix > 0 (the `catalog` encoder mask):
+// query rows i < block_prefix see only keys j < block_prefix (the tool block, blind to the
+// query after it); later rows see every key. Masked scores are set to the lowest finite value
 // before the softmax (a query that sees no key at all averages every v uniformly).
 // att (NH, Tq, Tk) or null: the softmax probabilities.
 template <class Real>
 void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k, const Real* v,
                              int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                             int causal_offset);
+                             int causal_offset, int block_prefix = 0);
 // dq (Tq, NH*HS), dk and dv (Tk, NKV*HS); dk/dv sum over the query heads sharing a kv head.
 // Masked scores are constants: they give q and k no gradient.
 template <class Real>
 void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Real* att,
                         const Real* q, const Real* k, const Real* v, int Tq, int Tk, int NH,
-                        int NKV, int HS, const uint8_t* key_valid, int causal_offset);
+                        int NKV, int HS, const uint8_t* key_valid, int causal_offset,
+                        int block_prefix = 0);
 
 // ---- residual.cpp -------------------------------------------------------------------------
 // Gated residual, in place: x (T, C) += gate * y (T, C), gate = sigmoid(a) for the stored

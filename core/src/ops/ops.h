@@ -28,11 +28,12 @@ void rope_forward(float* x, const RopeTable& rope, int T, int NH, int HS, int po
 //   out (Tq, NH*HS) = softmax(q k^T / sqrt(HS) + mask) v, per head; query head h reads
 //   kv head h / (NH/NKV). q (Tq, NH*HS), k and v (Tk, NKV*HS).
 //   key_valid (Tk) or null: 0 masks that key. causal_offset < 0: no causal mask; otherwise
-//   query i sees keys j <= i + causal_offset. Masked scores are set to the lowest finite
-//   float before the softmax.
+//   query i sees keys j <= i + causal_offset. block_prefix > 0: query rows i < block_prefix
+//   see only keys j < block_prefix (the catalog mask). Masked scores are set to the lowest
+//   finite float before the softmax.
 void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
                        int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
-                       int causal_offset);
+                       int causal_offset, int block_prefix = 0);
 
 // Feed-forward block: out (T, C) = act(h Wg, h Wu) Wd.        [ffn.cpp]
 void ffn_forward(float* out, const float* h, const FeedForwardWeights& w, FfnActivation act,

@@ -18,22 +18,33 @@ using data_detail::json;
 // The one definition of the encoder layout; ToolCaller::build_encoder_input calls it.
 std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
                                        std::string_view query, const std::string& tools_json,
-                                       bool* truncated) {
+                                       bool* truncated, int32_t* block_prefix) {
   const size_t L = static_cast<size_t>(config.max_enc_len);
   *truncated = false;
-  std::vector<int32_t> ids = tokenizer.encode(query);
-  if (ids.size() > L - 2) {
-    ids.resize(L - 2);
+  std::vector<int32_t> q = tokenizer.encode(query);
+  if (q.size() > L - 2) {
+    q.resize(L - 2);
     *truncated = true;
   }
-  ids.push_back(config.tools_id);
   std::vector<int32_t> t = tokenizer.encode(tools_json);
-  const size_t room = L - ids.size();
+  const size_t room = L - 1 - q.size();
   if (t.size() > room) {
     t.resize(room);
     *truncated = true;
   }
-  ids.insert(ids.end(), t.begin(), t.end());
+  std::vector<int32_t> ids;
+  ids.reserve(q.size() + 1 + t.size());
+  if (config.catalog_mask()) {  // [<tools> tools...][query...]
+    ids.push_back(config.tools_id);
+    ids.insert(ids.end(), t.begin(), t.end());
+    if (block_prefix) *block_prefix = static_cast<int32_t>(ids.size());
+    ids.insert(ids.end(), q.begin(), q.end());
+  } else {  // [query...][<tools>][tools...]
+    ids = std::move(q);
+    ids.push_back(config.tools_id);
+    ids.insert(ids.end(), t.begin(), t.end());
+    if (block_prefix) *block_prefix = 0;
+  }
   return ids;
 }
 
@@ -341,7 +352,8 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
     return Status::Ok();
   }
 
-  out->enc_ids = build_encoder_ids(tokenizer, config, example.query, out->tools_json, &out->enc_truncated);
+  out->enc_ids = build_encoder_ids(tokenizer, config, example.query, out->tools_json, &out->enc_truncated,
+                                   &out->enc_prefix);
 
   std::vector<TokenRole> roles;
   Status st = answer_token_roles(tokenizer, out->answer, byte_roles, answer_ids, options.weights, &roles);
@@ -388,6 +400,7 @@ Batch make_batch(const std::vector<const TrainPair*>& rows, int32_t pad_id) {
     std::copy(p.targets.begin(), p.targets.end(), b.targets.begin() + static_cast<std::ptrdiff_t>(d0));
     std::copy(p.weights.begin(), p.weights.end(), b.weights.begin() + static_cast<std::ptrdiff_t>(d0));
     b.enc_len.push_back(static_cast<int32_t>(p.enc_ids.size()));
+    b.enc_prefix.push_back(p.enc_prefix);
     b.dec_len.push_back(static_cast<int32_t>(p.targets.size()));
     b.lines.push_back(p.line);
     b.enc_tokens += static_cast<int64_t>(p.enc_ids.size());

@@ -73,7 +73,7 @@ ModelPtrs model_ptrs(ParamArena& arena, const ModelConfig& c, const RopeTable& r
 
 // x (Tq, C) += sigmoid(gate) * Attn(ZCRMSNorm(x), kv_in or the normed x).
 void attn_forward(AttnAct& a, float* x, const float* kv_in, int Tq, int Tk, const AttnP& p,
-                  const Dims& d, bool rope, const uint8_t* key_valid, int causal) {
+                  const Dims& d, bool rope, const uint8_t* key_valid, int causal, int block_prefix) {
   const size_t TqC = static_cast<size_t>(Tq) * d.C, TkKV = static_cast<size_t>(Tk) * d.KV;
   a.x_in.assign(x, x + TqC);
   a.h.resize(TqC);
@@ -99,7 +99,7 @@ void attn_forward(AttnAct& a, float* x, const float* kv_in, int Tq, int Tk, cons
   a.att.resize(static_cast<size_t>(d.NH) * Tq * Tk);
   a.o.resize(TqC);
   attention_forward_train(a.o.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), Tq, Tk, d.NH,
-                          d.NKV, d.HS, key_valid, causal);
+                          d.NKV, d.HS, key_valid, causal, block_prefix);
   a.y.resize(TqC);
   linear_forward(a.y.data(), a.o.data(), p.wo, static_cast<const float*>(nullptr), Tq, d.C, d.C);
   gated_residual_forward(x, a.y.data(), sigmoidf(*p.gate), Tq, d.C);
@@ -108,7 +108,8 @@ void attn_forward(AttnAct& a, float* x, const float* kv_in, int Tq, int Tk, cons
 // dx (Tq, C): d(loss)/d(x_out) on entry, d(loss)/d(x_in) on return. dkv_in (Tk, C) += the
 // gradient of kv_in (cross-attention); null for self-attention.
 void attn_backward(float* dx, float* dkv_in, const AttnAct& a, const float* kv_in, int Tq, int Tk,
-                   const AttnP& p, const Dims& d, bool rope, const uint8_t* key_valid, int causal) {
+                   const AttnP& p, const Dims& d, bool rope, const uint8_t* key_valid, int causal,
+                   int block_prefix) {
   const size_t TqC = static_cast<size_t>(Tq) * d.C, TkKV = static_cast<size_t>(Tk) * d.KV;
   const float gate = sigmoidf(*p.gate);
   Vec dy, dout, dq, dk, dv, dq_pre, dk_pre, dh;
@@ -123,7 +124,7 @@ void attn_backward(float* dx, float* dkv_in, const AttnAct& a, const float* kv_i
   zero(dk, TkKV);
   zero(dv, TkKV);
   attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), a.att.data(), a.q.data(), a.k.data(),
-                     a.v.data(), Tq, Tk, d.NH, d.NKV, d.HS, key_valid, causal);
+                     a.v.data(), Tq, Tk, d.NH, d.NKV, d.HS, key_valid, causal, block_prefix);
   if (rope) {
     rope_backward(dq.data(), d.cos, d.sin, Tq, d.NH, d.HS, 0);
     rope_backward(dk.data(), d.cos, d.sin, Tk, d.NKV, d.HS, 0);
@@ -170,10 +171,12 @@ void ffn_block_backward(float* dx, const FfnAct& f, int T, const FfnP& p, const 
   zcrmsnorm_backward(dx, p.dnorm, dh.data(), f.x_in.data(), p.norm, f.rstd.data(), T, d.C);
 }
 
-void encoder_forward(EncoderAct& a, const int32_t* ids, int T, const ModelPtrs& p, const ModelConfig& c) {
+void encoder_forward(EncoderAct& a, const int32_t* ids, int T, const ModelPtrs& p, const ModelConfig& c,
+                     int block_prefix) {
   const int C = c.d_model;
   const bool ffn = c.d_ff > 0;
   a.T = T;
+  a.block_prefix = block_prefix;
   a.valid.resize(T);
   for (int t = 0; t < T; ++t) a.valid[t] = ids[t] != c.pad_id;
   a.attn.resize(c.n_enc_layers);
@@ -182,7 +185,7 @@ void encoder_forward(EncoderAct& a, const int32_t* ids, int T, const ModelPtrs& 
   float* x = a.pre.data();
   embedding_forward(x, ids, p.E, T, C);
   for (int l = 0; l < c.n_enc_layers; ++l) {
-    attn_forward(a.attn[l], x, nullptr, T, T, p.enc_attn[l], p.d, true, a.valid.data(), -1);
+    attn_forward(a.attn[l], x, nullptr, T, T, p.enc_attn[l], p.d, true, a.valid.data(), -1, block_prefix);
     if (ffn) ffn_block_forward(a.ffn[l], x, T, p.enc_ffn[l], p.d);
   }
   a.out.resize(a.pre.size());
@@ -200,7 +203,8 @@ void encoder_backward(const float* dout, const EncoderAct& a, const int32_t* ids
   zcrmsnorm_backward(dx.data(), p.denc_norm, dout, a.pre.data(), p.enc_norm, a.rstd.data(), T, C);
   for (int l = c.n_enc_layers - 1; l >= 0; --l) {
     if (ffn) ffn_block_backward(dx.data(), a.ffn[l], T, p.enc_ffn[l], p.d);
-    attn_backward(dx.data(), nullptr, a.attn[l], nullptr, T, T, p.enc_attn[l], p.d, true, a.valid.data(), -1);
+    attn_backward(dx.data(), nullptr, a.attn[l], nullptr, T, T, p.enc_attn[l], p.d, true, a.valid.data(), -1,
+                  a.block_prefix);
   }
   // x = E[ids] * sqrt(C)
   embedding_backward(p.dE, dx.data(), ids, T, C);

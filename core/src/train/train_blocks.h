@@ -69,12 +69,14 @@ struct ModelPtrs {
 ModelPtrs model_ptrs(ParamArena& arena, const ModelConfig& c, const RopeTable& rope);
 
 // x (Tq, C) += sigmoid(gate) * Attn(ZCRMSNorm(x), kv_in or the normed x).
+// block_prefix: ops/kernels.h's attention mask (the catalog encoder mask), 0 for none.
 void attn_forward(AttnAct& a, float* x, const float* kv_in, int Tq, int Tk, const AttnP& p,
-                  const Dims& d, bool rope, const uint8_t* key_valid, int causal);
+                  const Dims& d, bool rope, const uint8_t* key_valid, int causal, int block_prefix = 0);
 // dx (Tq, C): d(loss)/d(x_out) on entry, d(loss)/d(x_in) on return. dkv_in (Tk, C) += the
 // gradient of kv_in (cross-attention); null for self-attention.
 void attn_backward(float* dx, float* dkv_in, const AttnAct& a, const float* kv_in, int Tq, int Tk,
-                   const AttnP& p, const Dims& d, bool rope, const uint8_t* key_valid, int causal);
+                   const AttnP& p, const Dims& d, bool rope, const uint8_t* key_valid, int causal,
+                   int block_prefix = 0);
 // x (T, C) += sigmoid(gate) * FFN(ZCRMSNorm(x)).
 void ffn_block_forward(FfnAct& f, float* x, int T, const FfnP& p, const Dims& d);
 // dx (T, C): d(x_out) on entry, d(x_in) on return.
@@ -83,6 +85,7 @@ void ffn_block_backward(float* dx, const FfnAct& f, int T, const FfnP& p, const 
 // The encoder's activations for one sequence of T tokens (right padding already trimmed).
 struct EncoderAct {
   int T = 0;
+  int block_prefix = 0;        // the catalog mask's tool block (0: bidirectional)
   std::vector<uint8_t> valid;  // (T) ids[t] != pad_id
   std::vector<AttnAct> attn;   // [layer]
   std::vector<FfnAct> ffn;     // [layer], empty without FFN
@@ -91,7 +94,9 @@ struct EncoderAct {
   Vec rstd;                    // (T)
 };
 // Embedding, every encoder layer, the final norm. ids (T), checked by the caller.
-void encoder_forward(EncoderAct& a, const int32_t* ids, int T, const ModelPtrs& p, const ModelConfig& c);
+// block_prefix > 0 (catalog mask): tokens [0, block_prefix) attend only among themselves.
+void encoder_forward(EncoderAct& a, const int32_t* ids, int T, const ModelPtrs& p, const ModelConfig& c,
+                     int block_prefix = 0);
 // dout (T, C): d(loss)/d(out). Adds every encoder parameter's gradient (the embedding's
 // too) into the arena.
 void encoder_backward(const float* dout, const EncoderAct& a, const int32_t* ids, const ModelPtrs& p,

@@ -130,6 +130,7 @@ Status TrainConfig::validate() const {
 Result<std::unique_ptr<TrainRun>> TrainRun::create(TrainModel model, Tokenizer tokenizer,
                                                    const std::string& data_path, const TrainConfig& config) {
   NP_RETURN_IF_ERROR(config.validate());
+  if (!config.encoder_mask.empty()) NP_RETURN_IF_ERROR(model.set_encoder_mask(config.encoder_mask));
   if (tokenizer.vocab_size() != model.config().vocab_size)
     return Status(Code::kInvalidInput, "tokenizer has " + std::to_string(tokenizer.vocab_size()) +
                                            " pieces, the model's vocabulary is " +
@@ -271,7 +272,8 @@ Status TrainRun::step(StepReport* report) {
   bool end = false;
   NP_RETURN_IF_ERROR(loader_->next(&b, &end));
   if (end) return Status(Code::kInvalidInput, "no usable training examples");
-  TrainBatchView v{b.B, b.Te, b.Td, b.enc_ids.data(), b.dec_in.data(), b.targets.data(), b.weights.data()};
+  TrainBatchView v{b.B, b.Te, b.Td, b.enc_ids.data(), b.dec_in.data(), b.targets.data(), b.weights.data(),
+                     b.enc_prefix.data()};
   ParamArena& arena = model_.params();
   LossInfo li;
   adapters_.apply(arena);
@@ -329,7 +331,8 @@ Status TrainRun::validate(ValReport* report) {
   adapters_.apply(arena);
   Status s;
   for (const Batch& b : val_batches_) {
-    TrainBatchView v{b.B, b.Te, b.Td, b.enc_ids.data(), b.dec_in.data(), b.targets.data(), b.weights.data()};
+    TrainBatchView v{b.B, b.Te, b.Td, b.enc_ids.data(), b.dec_in.data(), b.targets.data(), b.weights.data(),
+                     b.enc_prefix.data()};
     LossInfo li;
     s = model_.forward_loss(v, config_.loss, &li);
     if (!s.ok()) break;

@@ -77,6 +77,13 @@ Result<TrainModel> TrainModel::from_gguf(const GgufFile& file) {
   return m;
 }
 
+Status TrainModel::set_encoder_mask(const std::string& mask) {
+  if (mask != "bidirectional" && mask != "catalog")
+    return Status(Code::kInvalidInput, "encoder mask must be bidirectional or catalog, not '" + mask + "'");
+  config_.encoder_mask = mask;
+  return Status::Ok();
+}
+
 Status TrainModel::export_gguf(const Tokenizer& tokenizer, GgmlType type, GgufWriter* w,
                                const std::string& name) const {
   if (tokenizer.vocab_size() != config_.vocab_size)
@@ -119,6 +126,14 @@ Status TrainModel::run(const TrainBatchView& b, const LossConfig& lc, bool backw
     if (b.targets[i] < -1 || b.targets[i] >= c.vocab_size) return Status(Code::kInvalidInput, "target id outside the vocabulary");
   }
 
+  if (b.enc_prefix)
+    for (int s = 0; s < b.B; ++s) {
+      if (b.enc_prefix[s] < 0 || b.enc_prefix[s] > b.Te)
+        return Status(Code::kInvalidInput, "encoder block prefix outside the sequence");
+      if (b.enc_prefix[s] > 0 && !c.catalog_mask())
+        return Status(Code::kInvalidInput, "an encoder block prefix needs the catalog encoder mask");
+    }
+
   const train::ModelPtrs mp = train::model_ptrs(arena_, c, rope_);
   const train::Dims& d = mp.d;
   const bool ffn = c.d_ff > 0;
@@ -157,7 +172,8 @@ Status TrainModel::run(const TrainBatchView& b, const LossConfig& lc, bool backw
     for (int t = 0; t < Td; ++t) wts[t] = b.weights ? b.weights[static_cast<int64_t>(s) * b.Td + t] : 1.0f;
 
     // ---- forward
-    train::encoder_forward(enc, eids, Te, mp, c);
+    const int prefix = b.enc_prefix ? std::min(b.enc_prefix[s], Te) : 0;
+    train::encoder_forward(enc, eids, Te, mp, c, prefix);
     const float* enc_out = enc.out.data();
     const uint8_t* valid = enc.valid.data();
     y.resize(static_cast<size_t>(Td) * C);

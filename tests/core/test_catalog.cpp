@@ -1,0 +1,282 @@
+// test_catalog.cpp — the catalog encoder mask (docs/engine.md, "Catalog mask"): the input
+// layout, the two-part encoder (block once, then the query) against the one-pass masked
+// encoder, the block's independence from the query, the trainer's masked forward against
+// inference, the cache of encoded blocks, and ToolCaller's use of it.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "np/catalog_cache.h"
+#include "np/dataset.h"
+#include "np/gguf.h"
+#include "np/tool_caller.h"
+#include "np/trainer.h"
+#include "test_util.h"
+
+namespace {
+
+np::ModelConfig catalog_config() {
+  np::ModelConfig c = np::ModelConfig::small();
+  c.encoder_mask = "catalog";
+  return c;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+std::vector<int32_t> ids_of(int n, int32_t first, int vocab) {
+  std::vector<int32_t> v;
+  for (int i = 0; i < n; ++i) v.push_back(6 + (first + 37 * i) % (vocab - 6));
+  return v;
+}
+
+const char* kTools =
+    R"([{"name":"get_weather","description":"Weather for a city.","parameters":{"city":{"type":"string","description":"City.","required":true}}},)"
+    R"({"name":"set_timer","description":"Start a timer.","parameters":{"minutes":{"type":"integer","description":"Minutes.","required":true}}}])";
+
+}  // namespace
+
+TEST_CASE("catalog layout: the tool block first, then the query; the bidirectional layout unchanged",
+          "[catalog]") {
+  auto model = np_test::random_model(5, catalog_config());
+  const np::ModelConfig& c = model->config();
+  const np::Tokenizer& tok = model->tokenizer();
+  const std::string tools = "[{\"name\":\"a\"}]";
+  const std::vector<int32_t> q = tok.encode("turn it up"), t = tok.encode(tools);
+  bool truncated = true;
+  int32_t prefix = -1;
+  const auto ids = np::build_encoder_ids(tok, c, "turn it up", tools, &truncated, &prefix);
+  CHECK_FALSE(truncated);
+  REQUIRE(prefix == static_cast<int32_t>(1 + t.size()));
+  CHECK(ids[0] == c.tools_id);
+  CHECK(std::vector<int32_t>(ids.begin() + 1, ids.begin() + prefix) == t);
+  CHECK(std::vector<int32_t>(ids.begin() + prefix, ids.end()) == q);
+
+  np::ModelConfig bc = c;
+  bc.encoder_mask = "bidirectional";
+  const auto bids = np::build_encoder_ids(tok, bc, "turn it up", tools, &truncated, &prefix);
+  CHECK(prefix == 0);
+  REQUIRE(bids.size() == ids.size());
+  CHECK(std::vector<int32_t>(bids.begin(), bids.begin() + q.size()) == q);
+  CHECK(bids[q.size()] == c.tools_id);
+
+  // Same budget as Needle's layout: the query keeps max_enc_len - 2 tokens, the tools fill the rest.
+  std::string long_query;
+  for (int i = 0; i < 400; ++i) long_query += "word ";
+  const auto lids = np::build_encoder_ids(tok, c, long_query, tools, &truncated, &prefix);
+  CHECK(truncated);
+  CHECK(static_cast<int>(lids.size()) == c.max_enc_len);
+  CHECK(prefix == 2);  // <tools> and the one tool token that still fits
+}
+
+TEST_CASE("catalog encoder: block + query in two parts equals the one masked pass; the block ignores the query",
+          "[catalog]") {
+  auto model = np_test::random_model(7, catalog_config());
+  const np::ModelConfig& c = model->config();
+  for (int P : {1, 5, 23}) {
+    for (int R : {1, 4, 17}) {
+      INFO("block " << P << ", query " << R);
+      std::vector<int32_t> block = ids_of(P, 3, c.vocab_size), rest = ids_of(R, 11, c.vocab_size);
+      block[0] = c.tools_id;
+      std::vector<int32_t> all(block);
+      all.insert(all.end(), rest.begin(), rest.end());
+      np::EncoderOutput one, two;
+      REQUIRE(model->encode(all, &one, P).ok());
+      np::EncoderBlock b;
+      REQUIRE(model->encode_block(block, &b).ok());
+      CHECK(b.T == P);
+      CHECK(b.bytes() == np::encoder_block_bytes(c, P));
+      REQUIRE(model->encode_after(b, rest, &two).ok());
+      REQUIRE(two.T == P + R);
+      CHECK(two.key_valid == one.key_valid);
+      CHECK(max_abs_diff(one.out, two.out) < 1e-4f);
+      for (int l = 0; l < c.n_dec_layers; ++l) {
+        CHECK(max_abs_diff(one.cross_k[l], two.cross_k[l]) < 1e-4f);
+        CHECK(max_abs_diff(one.cross_v[l], two.cross_v[l]) < 1e-4f);
+      }
+      // The block's states are the same whatever query follows; the query's are not.
+      std::vector<int32_t> other(block);
+      for (int32_t id : ids_of(R, 29, c.vocab_size)) other.push_back(id);
+      np::EncoderOutput three;
+      REQUIRE(model->encode(other, &three, P).ok());
+      const size_t nb = static_cast<size_t>(P) * c.d_model;
+      CHECK(std::vector<float>(three.out.begin(), three.out.begin() + nb) ==
+            std::vector<float>(one.out.begin(), one.out.begin() + nb));
+      CHECK(max_abs_diff(std::vector<float>(three.out.begin() + nb, three.out.end()),
+                         std::vector<float>(one.out.begin() + nb, one.out.end())) > 1e-3f);
+      // Without the mask the block would see the query.
+      np::EncoderOutput unmasked;
+      np::ModelConfig bc = c;
+      (void)bc;
+      REQUIRE(model->encode(all, &unmasked, 0).ok());
+      CHECK(max_abs_diff(std::vector<float>(unmasked.out.begin(), unmasked.out.begin() + nb),
+                         std::vector<float>(one.out.begin(), one.out.begin() + nb)) > 1e-4f);
+    }
+  }
+}
+
+TEST_CASE("catalog encoder: wrong use is refused with a clear error", "[catalog]") {
+  auto bidi = np_test::random_model(8);
+  const std::vector<int32_t> ids = ids_of(6, 1, bidi->config().vocab_size);
+  np::EncoderOutput out;
+  np::EncoderBlock b;
+  CHECK(bidi->encode(ids, &out, 3).code() == np::Code::kInvalidInput);
+  CHECK(bidi->encode_block(ids, &b).code() == np::Code::kUnsupported);
+
+  auto cat = np_test::random_model(8, catalog_config());
+  const int L = cat->config().max_enc_len;
+  CHECK(cat->encode(ids, &out, 7).code() == np::Code::kInvalidInput);   // past the end
+  CHECK(cat->encode(ids, &out, -1).code() == np::Code::kInvalidInput);
+  CHECK(cat->encode_block({}, &b).code() == np::Code::kInvalidInput);
+  CHECK(cat->encode_block(ids_of(L, 1, 512), &b).code() == np::Code::kInvalidInput);  // no room for a query
+  CHECK(cat->encode_block({9999}, &b).code() == np::Code::kInvalidInput);
+  REQUIRE(cat->encode_block(ids, &b).ok());
+  CHECK(cat->encode_after(b, {}, &out).code() == np::Code::kInvalidInput);
+  CHECK(cat->encode_after(b, ids_of(L - 5, 2, 512), &out).code() == np::Code::kInvalidInput);  // over the context
+  CHECK(cat->encode_after(b, {-4}, &out).code() == np::Code::kInvalidInput);
+  np::EncoderBlock foreign = b;
+  foreign.k.pop_back();
+  CHECK(cat->encode_after(foreign, {7}, &out).code() == np::Code::kInvalidInput);
+  CHECK(cat->encode_after(b, {7}, &out).ok());
+}
+
+TEST_CASE("catalog training forward: the trainer's masked loss is the engine's", "[catalog]") {
+  np::ModelConfig c = catalog_config();
+  np::GgufWriter w;
+  auto tok = np::synthetic_tokenizer(512);
+  REQUIRE(tok.ok());
+  REQUIRE(np::model_write_random(c, tok.value(), 21, np::GgmlType::F32, &w).ok());
+  auto bytes = w.to_bytes();
+  REQUIRE(bytes.ok());
+  auto f = np::GgufFile::open_bytes(bytes.take());
+  REQUIRE(f.ok());
+  auto tm = np::TrainModel::from_gguf(*f.value());
+  REQUIRE(tm.ok());
+  auto model = np::Model::load(f.take());
+  REQUIRE(model.ok());
+  np::TrainModel train = tm.take();
+  const np::Model& m = *model.value();
+
+  // Two rows, right-padded, with different blocks.
+  const int Te = 20, Td = 5;
+  std::vector<int32_t> enc(2 * Te, c.pad_id), dec(2 * Td), tgt(2 * Td);
+  const std::vector<int32_t> e0 = ids_of(20, 2, 512), e1 = ids_of(14, 9, 512);
+  std::copy(e0.begin(), e0.end(), enc.begin());
+  std::copy(e1.begin(), e1.end(), enc.begin() + Te);
+  const std::vector<int32_t> prefix = {12, 6};
+  const auto d0 = ids_of(Td + 1, 4, 512), d1 = ids_of(Td + 1, 17, 512);
+  for (int t = 0; t < Td; ++t) {
+    dec[t] = d0[t], tgt[t] = d0[t + 1];
+    dec[Td + t] = d1[t], tgt[Td + t] = d1[t + 1];
+  }
+  np::TrainBatchView view{2, Te, Td, enc.data(), dec.data(), tgt.data(), nullptr, prefix.data()};
+  np::LossInfo info;
+  REQUIRE(train.forward_loss(view, np::LossConfig{}, &info).ok());
+
+  double ce = 0;
+  for (int s = 0; s < 2; ++s) {
+    std::vector<int32_t> ids(enc.begin() + s * Te, enc.begin() + s * Te + (s == 0 ? 20 : 14));
+    np::EncoderOutput eo;
+    REQUIRE(m.encode(ids, &eo, prefix[s]).ok());
+    np::DecoderState st = m.new_decoder_state();
+    std::vector<float> logits(c.vocab_size);
+    for (int t = 0; t < Td; ++t) {
+      REQUIRE(m.decode_step(eo, st, dec[s * Td + t], logits.data()).ok());
+      double mx = -1e30, sum = 0;
+      for (float v : logits) mx = std::max(mx, static_cast<double>(v));
+      for (float v : logits) sum += std::exp(v - mx);
+      ce += mx + std::log(sum) - logits[tgt[s * Td + t]];
+    }
+  }
+  ce /= 2 * Td;
+  CHECK(info.ce == Approx(ce).epsilon(1e-4));
+
+  // Without the prefixes the loss differs (the mask matters), and a prefix on a
+  // bidirectional model, or past the row, is refused.
+  np::TrainBatchView plain = view;
+  plain.enc_prefix = nullptr;
+  np::LossInfo info2;
+  REQUIRE(train.forward_loss(plain, np::LossConfig{}, &info2).ok());
+  CHECK(std::fabs(info2.ce - info.ce) > 1e-6);
+  const std::vector<int32_t> bad = {21, 0};
+  np::TrainBatchView badv = view;
+  badv.enc_prefix = bad.data();
+  CHECK(train.forward_loss(badv, np::LossConfig{}, &info2).code() == np::Code::kInvalidInput);
+  REQUIRE(train.set_encoder_mask("bidirectional").ok());
+  CHECK(train.forward_loss(view, np::LossConfig{}, &info2).code() == np::Code::kInvalidInput);
+  CHECK(train.set_encoder_mask("sideways").code() == np::Code::kInvalidInput);
+}
+
+TEST_CASE("catalog cache: byte-bounded LRU", "[catalog]") {
+  auto model = np_test::random_model(9, catalog_config());
+  auto block = [&](int first, int n) {
+    auto b = std::make_shared<np::EncoderBlock>();
+    REQUIRE(model->encode_block(ids_of(n, first, 512), b.get()).ok());
+    return std::shared_ptr<const np::EncoderBlock>(b);
+  };
+  auto a = block(1, 10), b = block(2, 10), c = block(3, 10);
+  np::CatalogCache cache(a->bytes() * 2 + 10);
+  cache.put(a);
+  cache.put(b);
+  CHECK(cache.size() == 2);
+  CHECK(cache.bytes() == a->bytes() + b->bytes());
+  CHECK(cache.find(a->ids) == a);  // a is now the most recent
+  cache.put(c);                    // drops b, the least recently used
+  CHECK(cache.size() == 2);
+  CHECK(cache.find(b->ids) == nullptr);
+  CHECK(cache.find(a->ids) == a);
+  CHECK(cache.find(c->ids) == c);
+  cache.put(block(4, 40));  // bigger than the whole budget: not kept, nothing dropped
+  CHECK(cache.size() == 2);
+  CHECK(cache.bytes() <= cache.max_bytes());
+  cache.set_max_bytes(0);
+  CHECK(cache.size() == 0);
+  CHECK(cache.bytes() == 0);
+}
+
+TEST_CASE("catalog calls: the second call with a list reuses its block and answers the same", "[catalog]") {
+  auto model = np_test::random_model(11, catalog_config());
+  np::ToolCaller caller(model);
+  np::CallOptions fresh;
+  fresh.use_catalog_cache = false;
+  for (const char* query : {"weather in Paris", "set a timer for 5 minutes", "what's up"}) {
+    INFO(query);
+    auto r = caller.call(query, kTools);
+    REQUIRE(r.ok());
+    auto again = caller.call(query, kTools);
+    REQUIRE(again.ok());
+    CHECK(again.value().catalog == "hit");
+    auto ref = caller.call(query, kTools, fresh);
+    REQUIRE(ref.ok());
+    CHECK(ref.value().catalog == "off");
+    CHECK(again.value().raw == ref.value().raw);
+    CHECK(again.value().output_ids == ref.value().output_ids);
+    CHECK(again.value().confidence_raw == Approx(ref.value().confidence_raw).epsilon(1e-3));
+    CHECK(again.value().block_tokens > 0);
+    CHECK(again.value().input_ids == ref.value().input_ids);
+  }
+  CHECK(caller.catalog_cache().size() == 1);  // one list, one block
+  auto first = caller.call("hello", R"([{"name":"ping","description":"Ping."}])");
+  REQUIRE(first.ok());
+  CHECK(first.value().catalog == "miss");
+  CHECK(caller.catalog_cache().size() == 2);
+  caller.catalog_cache().set_max_bytes(1);
+  auto off = caller.call("hello", R"([{"name":"ping","description":"Ping."}])");
+  REQUIRE(off.ok());
+  CHECK(off.value().catalog == "off");
+  CHECK(off.value().raw == first.value().raw);
+
+  // A bidirectional model never uses it.
+  np::ToolCaller plain(np_test::random_model(11));
+  auto p = plain.call("weather in Paris", kTools);
+  REQUIRE(p.ok());
+  CHECK(p.value().catalog == "none");
+  CHECK(p.value().block_tokens == 0);
+  CHECK(plain.catalog_cache().size() == 0);
+}
