@@ -191,9 +191,17 @@ int cmd_make_model(const Args& args) {
   arg_value(args, "--type", &type_name);
   arg_value(args, "--seed", &seed_s);
   np::ModelConfig c;
-  if (config_name == "small") c = np::ModelConfig::small();
-  else if (config_name == "needle") c = np::ModelConfig::needle_v1();
-  else return usage_error("--config must be small or needle");
+  if (config_name == "small") {
+    c = np::ModelConfig::small();
+  } else if (config_name == "needle") {
+    c = np::ModelConfig::needle_v1();
+  } else if (config_name == "default") {  // the bundled default model's shape (docs/models.md)
+    c = np::ModelConfig::needle_v1();
+    c.d_model = 256, c.n_heads = 4, c.n_kv_heads = 2, c.n_enc_layers = 6, c.n_dec_layers = 4;
+    c.max_enc_len = 640, c.max_dec_len = 128;
+  } else {
+    return usage_error("--config must be small, default or needle");
+  }
   np::GgmlType type;
   if (!parse_type(type_name, &type)) return usage_error("--type must be f32, f16, bf16, q8_0 or q4_0");
   if (arg_value(args, "--d-ff", &dff_s)) c.d_ff = std::atoi(dff_s.c_str());

@@ -27,6 +27,7 @@ int cmd_eval(const Args& args);           // cmd_train.cpp
 int cmd_bench_train(const Args& args);    // cmd_bench.cpp
 int cmd_bench_peak(const Args& args);     // cmd_bench.cpp
 int cmd_bench_bf16(const Args& args);     // cmd_bench.cpp
+int cmd_bench(const Args& args);          // cmd_bench_infer.cpp
 int cmd_generate_data(const Args& args);  // cmd_datagen.cpp
 int cmd_retrieve(const Args& args);       // cmd_confidence.cpp
 int cmd_eval_retrieval(const Args& args); // cmd_confidence.cpp

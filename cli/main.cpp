@@ -23,7 +23,7 @@ const char* kUsage =
     "        logits at the last decoder position (--all: every position) as JSON\n"
     "  embed --model M --enc-ids a,b,c      retrieval-head embedding as JSON\n"
     "  inspect --model M                    metadata and tensor table\n"
-    "  make-model --out F [--config small|needle] [--type f32|f16|q8_0|q4_0]\n"
+    "  make-model --out F [--config small|default|needle] [--type f32|f16|q8_0|q4_0]\n"
     "             [--spm file.model] [--seed N] [--d-ff N --ffn drelu|swiglu|geglu]\n"
     "             [--encoder-mask bidirectional|catalog]\n"
     "        write a random-weight model (for tests and benchmarks)\n"
@@ -49,6 +49,8 @@ const char* kUsage =
     "  retrieve --model M --query Q --tools JSON|@file [-k K]   tools ranked by the retrieval head\n"
     "  eval-retrieval --model M --data D.jsonl [--k 1,3,5,10]   recall@k against all the file's tools\n"
     "  calibrate --model M --data D.jsonl --out M2.gguf [--knots 20]   fit the confidence calibration\n"
+    "  bench --model M [--tools JSON|@file] [--query Q] [--n N]   inference speed: prefill and\n"
+    "        decode tokens/s, warm call p50/p95 with the catalog cache off/on (docs/benchmarks.md)\n"
     "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
     "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"
     "        [--teacher-url http://host:port/v1 [--teacher-share X] [--teacher-model NAME]]\n"
@@ -82,6 +84,7 @@ const Command kCommands[] = {
     {"train", np_cli::cmd_train},
     {"finetune", np_cli::cmd_finetune},
     {"eval", np_cli::cmd_eval},
+    {"bench", np_cli::cmd_bench},
     {"bench-train", np_cli::cmd_bench_train},
     {"bench-peak", np_cli::cmd_bench_peak},
     {"bench-bf16", np_cli::cmd_bench_bf16},

@@ -91,6 +91,29 @@ def main():
     rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,x", "--dec-ids", "1")
     check(rc == 2, "logits with malformed ids: usage error")
 
+    # The catalog encoder mask (docs/engine.md): a catalog model, its block prefix, bench.
+    cat = os.path.join(tmp, "cat.gguf")
+    rc, out, err = run(cli, "make-model", "--out", cat, "--config", "small", "--encoder-mask", "catalog", "--seed", "4")
+    rc2, out2, _ = run(cli, "inspect", "--model", cat)
+    check(rc == 0 and '"catalog"' in out2, "make-model --encoder-mask catalog")
+    rc, out, err = run(cli, "make-model", "--out", cat + "x", "--encoder-mask", "sideways")
+    check(rc == 2 and "--encoder-mask" in err, "make-model: unknown mask is a usage error")
+    ids = ["--enc-ids", "5,10,11,12,20,21", "--dec-ids", "1,4"]
+    rc, a, _ = run(cli, "logits", "--model", cat, *ids, "--block-prefix", "4")
+    rc2, b, _ = run(cli, "logits", "--model", cat, *ids)
+    check(rc == 0 and rc2 == 0 and json.loads(a) != json.loads(b), "logits --block-prefix: the mask changes the logits")
+    rc, out, err = run(cli, "logits", "--model", model, *ids, "--block-prefix", "4")
+    check(rc == 1 and "INVALID_INPUT" in err and "catalog" in err, "logits --block-prefix on a bidirectional model: INVALID_INPUT")
+    rc, out, err = run(cli, "logits", "--model", cat, *ids, "--block-prefix", "9")
+    check(rc == 1 and "INVALID_INPUT" in err, "logits --block-prefix past the input: INVALID_INPUT")
+    rc, out, err = run(cli, "run", "--model", cat, "--query", "weather in Paris?", "--tools", tools)
+    check(rc == 0 and json.loads(out)["catalog"] == "miss", "run on a catalog model: the block is encoded (miss)")
+    rc, out, err = run(cli, "bench", "--model", cat, "--n", "2", "--tools", tools, "--query", "weather in Paris?")
+    r = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and r["call"]["cached"]["catalog"] == "hit" and r["call"]["uncached"]["catalog"] == "off"
+          and r["call"]["cached"]["raw"] == r["call"]["uncached"]["raw"] and r["prefill"] and r["decode"]["tokens_per_s"] > 0,
+          "bench: prefill, decode, and calls with the catalog cache off and on (same answer): %s" % out[:160])
+
     rc, out, err = run(cli, "embed", "--model", model, "--enc-ids", "10,11,12")
     e = json.loads(out) if rc == 0 else []
     check(rc == 0 and len(e) == 32 and abs(sum(v * v for v in e) - 1) < 1e-5, "embed: unit-norm vector")
