@@ -278,3 +278,85 @@ TEST_CASE("attention float forward matches the double reference with key and cau
                 out, want, std::vector<double>(nq, m), kAttnRtol);
   }
 }
+
+namespace {
+
+// A random Q8_0 matrix (R, C) in its file layout (34-byte blocks: 2 bytes of f16 d, which the
+// kernels do not read, then 32 int8), its scales as floats, and the dequantized copy the
+// loader would have made: float(q) * d.
+struct Q8Fixture {
+  std::vector<uint8_t> blocks;
+  VecF scales, dequantized;
+  Q8Fixture(np::Rng& rng, int R, int C) {
+    const int nb = C / 32;
+    blocks.assign(static_cast<size_t>(R) * nb * 34, 0);
+    scales.resize(static_cast<size_t>(R) * nb);
+    dequantized.resize(static_cast<size_t>(R) * C);
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < nb; ++b) {
+        const float d = static_cast<float>(std::fabs(rng.normal()) * 0.02 + 1e-4);
+        scales[static_cast<size_t>(r) * nb + b] = d;
+        for (int j = 0; j < 32; ++j) {
+          const int q = static_cast<int>(rng.next_u64() % 255) - 127;
+          blocks[(static_cast<size_t>(r) * nb + b) * 34 + 2 + j] = static_cast<uint8_t>(static_cast<int8_t>(q));
+          dequantized[static_cast<size_t>(r) * C + b * 32 + j] = static_cast<float>(q) * d;
+        }
+      }
+  }
+  np::Q8Rows rows() const { return {blocks.data(), scales.data()}; }
+};
+
+}  // namespace
+
+TEST_CASE("Q8_0 in place: the GEMM gives the same bits as over the dequantized matrix; the int16 matvec is "
+          "within its quantization bound", "[matvec][simd][q8]") {
+  np::Rng rng(74);
+  for (int R : {1, 3, 17, 33, 65, 4099})
+    for (int C : {32, 64, 96, 288}) {
+      if (R == 4099 && C > 64) continue;
+      const Q8Fixture W(rng, R, C);
+      const VecF bias = randn(rng, static_cast<size_t>(R));
+      for (int T : {1, 2, 3, 4, 5, 37}) {
+        VecF x = randn(rng, static_cast<size_t>(T) * C);
+        if (T == 3) x[5] = 0.0f, x[C + 1] = 1e4f;  // a zero, and one huge value that sets its block's scale
+        if (T == 2) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
+        for (int threads : {1, 2}) {
+          np::set_num_threads(threads);
+          const std::string what = "R=" + std::to_string(R) + " C=" + std::to_string(C) + " T=" + std::to_string(T) +
+                                   " threads=" + std::to_string(threads);
+          INFO(what);
+          // The matvec quantizes each activation block to int16: error per output at most
+          // sum_b (max|x_b| / 65534) sum_j |w_j| (+ float rounding of the sums).
+          VecF ref(static_cast<size_t>(T) * R), got(ref.size(), std::nanf(""));
+          np::linear_matvec_forward_ref(ref.data(), x.data(), W.dequantized.data(), bias.data(), T, R, C);
+          np::linear_matvec_q8_forward(got.data(), x.data(), W.rows(), bias.data(), T, R, C);
+          std::vector<double> bound(ref.size());
+          const std::vector<double> sum_scale = matvec_scale(x, W.dequantized, bias.data(), T, R, C);
+          for (int t = 0; t < T; ++t)
+            for (int r = 0; r < R; ++r) {
+              double e = 0;
+              for (int b = 0; b < C / 32; ++b) {
+                double mx = 0, sw = 0;
+                for (int j = 0; j < 32; ++j) {
+                  mx = std::max(mx, std::fabs(static_cast<double>(x[static_cast<size_t>(t) * C + b * 32 + j])));
+                  sw += std::fabs(static_cast<double>(W.dequantized[static_cast<size_t>(r) * C + b * 32 + j]));
+                }
+                e += mx / 65534.0 * sw;
+              }
+              const size_t i = static_cast<size_t>(t) * R + r;
+              bound[i] = 1.01 * e + kSumOrderRtol * sum_scale[i];
+            }
+          bool ok = true;
+          for (size_t i = 0; i < ref.size(); ++i) ok = ok && std::fabs(static_cast<double>(got[i]) - ref[i]) <= bound[i];
+          CHECK(ok);
+          // the packed GEMM dequantizes while packing: C = x W^T, the same bits
+          VecF gwant(ref.size()), ggot(ref.size(), std::nanf(""));
+          np::gemm(T, R, C, {x.data(), C, 1}, {W.dequantized.data(), 1, C}, gwant.data(), R, false,
+                   np::MatmulPrecision::kF32);
+          np::gemm_q8(T, R, C, {x.data(), C, 1}, W.rows(), ggot.data(), R);
+          CHECK(same_bits(ggot, gwant));
+        }
+      }
+    }
+  np::set_num_threads(0);
+}

@@ -181,7 +181,9 @@ def run_forward_case(cli, case, model_path, model, rng):
         if got.shape != want.shape:
             raise CliError(f"logits --all: shape {got.shape}, expected {want.shape}")
         err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
-        if model.cfg.ffn_act == "geglu":
+        # (Q8_0 decoding quantizes activations to int16, ~1e-5 of noise: more than the two
+        # GELUs differ by, so the GELU is told apart on the F32 geglu cases only.)
+        if model.cfg.ffn_act == "geglu" and case.type != "q8_0":
             alt = ref.Model(model.cfg, model.w)
             alt.gelu = ref.gelu_erf
             want_erf = ref.logits(alt, [enc], [dec])[0]

@@ -177,6 +177,21 @@ test("mt: the answer does not depend on the thread count", async () => {
   assert.deepEqual(results[0], results[1]);
 });
 
+test("create/dispose leaves no process-wide listeners behind", async () => {
+  const count = () => ["uncaughtException", "unhandledRejection", "exit"].map((e) => process.listenerCount(e));
+  for (const build of ["st", "mt"]) {
+    const warm = await np.createToolCaller({ model: models.small_f32, build });  // first load of the build
+    await warm.dispose();
+    const before = count();
+    for (let i = 0; i < 3; i++) {
+      const e = await np.createToolCaller({ model: models.small_f32, build });
+      await e.call("hi", TOOLS.flat);
+      await e.dispose();
+    }
+    assert.deepEqual(count(), before, build);
+  }
+});
+
 test("bad options: InvalidInputError", async () => {
   await assert.rejects(np.createToolCaller({ model: models.small_f32, threads: 0 }), np.InvalidInputError);
   await assert.rejects(np.createToolCaller({ model: 12 }), np.InvalidInputError);

@@ -54,15 +54,22 @@ struct ModelConfig {
 Status model_config_from_gguf(const GgufFile& f, ModelConfig* out);
 void model_config_to_gguf(const ModelConfig& c, GgufWriter& w);
 
-// A weight matrix W of shape (rows=out, cols=in), row-major, y = W x. `f32` is what the
-// reference kernels read: either straight into the file bytes (F32, suitably aligned) or a
-// dequantized copy. `type`/`raw` keep the on-disk encoding for the quantized kernels to come.
+// A weight matrix W of shape (rows=out, cols=in), row-major, y = W x. Either `f32` (straight
+// into the file bytes for aligned F32, else a dequantized copy: F16, BF16, Q4_0), or, for
+// Q8_0, the file's blocks in place (`raw`, rows of cols / 32 blocks of 34 bytes) with their
+// scales as floats (`q8_scales`): the kernels dequantize on the fly, computing each weight as
+// float(q) * d exactly as a dequantized copy holds it, so results are the same bits and the
+// weights take a quarter of the memory (ops/ops.h, linear_forward).
 struct Matrix {
   int64_t rows = 0, cols = 0;
   GgmlType type = GgmlType::F32;
   const uint8_t* raw = nullptr;
-  const float* f32 = nullptr;   // (rows, cols)
+  const float* f32 = nullptr;   // (rows, cols), or null for a Q8_0 matrix read in place
   std::vector<float> storage;   // owns f32 when it is a copy
+  std::vector<float> q8_scales; // (rows, cols / 32) block scales of a Q8_0 matrix read in place
+  bool q8() const { return f32 == nullptr && type == GgmlType::Q8_0; }
+  // Row r as floats (cols of them), whatever the storage.
+  void row(int64_t r, float* out) const;
 };
 
 struct AttentionWeights {

@@ -38,8 +38,9 @@ void ffn_sublayer(float* x, const FeedForwardWeights& w, const ModelConfig& c, i
 void embed_tokens(float* x, const Matrix& E, const int32_t* ids, int T, int d) {
   const float scale = std::sqrt(static_cast<float>(d));
   for (int t = 0; t < T; ++t) {
-    const float* row = E.f32 + static_cast<int64_t>(ids[t]) * d;
-    for (int c = 0; c < d; ++c) x[static_cast<int64_t>(t) * d + c] = row[c] * scale;
+    float* xt = x + static_cast<int64_t>(t) * d;
+    E.row(ids[t], xt);
+    for (int c = 0; c < d; ++c) xt[c] *= scale;
   }
 }
 

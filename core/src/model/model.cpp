@@ -1,6 +1,6 @@
 // model.cpp — loading a needle model: metadata -> config, tokenizer, validation of every
-// tensor against the table, and binding weights (F32 read in place when aligned; other
-// types dequantized once into an f32 copy, the only copy made).
+// tensor against the table, and binding weights (F32 read in place when aligned, Q8_0 in
+// place with its scales as floats; other types dequantized once into an f32 copy).
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -69,6 +69,20 @@ Result<std::shared_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file)
   return m;
 }
 
+void Matrix::row(int64_t r, float* out) const {
+  if (!q8()) {
+    std::memcpy(out, f32 + r * cols, sizeof(float) * static_cast<size_t>(cols));
+    return;
+  }
+  const int64_t nb = cols / 32;
+  const uint8_t* blocks = raw + r * nb * 34;
+  const float* d = q8_scales.data() + r * nb;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* q = reinterpret_cast<const int8_t*>(blocks + b * 34 + 2);
+    for (int j = 0; j < 32; ++j) out[b * 32 + j] = static_cast<float>(q[j]) * d[b];
+  }
+}
+
 namespace {
 
 struct Binder {
@@ -85,6 +99,16 @@ struct Binder {
     const int64_t n = m->rows * m->cols;
     if (t.type == GgmlType::F32 && reinterpret_cast<uintptr_t>(m->raw) % alignof(float) == 0) {
       m->f32 = reinterpret_cast<const float*>(m->raw);
+      return;
+    }
+    if (t.type == GgmlType::Q8_0 && m->cols % 32 == 0) {  // in place; the scales as floats
+      const int64_t nb = n / 32;
+      m->q8_scales.resize(static_cast<size_t>(nb));
+      for (int64_t b = 0; b < nb; ++b) {
+        uint16_t h;
+        std::memcpy(&h, m->raw + b * 34, sizeof h);
+        m->q8_scales[static_cast<size_t>(b)] = fp16_to_fp32(h);
+      }
       return;
     }
     m->storage.resize(static_cast<size_t>(n));
@@ -165,11 +189,13 @@ namespace np {
 uint64_t model_load_bytes(const GgufFile& f, const ModelConfig& c) {
   uint64_t bytes = 0;
   for (const GgufTensorInfo& t : f.tensors()) {
-    // Aligned F32 matrices are read in place (Binder::matrix); everything else gets an f32
-    // copy (matrices of other types dequantized, vectors always copied).
+    // Aligned F32 and Q8_0 matrices are read in place (Binder::matrix; Q8_0 with its scales
+    // as floats); everything else gets an f32 copy (other types dequantized, vectors copied).
     const bool in_place = t.type == GgmlType::F32 && t.dims.size() >= 2 &&
                           reinterpret_cast<uintptr_t>(f.tensor_data(t)) % alignof(float) == 0;
-    if (!in_place) bytes += static_cast<uint64_t>(t.n_elements()) * sizeof(float);
+    const bool q8_in_place = t.type == GgmlType::Q8_0 && t.dims.size() >= 2 && t.dims[0] % 32 == 0;
+    if (q8_in_place) bytes += static_cast<uint64_t>(t.n_elements()) / 32 * sizeof(float);  // scales
+    else if (!in_place) bytes += static_cast<uint64_t>(t.n_elements()) * sizeof(float);
   }
   const uint64_t rope = 2ull * static_cast<uint64_t>(c.max_enc_len > c.max_dec_len ? c.max_enc_len : c.max_dec_len) *
                         static_cast<uint64_t>(c.head_dim()) * sizeof(float);

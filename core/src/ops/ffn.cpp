@@ -101,10 +101,14 @@ float gelu_tanh(float x) { return gelu_tanh_ref(x); }
 
 void ffn_forward(float* out, const float* h, const FeedForwardWeights& w, FfnActivation act,
                  int T, int C, int DFF) {
-  std::vector<float> g(static_cast<size_t>(T) * DFF), u(static_cast<size_t>(T) * DFF);
-  // the activation overwrites g: inference keeps no cache
-  ffn_forward_train<float>(out, g.data(), u.data(), g.data(), h, w.w_gate.f32, w.w_up.f32,
-                           w.w_down.f32, T, C, DFF, act);
+  (void)C;
+  const int64_t n = static_cast<int64_t>(T) * DFF;
+  std::vector<float> g(static_cast<size_t>(n)), u(static_cast<size_t>(n));
+  // ffn_forward_train's products, through the Matrix API (weights in any storage)
+  linear_forward(g.data(), h, w.w_gate, T);
+  linear_forward(u.data(), h, w.w_up, T);
+  for (int64_t i = 0; i < n; ++i) g[i] = ffn_act(act, g[i], u[i]);  // inference keeps no cache
+  linear_forward(out, g.data(), w.w_down, T);
 }
 
 }  // namespace np

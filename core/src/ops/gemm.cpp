@@ -17,6 +17,7 @@
 // fp32), whose packs hold k in pairs: word (kp, j) = bf16(X(2kp+1, j)) << 16 | bf16(X(2kp, j)),
 // rounded while packing straight from the fp32 source.
 #include "ops/gemm.h"
+#include "ops/matvec.h"
 
 #include <algorithm>
 #include <cstring>
@@ -222,6 +223,29 @@ void pack_b(ConstView B, int64_t p0, int kc, int64_t j0, int nc, float* dst) {
   const ConstView Bt{B.p, B.cs, B.rs};  // B^T (N, K)
   for (int s = 0; s * kNr < nc; ++s)
     pack_slab<kNr>(Bt, j0 + s * kNr, std::min(kNr, nc - s * kNr), p0, kc, dst + static_cast<int64_t>(s) * kNr * kc);
+}
+
+// The same panels from a Q8_0 W (B = W^T, W (N, K)): p0 and kc are multiples of 32 (kKc is,
+// and K is), so the block [p0, p0 + kc) of a row is whole blocks. Each weight is float(q) * d.
+void pack_b_q8(const Q8Rows& W, int64_t K, int64_t p0, int kc, int64_t j0, int nc, float* dst) {
+  const int64_t nb = K / 32, row_bytes = nb * 34;
+  for (int s = 0; s * kNr < nc; ++s) {
+    float* panel = dst + static_cast<int64_t>(s) * kNr * kc;
+    const int nr = std::min(kNr, nc - s * kNr);
+    for (int r = 0; r < kNr; ++r) {
+      if (r >= nr) {
+        for (int k = 0; k < kc; ++k) panel[static_cast<int64_t>(k) * kNr + r] = 0.0f;
+        continue;
+      }
+      const int64_t row = j0 + s * kNr + r;
+      for (int k0 = 0; k0 < kc; k0 += 32) {
+        const int64_t b = (p0 + k0) / 32;
+        const int8_t* q = reinterpret_cast<const int8_t*>(W.blocks + row * row_bytes + b * 34 + 2);
+        const float d = W.scales[row * nb + b];
+        for (int j = 0; j < 32; ++j) panel[static_cast<int64_t>(k0 + j) * kNr + r] = static_cast<float>(q[j]) * d;
+      }
+    }
+  }
 }
 
 #if defined(NP_GEMM_BF16)
@@ -448,8 +472,9 @@ inline void run_tile(const Kernel& kernel, float* c, int64_t ldc, int mr, int nr
 
 // C rows [i0, i1) x cols [j0, j1): the whole blocked loop nest on one thread.
 void gemm_block(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int K, ConstView A, ConstView B,
-                float* C, int64_t ldc, bool accumulate, bool bf16) {
+                float* C, int64_t ldc, bool accumulate, bool bf16, const Q8Rows* bq8 = nullptr) {
   PackBuffers& buf = pack_buffers();
+  if (bq8) bf16 = false;
 #if defined(NP_GEMM_BF16)
   if (bf16) buf.ensure_bf16();
 #else
@@ -467,6 +492,9 @@ void gemm_block(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int K, ConstView
         pack_b_bf16(B, pc, kc, jc, nc, buf.b16);
       else
 #endif
+      if (bq8)
+        pack_b_q8(*bq8, K, pc, kc, jc, nc, buf.b);
+      else
         pack_b(B, pc, kc, jc, nc, buf.b);
       for (int64_t ic = i0; ic < i1; ic += kMc) {
         const int mc = static_cast<int>(std::min<int64_t>(kMc, i1 - ic));
@@ -513,8 +541,10 @@ MatmulPrecision gemm_precision() {
   return matmul_bf16_supported() ? matmul_precision() : MatmulPrecision::kF32;
 }
 
-void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, bool accumulate,
-          MatmulPrecision precision, bool threaded) {
+namespace {
+
+void gemm_impl(int M, int N, int K, ConstView A, ConstView B, const Q8Rows* bq8, float* C, int64_t ldc,
+               bool accumulate, MatmulPrecision precision, bool threaded) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -532,10 +562,21 @@ void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, 
   if (threaded) min_units = std::max<int64_t>(1, static_cast<int64_t>(kMinFlopsPerThread / (flops / static_cast<double>(units))));
   parallel_for(units, min_units, [&](int64_t u0, int64_t u1) {
     if (split_n)
-      gemm_block(0, M, u0 * kNr, std::min<int64_t>(N, u1 * kNr), K, A, B, C, ldc, accumulate, bf16);
+      gemm_block(0, M, u0 * kNr, std::min<int64_t>(N, u1 * kNr), K, A, B, C, ldc, accumulate, bf16, bq8);
     else
-      gemm_block(u0 * kMr, std::min<int64_t>(M, u1 * kMr), 0, N, K, A, B, C, ldc, accumulate, bf16);
+      gemm_block(u0 * kMr, std::min<int64_t>(M, u1 * kMr), 0, N, K, A, B, C, ldc, accumulate, bf16, bq8);
   });
+}
+
+}  // namespace
+
+void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, bool accumulate,
+          MatmulPrecision precision, bool threaded) {
+  gemm_impl(M, N, K, A, B, nullptr, C, ldc, accumulate, precision, threaded);
+}
+
+void gemm_q8(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, int64_t ldc) {
+  gemm_impl(M, N, K, A, ConstView{nullptr, 0, 0}, &W, C, ldc, false, MatmulPrecision::kF32, true);
 }
 
 }  // namespace np

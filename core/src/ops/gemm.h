@@ -32,6 +32,13 @@ struct ConstView {
 void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, bool accumulate,
           MatmulPrecision precision, bool threaded = true);
 
+// C (M, N) = A (M, K) W^T for a Q8_0 W (N, K) read in place (ops/matvec.h's Q8Rows; K a
+// multiple of 32): W's panels are dequantized while packing (float(q) * d, as a dequantized
+// copy holds them), so C is the same bits as gemm(A, W^T) over the dequantized W at fp32.
+// Always fp32 (the bf16 precision does not apply), threaded like gemm.
+struct Q8Rows;
+void gemm_q8(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, int64_t ldc);
+
 // Bytes of packing buffers one thread holds once it has run a product (fp32 and bf16 packs).
 size_t gemm_thread_scratch_bytes();
 

@@ -5,6 +5,7 @@
 // kMatvecMaxT tokens at fp32 to the matvec and every other product to the packed GEMM of
 // ops/gemm.h at the process's matmul precision (fp32 or bf16), threaded there.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -165,10 +166,135 @@ void matvec_rows(float* out, int64_t ldo, const float* inp, int64_t ldi, const f
   for (; r < re; ++r) matvec_block<NT, 1>(out, ldo, inp, ldi, W, bias, r, C);
 }
 
+// ---- the Q8_0 matvec: int16 activations, integer dot products ----
+//
+// Each input row is quantized per 32-value block to int16 (s = max|x| / 32767, q = round(x / s),
+// relative error at most 2^-16 of the block's largest value); a block's 32 products q_x * q_w
+// are summed exactly in int32 (|sum| <= 32 * 32767 * 127 < 2^31), in lanes, and each lane's sum
+// is added to a float accumulator times s_x * d_w. One instruction does 8 (SIMD128's
+// i32x4.dot_i16x8_s), 16 (AVX2's vpmaddwd) or 32 (AVX-512BW's) of the products, against a
+// conversion, a scale and a multiply-add per weight for float weights.
+
+// A block of 32 weights widened to int16, and its dot product with 32 int16 activations as
+// kLanes int32 lane sums converted to floats.
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+struct W16 {
+  __m512i v;
+  static W16 load(const int8_t* q) { return {_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)))}; }
+  F32Vec dot(const int16_t* x) const {
+    return {_mm512_cvtepi32_ps(_mm512_madd_epi16(_mm512_loadu_si512(x), v))};
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+struct W16 {
+  __m256i lo, hi;
+  static W16 load(const int8_t* q) {
+    return {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)))};
+  }
+  F32Vec dot(const int16_t* x) const {
+    const __m256i a = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)), lo);
+    const __m256i b = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16)), hi);
+    return {_mm256_cvtepi32_ps(_mm256_add_epi32(a, b))};
+  }
+};
+#elif defined(__wasm_simd128__)
+struct W16 {
+  v128_t w[4];
+  static W16 load(const int8_t* q) {
+    const v128_t a = wasm_v128_load(q), b = wasm_v128_load(q + 16);
+    return {{wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_low_i8x16(b),
+             wasm_i16x8_extend_high_i8x16(b)}};
+  }
+  F32Vec dot(const int16_t* x) const {
+    const v128_t s0 = wasm_i32x4_dot_i16x8(wasm_v128_load(x), w[0]);
+    const v128_t s1 = wasm_i32x4_dot_i16x8(wasm_v128_load(x + 8), w[1]);
+    const v128_t s2 = wasm_i32x4_dot_i16x8(wasm_v128_load(x + 16), w[2]);
+    const v128_t s3 = wasm_i32x4_dot_i16x8(wasm_v128_load(x + 24), w[3]);
+    return {wasm_f32x4_convert_i32x4(wasm_i32x4_add(wasm_i32x4_add(s0, s1), wasm_i32x4_add(s2, s3)))};
+  }
+};
+#else
+// Portable (and AVX-512F without BW): kLanes lanes, lane l summing products l, l + kLanes, ...
+struct W16 {
+  int16_t w[32];
+  static W16 load(const int8_t* q) {
+    W16 r;
+    for (int j = 0; j < 32; ++j) r.w[j] = q[j];
+    return r;
+  }
+  F32Vec dot(const int16_t* x) const {
+    float lanes[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      int32_t s = 0;
+      for (int j = l; j < 32; j += kLanes) s += static_cast<int32_t>(x[j]) * w[j];
+      lanes[l] = static_cast<float>(s);
+    }
+    return F32Vec::load(lanes);
+  }
+};
+#endif
+
+F32Vec splat(float v) {
+  float lanes[kLanes];
+  for (float& l : lanes) l = v;
+  return F32Vec::load(lanes);
+}
+
+// x (C floats, C a multiple of 32) -> q (C int16) and s (C / 32 block scales).
+void quantize_act_q16(const float* x, int C, int16_t* q, float* s) {
+  for (int b = 0; b < C / 32; ++b) {
+    const float* xb = x + b * 32;
+    float m = 0;
+    for (int j = 0; j < 32; ++j) m = std::max(m, std::fabs(xb[j]));
+    s[b] = m / 32767.0f;
+    const float inv = m > 0 ? 32767.0f / m : 0.0f;
+    for (int j = 0; j < 32; ++j) {
+      const float v = std::nearbyint(xb[j] * inv);
+      q[b * 32 + j] = static_cast<int16_t>(std::max(-32767.0f, std::min(32767.0f, v)));
+    }
+  }
+}
+
+// Activations of NT tokens quantized by quantize_act_q16: xq (NT, C), xs (NT, C / 32).
+template <int NT, int NR>
+void matvec_block_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs, int C, const Q8Rows& W,
+                     const float* bias, int64_t r0) {
+  F32Vec acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = F32Vec::zero();
+  const int64_t nb = C / 32, row_bytes = nb * 34;
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < NR; ++r) {
+      const W16 w = W16::load(reinterpret_cast<const int8_t*>(W.blocks + (r0 + r) * row_bytes + b * 34 + 2));
+      const float d = W.scales[(r0 + r) * nb + b];
+      for (int t = 0; t < NT; ++t)
+        acc[r][t] = F32Vec::madd(acc[r][t], w.dot(xq + static_cast<int64_t>(t) * C + b * 32), splat(xs[t * nb + b] * d));
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) {
+      const float s = acc[r][t].sum();
+      out[t * ldo + r0 + r] = bias ? s + bias[r0 + r] : s;
+    }
+}
+
+template <int NT>
+void matvec_rows_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs, int C, const Q8Rows& W,
+                    const float* bias, int64_t rb, int64_t re) {
+  constexpr int NR = matvec_rows_per_block(NT);
+  int64_t r = rb;
+  for (; r + NR <= re; r += NR) matvec_block_q8<NT, NR>(out, ldo, xq, xs, C, W, bias, r);
+  for (; r < re; ++r) matvec_block_q8<NT, 1>(out, ldo, xq, xs, C, W, bias, r);
+}
+
 struct MatvecArgs {
   float* out;
   const float* inp;
-  const float* W;
+  const float* W;     // or null with q8 set
+  const Q8Rows* q8;
+  const int16_t* xq;  // with q8: inp quantized by quantize_act_q16, (T, C) and (T, C / 32)
+  const float* xs;
   const float* bias;
   int T, R, C;
 };
@@ -178,6 +304,17 @@ void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
   for (int t0 = 0; t0 < a.T; t0 += 4) {
     float* out = a.out + static_cast<int64_t>(t0) * a.R;
     const float* inp = a.inp + static_cast<int64_t>(t0) * a.C;
+    if (a.q8) {
+      const int16_t* xq = a.xq + static_cast<int64_t>(t0) * a.C;
+      const float* xs = a.xs + static_cast<int64_t>(t0) * (a.C / 32);
+      switch (std::min(4, a.T - t0)) {
+        case 1: matvec_rows_q8<1>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
+        case 2: matvec_rows_q8<2>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
+        case 3: matvec_rows_q8<3>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
+        default: matvec_rows_q8<4>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
+      }
+      continue;
+    }
     switch (std::min(4, a.T - t0)) {
       case 1: matvec_rows<1>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
       case 2: matvec_rows<2>(out, a.R, inp, a.C, a.W, a.bias, rb, re, a.C); break;
@@ -192,11 +329,9 @@ void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
 // thread, the 8192 x 512 tied logits split).
 constexpr int64_t kMatvecMinMacsPerThread = 1 << 18;
 
-}  // namespace
-
-void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
+void run_matvec(const MatvecArgs& args) {
+  const int T = args.T, R = args.R, C = args.C;
   if (T <= 0 || R <= 0) return;
-  const MatvecArgs args{out, inp, W, bias, T, R, C};
   const int64_t macs_per_row = std::max<int64_t>(1, static_cast<int64_t>(T) * C);
   const int64_t min_rows = std::max<int64_t>(8, kMatvecMinMacsPerThread / macs_per_row);
   if (R < 2 * min_rows) {
@@ -205,6 +340,25 @@ void linear_matvec_forward(float* out, const float* inp, const float* W, const f
   }
   // The lambda holds one reference, so std::function keeps it inline (no allocation).
   parallel_for(R, min_rows, [&args](int64_t rb, int64_t re) { matvec_range(args, rb, re); });
+}
+
+}  // namespace
+
+void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
+  run_matvec(MatvecArgs{out, inp, W, nullptr, nullptr, nullptr, bias, T, R, C});
+}
+
+void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, const float* bias, int T, int R, int C) {
+  if (T <= 0 || R <= 0) return;
+  // The caller's thread quantizes the activations once; the row split shares them.
+  thread_local std::vector<int16_t> xq;
+  thread_local std::vector<float> xs;
+  xq.resize(static_cast<size_t>(T) * C);
+  xs.resize(static_cast<size_t>(T) * (C / 32));
+  for (int t = 0; t < T; ++t)
+    quantize_act_q16(inp + static_cast<int64_t>(t) * C, C, xq.data() + static_cast<int64_t>(t) * C,
+                     xs.data() + static_cast<int64_t>(t) * (C / 32));
+  run_matvec(MatvecArgs{out, inp, nullptr, &W, xq.data(), xs.data(), bias, T, R, C});
 }
 
 void linear_matvec_forward_ref(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
@@ -305,7 +459,19 @@ template void linear_backward<double>(double*, double*, double*, const double*, 
 // ---- float inference API (ops.h) ----
 
 void linear_forward(float* out, const float* inp, const Matrix& W, int T) {
-  linear_forward<float>(out, inp, W.f32, nullptr, T, static_cast<int>(W.rows), static_cast<int>(W.cols));
+  const int R = static_cast<int>(W.rows), C = static_cast<int>(W.cols);
+  if (!W.q8()) {
+    linear_forward<float>(out, inp, W.f32, nullptr, T, R, C);
+    return;
+  }
+  // Q8_0 in place: the same dispatch as linear_forward<float>, weights dequantized on the fly
+  // (the matvec's loads, the GEMM's packing of W), the same bits as over a dequantized copy.
+  const Q8Rows q{W.raw, W.q8_scales.data()};
+  if (T <= kMatvecMaxT && gemm_precision() == MatmulPrecision::kF32) {
+    linear_matvec_q8_forward(out, inp, q, nullptr, T, R, C);
+    return;
+  }
+  gemm_q8(T, R, C, {inp, C, 1}, q, out, R);
 }
 
 void add_bias(float* out, const float* bias, int T, int R) {

@@ -10,8 +10,17 @@
 // results are reproducible for a given build. They differ from the GEMM's and from _ref's in
 // the last bits (another summation order; SIMD128 has no FMA).
 #pragma once
+#include <cstdint>
 
 namespace np {
+
+// A Q8_0 matrix (R, C) read in place: row r's C / 32 blocks of 34 bytes (f16 d, 32 int8 q)
+// start at blocks + r * (C / 32) * 34; scales (R, C / 32) are the blocks' d as floats.
+// Weight (r, c) = float(q) * d, as dequantize_row_q8_0_ref computes it.
+struct Q8Rows {
+  const uint8_t* blocks;
+  const float* scales;
+};
 
 // The largest T that linear_forward<float> sends here. Measured natively (AVX-512, one
 // thread) on a 512 x 512 W: 10, 17, 22, 26 us for T = 1..4 against the GEMM's 50 (its packing
@@ -21,6 +30,10 @@ constexpr int kMatvecMaxT = 4;
 // out (T, R) = inp (T, C) @ W^T + bias.  W (R, C) row-major, bias (R) or null. Any T >= 0
 // (tokens run in groups of up to 4); out must not alias inp or W. Allocates nothing.
 void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C);
+
+// The same over a Q8_0 W (C a multiple of 32): bit-identical to linear_matvec_forward over the
+// dequantized W (every weight is float(q) * d, the products in the same order).
+void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, const float* bias, int T, int R, int C);
 
 // The specification of linear_matvec_forward: plain loops, one float sum per output in c order,
 // then + bias. Example: inp = {1, 2}, W = {3, 4, 5, 6} (R = 2, C = 2), bias = {0.5, 0}
