@@ -29,12 +29,15 @@ const np::Tokenizer& tokenizer() {
   return tok;
 }
 
-// A scripted model that writes `target`: each step the token that is the longest prefix of
-// what is left gets logit `margin`, every other token 0.
+// A scripted model that writes `target` as a trained model would: the tokenizer's own
+// encoding of the answer after "<tool_call> " (answers are tokenized whole in training), the
+// next of those tokens getting logit `margin`, every other token 0; once what was written
+// leaves that spelling, the token that is the longest prefix of what is left.
 struct Peaked {
   std::string target;
   float margin;
   std::string written;
+  std::vector<int32_t> fed;  // tokens fed after <tool_call>
 
   np::Status step(int32_t token, float* logits) {
     const np::Tokenizer& tok = tokenizer();
@@ -44,8 +47,17 @@ struct Peaked {
       logits = scratch.data();
     }
     if (token != 1) written += token == 4 ? "<tool_call>" : tok.token_text(token);
+    if (token != 1 && token != 4) fed.push_back(token);
     for (int32_t i = 0; i < tok.vocab_size(); ++i) logits[i] = 0;
     int32_t best = 1;
+    const std::string head = "<tool_call> ";
+    if (target.compare(0, head.size(), head) == 0 && written.size() >= head.size() - 1) {
+      const std::vector<int32_t> enc = tok.encode(target.substr(head.size()));
+      if (fed.size() < enc.size() && std::equal(fed.begin(), fed.end(), enc.begin())) {
+        logits[enc[fed.size()]] = margin;
+        return np::Status::Ok();
+      }
+    }
     if (written.size() <= target.size() && target.compare(0, written.size(), written) == 0) {
       const std::string rest = target.substr(written.size());
       size_t best_len = 0;

@@ -27,25 +27,25 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return !piece.empty() && g->feed(piece);
   };
 
-  // Jump-forward: the longest-piece tokenization of each forced literal (a handful per call).
-  std::vector<std::pair<std::string, std::vector<int32_t>>> literal_ids;
-  auto pieces_of = [&](std::string_view lit) -> const std::vector<int32_t>& {
-    for (const auto& e : literal_ids)
-      if (e.first == lit) return e.second;
-    std::vector<int32_t> ids;
-    for (size_t at = 0; at < lit.size();) {
-      int32_t best = -1;
-      size_t best_len = 0;
-      for (int32_t id = 0; id < V; ++id) {
-        if (tok.type(id) != TokenType::kNormal && tok.type(id) != TokenType::kByte) continue;
-        const std::string& t = tok.token_text(id);
-        if (t.size() > best_len && t.size() <= lit.size() - at && lit.compare(at, t.size(), t) == 0) best = id, best_len = t.size();
-      }
-      if (best < 0) return literal_ids.emplace_back(std::string(lit), std::vector<int32_t>()).second;  // not spellable
-      ids.push_back(best);
-      at += best_len;
-    }
-    return literal_ids.emplace_back(std::string(lit), std::move(ids)).second;
+  // Jump-forward, in context: answers are tokenized whole in training, so the tokens the
+  // model learned for a literal are those the tokenizer writes for it right after the text so
+  // far. Those are appended, all but the last (which may merge with what follows the
+  // literal); nothing is appended when the tokens so far are not the tokenizer's own
+  // spelling of the text (the model chose other pieces), so the model is never fed pieces it
+  // would not have written. (The first version took the longest vocabulary pieces of the
+  // literal alone, which BPE merges across the literal's edges contradict: exact match fell
+  // from 0.77 to 0.46 on 300 dev examples with the default model.)
+  auto in_context = [&](std::string_view lit) {
+    std::vector<int32_t> res, gen;
+    for (int32_t id : out->ids)
+      if (id != spec.tool_call_id) gen.push_back(id);
+    std::string text = out->text;  // the token texts so far: the dummy-prefix space first
+    if (!text.empty() && text[0] == ' ') text.erase(0, 1);
+    text.append(lit);
+    const std::vector<int32_t> enc = tok.encode(text);
+    if (enc.size() < gen.size() + 2 || !std::equal(gen.begin(), gen.end(), enc.begin())) return res;
+    res.assign(enc.begin() + static_cast<std::ptrdiff_t>(gen.size()), enc.end() - 1);
+    return res;
   };
   std::vector<int32_t> forced;  // tokens still to append without logits
   size_t forced_at = 0;
@@ -55,8 +55,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (spec.constrained && spec.jump_forward && !no_jump && forced_at == forced.size()) {
       const std::string_view lit = grammar.forced_literal();
       if (!lit.empty()) {
-        forced = pieces_of(lit);
+        forced = in_context(lit);
         forced_at = 0;
+        if (forced.empty()) no_jump = true;  // decode this step normally
       }
     }
     if (forced_at < forced.size()) {
