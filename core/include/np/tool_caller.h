@@ -48,8 +48,8 @@ struct CallOptions {
   // of 1 to 10 tools (docs/retrieval.md).
   int32_t preselect_above = 10;
   int32_t preselect_k = 8;
-  // Jump-forward decoding of the answer's fixed JSON structure (greedy.h). Off by default: on
-  // the tiny fixture model it lowered exact match (docs/engine.md).
+  // Jump-forward decoding of the answer's fixed JSON structure (greedy.h). Off by default: the
+  // default model's tokenizer leaves it little to append (docs/engine.md).
   bool jump_forward = false;
   // Catalog-mask models: reuse (and keep) the encoded tool block of this list through the
   // caller's CatalogCache. false: encode the whole input afresh (the answer is the same).

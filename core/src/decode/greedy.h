@@ -26,10 +26,10 @@ struct DecodeSpec {
   int32_t budget = 0;            // max generated tokens
   bool constrained = true;
   // Jump-forward: where the grammar allows exactly one continuation (JSON structure such as
-  // `,"arguments":{`), its tokens (longest vocabulary pieces) are appended without computing
-  // logits for them: the step function is called with logits == nullptr. Constrained only.
-  // Off by default: the pieces chosen may differ from the ones the model was trained to
-  // write there, which measurably hurts small models (docs/engine.md).
+  // `,"arguments":{`), the tokens the tokenizer writes for it after the text so far are
+  // appended without logits (the step function is called with logits == nullptr), all but the
+  // last, and only while the model has written the tokenizer's own pieces. Constrained only.
+  // Off by default: with the default model's tokenizer it appends few tokens (docs/engine.md).
   bool jump_forward = false;
   const std::vector<GrammarTool>* tools = nullptr;  // required when constrained
   std::function<bool(int32_t id, const std::string& text)> on_token;
