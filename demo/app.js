@@ -147,7 +147,9 @@ function card(call, effect) {
 function metrics(r) {
   const t = r.timings;
   const rows = [
-    ["Tokenize", ms(t.tokenizeMs)], ["Encode", ms(t.encodeMs)], ["Decode", ms(t.decodeMs)],
+    ["Tokenize", ms(t.tokenizeMs)],
+    ["Encode", ms(t.encodeMs) + ({ hit: " (tool list cached: query only)", miss: " (tool list encoded and cached)" }[r.catalog] ?? "")],
+    ["Decode", ms(t.decodeMs)],
     ["Engine total", ms(t.totalMs)], ["As the page saw it", ms(t.wallMs)],
     ["Tokens in / out", `${r.tokens.input} / ${r.tokens.output}`],
     ["Decode speed", t.decodeMs > 0 ? `${(r.tokens.output / (t.decodeMs / 1000)).toFixed(1)} tokens/s` : "\u2013"],
