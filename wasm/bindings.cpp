@@ -218,6 +218,20 @@ class Engine {
     return o;
   }
 
+  // {ok, blockTokens, catalog}: ToolCaller::prepare_catalog (the tool list encoded and kept
+  // now, for catalog-mask models).
+  val prepareTools(const std::string& tools) const {
+    if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
+    std::string status;
+    auto r = caller_->prepare_catalog(tools, &status);
+    if (!r.ok()) return status_object(r.status());
+    val o = val::object();
+    o.set("ok", true);
+    o.set("blockTokens", r.value());
+    o.set("catalog", status);
+    return o;
+  }
+
   // {ok, json: [{name, index, score}, ...] best first, k of them (k <= 0: all)}: the tools
   // ranked by the retrieval head; tool embeddings stay cached for later calls.
   val retrieve(const std::string& query, const std::string& tools, int k) const {
@@ -477,6 +491,7 @@ EMSCRIPTEN_BINDINGS(needlepoint) {
       .function("info", &Engine::info)
       .function("call", &Engine::call)
       .function("retrieve", &Engine::retrieve)
+      .function("prepareTools", &Engine::prepareTools)
 #if defined(NP_WASM_TRAINING)
       .function("finetuneStart", &Engine::finetuneStart)
       .function("finetuneStep", &Engine::finetuneStep)

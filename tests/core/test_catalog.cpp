@@ -272,8 +272,26 @@ TEST_CASE("catalog calls: the second call with a list reuses its block and answe
   CHECK(off.value().catalog == "off");
   CHECK(off.value().raw == first.value().raw);
 
+  // prepare_catalog: the block a call will want, encoded ahead of the call.
+  caller.catalog_cache().set_max_bytes(np::CatalogCache::kDefaultBytes);
+  const std::string list = R"([{"name":"pong","description":"Pong."},{"name":"ping","description":"Ping."}])";
+  std::string status;
+  auto prepared = caller.prepare_catalog(list, &status);
+  REQUIRE(prepared.ok());
+  CHECK(status == "miss");
+  CHECK(prepared.value() > 5);
+  auto after = caller.call("hello there", list);
+  REQUIRE(after.ok());
+  CHECK(after.value().catalog == "hit");
+  CHECK(after.value().block_tokens == prepared.value());
+  REQUIRE(caller.prepare_catalog(list, &status).ok());
+  CHECK(status == "hit");
+  CHECK(caller.prepare_catalog("[{bad", &status).status().code() == np::Code::kInvalidTools);
+
   // A bidirectional model never uses it.
   np::ToolCaller plain(np_test::random_model(11));
+  REQUIRE(plain.prepare_catalog(list, &status).ok());
+  CHECK(status == "none");
   auto p = plain.call("weather in Paris", kTools);
   REQUIRE(p.ok());
   CHECK(p.value().catalog == "none");

@@ -103,6 +103,29 @@ test("COOP/COEP page: mt chosen, runs in the Worker proxy", async () => {
   console.log(`chromium mt (worker) warm call: ${out.value.warmMs.toFixed(1)} ms`);
 });
 
+test("catalog model through the Worker proxy: prepareTools, then the call reuses the list", async () => {
+  const out = await inPage(isolated, async (np, { tools }) => {
+    const tc = await np.createToolCaller({ model: "/models/small-catalog.gguf", cache: false, threads: 2 });
+    const list = [{ name: "ping", description: "Ping a host.", parameters: { host: { type: "string", required: true } } }];
+    const prepared = await tc.prepareTools(list);
+    const again = await tc.prepareTools(list);
+    const r = await tc.call("Ping example.org", list);
+    const bad = await tc.prepareTools("[{bad").then(() => null, (e) => e.code);
+    const info = { inWorker: tc.inWorker, mask: tc.model.encoderMask, prepared, again, catalog: r.catalog, bad };
+    await tc.dispose();
+    return info;
+  }, { tools: TOOLS });
+  assert.ok(out.ok, JSON.stringify(out.error));
+  const v = out.value;
+  assert.equal(v.inWorker, true);
+  assert.equal(v.mask, "catalog");
+  assert.equal(v.prepared.catalog, "miss");
+  assert.ok(v.prepared.blockTokens > 10);
+  assert.deepEqual(v.again, { blockTokens: v.prepared.blockTokens, catalog: "hit" });
+  assert.equal(v.catalog, "hit");
+  assert.equal(v.bad, "INVALID_TOOLS");
+});
+
 test("COOP/COEP page: mt in-thread on the page (worker: false)", async () => {
   const out = await inPage(isolated, runCases, args({ opts: { cache: false, threads: 2, worker: false } }));
   assert.ok(out.ok, JSON.stringify(out.error));

@@ -144,6 +144,16 @@ for (const build of ["mt", "st"]) {
         }
         // the first query may find the list already cached by the cases above
         assert.deepEqual(seen.slice(1), ["hit", "hit"]);
+        // prepareTools: a new list encoded ahead of its first call (short enough that no query
+        // cuts it: a list cut by the query's length is another block)
+        const list = [{ name: "ping", description: "Ping a host.", parameters: { host: { type: "string", required: true } } }];
+        const p = await e.prepareTools(list);
+        assert.equal(p.catalog, "miss");
+        assert.ok(p.blockTokens > 10);
+        assert.equal((await e.call("Turn on the kitchen lights", list)).catalog, "hit");
+        assert.equal((await off.prepareTools(list)).catalog, "off");
+        assert.deepEqual(await engines.small_f32.prepareTools(list), { blockTokens: 0, catalog: "none" });
+        await assert.rejects(e.prepareTools("[{bad"), (err) => err instanceof np.InvalidToolsError);
         assert.equal((await e.call("hi", TOOLS.flat)).catalog === "none", false);
         assert.equal((await engines.small_f32.call("hi", TOOLS.flat)).catalog, "none");
       } finally {

@@ -7,7 +7,7 @@ import { planFinetune } from "./finetune.js";
 import { bytesStream, classifySource, loadModelFromUrl, writeModel } from "./model.js";
 import type { NativeEngine, NativeInfo, NativeModule } from "./glue.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
-import type { Build, CallOptions, CallResult, FinetuneMetrics, FinetuneOptions, FinetuneResult, MemoryStats, ModelInfo,
+import type { Build, CallOptions, CallResult, CatalogStatus, PreparedTools, FinetuneMetrics, FinetuneOptions, FinetuneResult, MemoryStats, ModelInfo,
   ModelSource, RankedTool, Tool, ToolCaller } from "./types.js";
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
@@ -35,7 +35,7 @@ interface CoreResultJson {
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
   dropped_calls: number; reason: string;
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
-  catalog: "hit" | "miss" | "off" | "none";
+  catalog: CatalogStatus;
   tokens: { input: number; output: number; forced: number };
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
@@ -146,6 +146,14 @@ export class InThreadEngine implements ToolCaller {
       inWorker: this.inWorker,
     };
     return withFallback(local, query, tools, this.settings, options);
+  }
+
+  async prepareTools(tools: Tool[] | string): Promise<PreparedTools> {
+    if (!this.native) throw new DisposedError();
+    if (this.busy) throw new InvalidInputError("a call is already running on this engine");
+    const r = this.native.prepareTools(toolsToJson(tools));
+    if (!r.ok) throw errorFromCode(r.code ?? "INTERNAL", r.message ?? "prepareTools failed");
+    return { blockTokens: r.blockTokens as number, catalog: r.catalog as CatalogStatus };
   }
 
   async retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]> {

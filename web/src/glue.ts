@@ -1,3 +1,4 @@
+import type { CatalogStatus } from "./types.js";
 // glue.ts — the shape of the Emscripten module built from wasm/bindings.cpp: what the
 // factory takes and what the Embind surface returns. Only module.ts and the entry points'
 // loaders use it.
@@ -25,6 +26,7 @@ export interface NativeEngine {
   call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
        preselectK: number, onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
   retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };
+  prepareTools(tools: string): NativeStatus & { blockTokens?: number; catalog?: CatalogStatus };
   finetuneStart(trainJsonl: string, configJson: string): NativeStatus & { steps?: number; valExamples?: number };
   finetuneStep(n: number): NativeStatus & { step?: number; steps?: number; loss?: number; ce?: number; tokens?: number; ms?: number; done?: boolean };
   finetuneEvaluate(tuned: boolean): NativeStatus & { json?: string };

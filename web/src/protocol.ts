@@ -18,6 +18,7 @@ export type Request =
   | { type: "model-bytes"; id: number }
   | { type: "finetune"; id: number; options: Omit<FinetuneOptions, "signal" | "onProgress">; wantProgress: boolean }
   | { type: "retrieve"; id: number; query: string; tools: string; k?: number }
+  | { type: "prepareTools"; id: number; tools: string }
   // Drops the queued call with this id (its promise has already been rejected); a call that
   // has started stops through its abort flag instead. No reply.
   | { type: "cancel"; id: number }

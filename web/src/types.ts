@@ -160,7 +160,7 @@ export interface CallResult {
    * (only the query was encoded), "miss" when it was encoded and kept for the next call, "off"
    * when it was not kept (CreateOptions.catalogCacheBytes 0, or the list too big); "none" for
    * bidirectional models (Needle v1), whose tool encoding depends on the query. */
-  catalog: "hit" | "miss" | "off" | "none";
+  catalog: CatalogStatus;
   /** Who answered: the local model, or the fallback. */
   source: "local" | "fallback";
   /** Present when the call was handed off (or the hand-off failed). */
@@ -238,6 +238,12 @@ export interface FinetuneResult {
   losses: number[];
 }
 
+/** What happened to a tool list's encoding (catalog-mask models; "none" for bidirectional ones). */
+export type CatalogStatus = "hit" | "miss" | "off" | "none";
+
+/** prepareTools' answer: the tool block's length in tokens and what happened to it. */
+export interface PreparedTools { blockTokens: number; catalog: CatalogStatus }
+
 export interface ModelInfo {
   vocabSize: number; dModel: number; nHeads: number; nKvHeads: number; nEncLayers: number;
   nDecLayers: number; maxEncLen: number; maxDecLen: number; dFf: number; contrastiveDim: number;
@@ -268,6 +274,14 @@ export interface ToolCaller {
    * @throws {InvalidToolsError} @throws {ModelFormatError} UNSUPPORTED: no retrieval head
    */
   retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]>;
+  /**
+   * Catalog-mask models (the default model): encodes this tool list now and keeps it, so the
+   * first call with it encodes only its query. `catalog` is "miss" (encoded and kept), "hit"
+   * (already kept), "off" (not kept: catalogCacheBytes 0 or too small) or "none" (a
+   * bidirectional model: nothing to prepare).
+   * @throws {InvalidToolsError}
+   */
+  prepareTools(tools: Tool[] | string): Promise<PreparedTools>;
   /**
    * Fine-tunes the loaded model on examples, in this engine's thread (the Worker for `mt` on
    * a page): LoRA by default, with a held-out share to measure the gain. The engine keeps

@@ -8,7 +8,7 @@ import { preselectOptions, toolsToJson } from "./engine.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
 import { planFinetune } from "./finetune.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
-import type { Build, CallOptions, CallResult, CreateOptions, FinetuneOptions, FinetuneProgress, FinetuneResult, MemoryStats,
+import type { Build, CallOptions, CallResult, CreateOptions, PreparedTools, FinetuneOptions, FinetuneProgress, FinetuneResult, MemoryStats,
   ModelInfo, ModelSource, RankedTool, Tool, ToolCaller, TokenEvent } from "./types.js";
 
 interface Pending {
@@ -124,6 +124,10 @@ class WorkerToolCaller implements ToolCaller {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  async prepareTools(tools: Tool[] | string): Promise<PreparedTools> {
+    return (await this.request({ type: "prepareTools", tools: toolsToJson(tools) }).promise) as PreparedTools;
   }
 
   async retrieve(query: string, tools: Tool[] | string, k?: number): Promise<RankedTool[]> {

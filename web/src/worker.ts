@@ -40,6 +40,11 @@ async function handle(req: Request): Promise<void> {
         post({ type: "result", id: req.id, value });
         return;
       }
+      case "prepareTools": {
+        if (!engine) throw new DisposedError();
+        post({ type: "result", id: req.id, value: await engine.prepareTools(req.tools) });
+        return;
+      }
       case "retrieve": {
         if (!engine) throw new DisposedError();
         post({ type: "result", id: req.id, value: await engine.retrieve(req.query, req.tools, req.k) });

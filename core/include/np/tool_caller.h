@@ -110,6 +110,14 @@ class ToolCaller {
   // Errors: kInvalidTools / kInvalidInput (tools JSON, empty query, the limits), kAborted.
   Result<CallResult> call(std::string_view query, std::string_view tools_json,
                           const CallOptions& options = CallOptions()) const;
+  // Catalog-mask models: encodes the tool block of this list now and keeps it in the catalog
+  // cache, so the first call with the list already finds it ("hit"); for an app to pay for
+  // its catalog at start-up. Returns the block's token count, and via *status what happened
+  // ("hit": it was cached already, "miss": encoded and kept, "off": not kept, cache disabled
+  // or too small; "none": a bidirectional model, nothing to do, 0 tokens). The block is the
+  // one a call with a short query builds (a list so long that the query's length cuts it is
+  // another block). Errors: kInvalidTools / kInvalidInput as call().
+  Result<int32_t> prepare_catalog(std::string_view tools_json, std::string* status) const;
   // The encoder input for (query, normalised tools JSON): encode(query) cut to
   // max_enc_len - 2 tokens, <tools>, encode(tools) cut to fill the context (catalog mask:
   // the tool block first, its length in *block_prefix).

@@ -200,6 +200,30 @@ std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, con
   return build_encoder_ids(model_->tokenizer(), model_->config(), query, tools_json, truncated, block_prefix);
 }
 
+Result<int32_t> ToolCaller::prepare_catalog(std::string_view tools_json, std::string* status) const {
+  auto tools = parse_tools(tools_json);
+  if (!tools.ok()) return tools.status();
+  *status = "none";
+  if (!model_->config().catalog_mask()) return 0;
+  bool truncated = false;
+  int32_t prefix = 0;
+  const std::vector<int32_t> ids = build_encoder_input("?", tools.value().normalized_json, &truncated, &prefix);
+  const std::vector<int32_t> block(ids.begin(), ids.begin() + prefix);
+  if (catalog_->find(block)) {
+    *status = "hit";
+    return prefix;
+  }
+  if (encoder_block_bytes(model_->config(), prefix) > catalog_->max_bytes()) {
+    *status = "off";
+    return prefix;
+  }
+  auto fresh = std::make_shared<EncoderBlock>();
+  NP_RETURN_IF_ERROR(model_->encode_block(block, fresh.get()));
+  catalog_->put(fresh);
+  *status = "miss";
+  return prefix;
+}
+
 Result<CallResult> ToolCaller::call(std::string_view query, std::string_view tools_json,
                                     const CallOptions& options) const {
   const auto t_start = Clock::now();
