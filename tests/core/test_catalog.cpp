@@ -112,8 +112,6 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
                          std::vector<float>(one.out.begin() + nb, one.out.end())) > 1e-3f);
       // Without the mask the block would see the query.
       np::EncoderOutput unmasked;
-      np::ModelConfig bc = c;
-      (void)bc;
       REQUIRE(model->encode(all, &unmasked, 0).ok());
       CHECK(max_abs_diff(std::vector<float>(unmasked.out.begin(), unmasked.out.begin() + nb),
                          std::vector<float>(one.out.begin(), one.out.begin() + nb)) > 1e-4f);
@@ -147,18 +145,11 @@ TEST_CASE("catalog encoder: wrong use is refused with a clear error", "[catalog]
 }
 
 TEST_CASE("catalog training forward: the trainer's masked loss is the engine's", "[catalog]") {
-  np::ModelConfig c = catalog_config();
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(c, tok.value(), 21, np::GgmlType::F32, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto tm = np::TrainModel::from_gguf(*f.value());
+  const np::ModelConfig c = catalog_config();
+  std::shared_ptr<np::GgufFile> f = np_test::random_model_file(21, c);
+  auto tm = np::TrainModel::from_gguf(*f);
   REQUIRE(tm.ok());
-  auto model = np::Model::load(f.take());
+  auto model = np::Model::load(f);
   REQUIRE(model.ok());
   np::TrainModel train = tm.take();
   const np::Model& m = *model.value();

@@ -40,10 +40,10 @@ struct TempDir {
   }
 };
 
-// A model with random weights (F32, a 512-piece synthetic tokenizer), loaded from memory:
+// The file of a model with random weights (F32, a 512-piece synthetic tokenizer), in memory:
 // `config` defaults to ModelConfig::small().
-inline std::shared_ptr<const np::Model> random_model(uint64_t seed,
-                                                     const np::ModelConfig& config = np::ModelConfig::small()) {
+inline std::shared_ptr<np::GgufFile> random_model_file(uint64_t seed,
+                                                       const np::ModelConfig& config = np::ModelConfig::small()) {
   np::GgufWriter w;
   auto tok = np::synthetic_tokenizer(512);
   REQUIRE(tok.ok());
@@ -52,7 +52,13 @@ inline std::shared_ptr<const np::Model> random_model(uint64_t seed,
   REQUIRE(bytes.ok());
   auto f = np::GgufFile::open_bytes(bytes.take());
   REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
+  return f.take();
+}
+
+// That model, loaded.
+inline std::shared_ptr<const np::Model> random_model(uint64_t seed,
+                                                     const np::ModelConfig& config = np::ModelConfig::small()) {
+  auto m = np::Model::load(random_model_file(seed, config));
   REQUIRE(m.ok());
   return m.take();
 }
