@@ -3,7 +3,7 @@
 # (generate-data: train, dev, unseen-tool test), the SentencePiece tokenizer (Needle's
 # options, on generated text plus WordNet glosses), training with checkpoints (rerun the
 # same command to continue after an interruption), evaluation on dev and test, and the
-# Q8_0 export to models/needlepoint-default.gguf. Every step is skipped when its output
+# Q8_0 export (copied to models/needlepoint-default.gguf with SHIP=1). Every step is skipped when its output
 # exists. Settings come from the environment (defaults below); the model card in
 # docs/models.md records the ones that made the committed model.
 #   bash tools/default-model/build.sh            # all steps (training takes hours on 2 cores)
@@ -71,7 +71,9 @@ for split in dev test; do
   "$CLI" eval --model "$W/model-q8_0.gguf" --data "$W/$split.jsonl" --json --out "$W/$split.preds.jsonl" \
     | tee "$W/$split.metrics.json"
 done
-if [ -z "${STOP_AT:-}" ]; then
+# Shipping is a decision (calibration, branch evaluation, docs/models.md): the export is
+# copied into models/ only when asked (SHIP=1), never by a run that simply reaches its end.
+if [ -z "${STOP_AT:-}" ] && [ "${SHIP:-0}" = 1 ]; then
   mkdir -p "$(dirname "$OUT")"
   cp "$W/model-q8_0.gguf" "$OUT"
   echo "wrote $OUT"

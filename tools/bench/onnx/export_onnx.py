@@ -82,6 +82,13 @@ class Parts(torch.nn.Module):
         o = torch.matmul(torch.softmax(s, dim=-1), v.unsqueeze(2))  # (1, NKV, G, Tq, HS)
         return o.reshape(1, self.NH, -1, self.HS).transpose(1, 2).reshape(1, -1, self.C)
 
+    def self_qkv(self, h, p, cos, sin):  # a self-attention sublayer's q, k (QK-normed, RoPE'd), v
+        m = self.m
+        q = m.norm(self.heads(self.lin(h, p + ".attn_q.weight"), self.NH), self.p(p + ".attn_q_norm.weight"))
+        k = m.norm(self.heads(self.lin(h, p + ".attn_k.weight"), self.NKV), self.p(p + ".attn_k_norm.weight"))
+        v = self.heads(self.lin(h, p + ".attn_v.weight"), self.NKV)
+        return self.rope(q, cos, sin), self.rope(k, cos, sin), v
+
     def gate(self, name):
         return torch.sigmoid(self.p(name)[0])
 
@@ -95,10 +102,7 @@ class Encoder(Parts):
         for i in range(cfg.n_enc_layers):
             p = "enc.blk.%d" % i
             h = m.norm(x, self.p(p + ".attn_norm.weight"))
-            q = m.norm(self.heads(self.lin(h, p + ".attn_q.weight"), self.NH), self.p(p + ".attn_q_norm.weight"))
-            k = m.norm(self.heads(self.lin(h, p + ".attn_k.weight"), self.NKV), self.p(p + ".attn_k_norm.weight"))
-            v = self.heads(self.lin(h, p + ".attn_v.weight"), self.NKV)
-            q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
+            q, k, v = self.self_qkv(h, p, cos, sin)
             x = x + self.gate(p + ".attn_gate") * self.lin(self.sdpa(q, k, v), p + ".attn_output.weight")
             x = m.ffn(x, p)
         out = m.norm(x, self.p("enc.output_norm.weight"))
@@ -123,10 +127,7 @@ class DecoderStep(Parts):
         for i in range(L):
             p = "dec.blk.%d" % i
             h = m.norm(y, self.p(p + ".attn_norm.weight"))
-            q = m.norm(self.heads(self.lin(h, p + ".attn_q.weight"), self.NH), self.p(p + ".attn_q_norm.weight"))
-            k = m.norm(self.heads(self.lin(h, p + ".attn_k.weight"), self.NKV), self.p(p + ".attn_k_norm.weight"))
-            v = self.heads(self.lin(h, p + ".attn_v.weight"), self.NKV)
-            q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
+            q, k, v = self.self_qkv(h, p, cos, sin)
             K = torch.cat([past_k[i], k], dim=2)
             V = torch.cat([past_v[i], v], dim=2)
             new_k.append(K)
