@@ -6,7 +6,8 @@
 // double product at every edge-tile shape. Natively this checks the x86 kernels; the same file
 // is compiled with em++ -msimd128 and run under Node by tools/test-wasm-kernels.sh, which
 // checks the SIMD128 kernels; the softmax's exp-and-sum (ops/softmax.h) against its _ref, and
-// the float attention forward that uses it against the double loops. Depends only on ops/
+// the float attention forward that uses it against the double loops, and attention for a few
+// query rows (ops/attention_rows.h) against them too. Depends only on ops/
 // and util/ (no model, no files).
 #include <catch2/catch.hpp>
 
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "np/threads.h"
+#include "ops/attention_rows.h"
 #include "ops/gemm.h"
+#include "ops/ops.h"
 #include "ops/kernels.h"
 #include "ops/matvec.h"
 #include "ops/softmax.h"
@@ -277,6 +280,52 @@ TEST_CASE("attention float forward matches the double reference with key and cau
                     " causal " + std::to_string(s.causal),
                 out, want, std::vector<double>(nq, m), kAttnRtol);
   }
+}
+
+TEST_CASE("attention for a few query rows matches the double reference with every mask", "[softmax][simd][attention]") {
+  // attention_rows_forward (decoder steps: dot products off K's rows, V's rows summed in
+  // registers) against kernels.h's double loops, at key counts that run every 4-key pass and
+  // tail, head sizes of one to several vectors, the key, causal and catalog masks, 1 and 2
+  // threads; and attention_forward sends few rows to it.
+  constexpr double kAttnRtol = 2e-5;
+  np::Rng rng(78);
+  struct Shape {
+    int Tq, Tk, NH, NKV, HS, mask, causal, block;  // mask: 0 none, 1 random keys off, 2 every key off
+  };
+  const Shape shapes[] = {{1, 1, 2, 1, 16, 0, -1, 0},  {1, 3, 8, 4, 64, 1, -1, 0},  {1, 17, 8, 4, 64, 0, -1, 0},
+                          {1, 300, 8, 4, 64, 1, -1, 0}, {2, 31, 4, 2, 32, 0, 0, 0},   {3, 33, 4, 4, 16, 1, 1, 0},
+                          {4, 63, 2, 1, 128, 1, -1, 0}, {1, 15, 2, 2, 48, 2, -1, 0},  {4, 40, 4, 2, 64, 1, -1, 2},
+                          {1, 257, 8, 4, 64, 0, 5, 0}};
+  for (int threads : {1, 2}) {
+    np::set_num_threads(threads);
+    for (const Shape& s : shapes) {
+      if (!np::attention_rows_supported(s.HS)) continue;  // a head size this build's vectors do not divide
+      const size_t nq = static_cast<size_t>(s.Tq) * s.NH * s.HS, nk = static_cast<size_t>(s.Tk) * s.NKV * s.HS;
+      std::vector<uint8_t> valid(static_cast<size_t>(s.Tk), 1);
+      for (auto& v : valid) v = s.mask == 2 ? 0 : s.mask == 1 ? (rng.uniform() < 0.75 ? 1 : 0) : 1;
+      const uint8_t* kv = s.mask ? valid.data() : nullptr;
+      const VecF q = randn(rng, nq), k = randn(rng, nk), v = randn(rng, nk);
+      const std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
+      std::vector<double> outd(nq);
+      np::attention_forward_train<double>(outd.data(), nullptr, qd.data(), kd.data(), vd.data(), s.Tq, s.Tk, s.NH, s.NKV,
+                                          s.HS, kv, s.causal, s.block);
+      VecF out(nq, -1.0f), via(nq, -2.0f), want(outd.begin(), outd.end());
+      np::attention_rows_forward(out.data(), q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal,
+                                 s.block);
+      np::attention_forward(via.data(), q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal, s.block);
+      double m = 0;
+      for (double x : outd) m = std::max(m, std::fabs(x));
+      const std::string name = "attention rows Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " HS=" +
+                               std::to_string(s.HS) + " mask " + std::to_string(s.mask) + " causal " +
+                               std::to_string(s.causal) + " block " + std::to_string(s.block) + " threads " +
+                               std::to_string(threads);
+      check_close(name, out, want, std::vector<double>(nq, m), kAttnRtol);
+      CHECK(via == out);  // attention_forward takes this path for few rows
+    }
+  }
+  np::set_num_threads(0);
+  CHECK(np::attention_rows_supported(64));
+  CHECK_FALSE(np::attention_rows_supported(0));
 }
 
 namespace {

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "ops/softmax.h"
+
 namespace np {
 
 Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out) {
@@ -13,6 +15,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   CallGrammar grammar(spec.tools);
   std::vector<float> logits(static_cast<size_t>(V));
   std::vector<int32_t> order;
+  std::vector<float> exps;  // scratch for the log-sum-exp
   int32_t token = spec.start_id;
   *out = DecodeOutput();
   out->stop_reason = "max_tokens";
@@ -93,11 +96,13 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     NP_RETURN_IF_ERROR(step(token, logits.data()));
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     // log-sum-exp of the full distribution, for the probability of the token chosen below.
+    // The exps and their sum run in the attention softmax's SIMD kernel (softmax.h, within
+    // 2 ulp of std::exp) on a copy: 8192 double exps per step were 5% of a WebAssembly step.
     double lse = 0;
     {
       const float mx = logits[static_cast<size_t>(next)];
-      for (int32_t id = 0; id < V; ++id) lse += std::exp(static_cast<double>(logits[id]) - mx);
-      lse = std::log(lse) + mx;
+      exps.assign(logits.begin(), logits.end());
+      lse = std::log(static_cast<double>(softmax_exp_sum(exps.data(), V, mx))) + mx;
     }
     const int32_t call_index = grammar.calls_closed();
     if (spec.constrained && grammar.before_first_call()) {
@@ -117,19 +122,23 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       if (allowed(next, first, &trial)) {
         grammar = std::move(trial);
       } else {
-        // Best allowed token: scan in descending logit order (ties: lower id first).
+        // Best allowed token: scan in descending logit order (ties: lower id first). The
+        // best 64 are sorted first (the answer is nearly always among them); the rest only
+        // when none of those is allowed.
         order.resize(static_cast<size_t>(V));
         std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+        const auto better = [&](int32_t a, int32_t b) {
           return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-        });
+        };
+        const auto head = order.begin() + std::min<std::ptrdiff_t>(64, V);
+        std::partial_sort(order.begin(), head, order.end(), better);
         next = -1;
-        for (int32_t id : order) {
+        for (auto it = order.begin(); it != order.end() && next < 0; ++it) {
+          if (it == head) std::sort(head, order.end(), better);
           trial = grammar;
-          if (allowed(id, first, &trial)) {
-            next = id;
+          if (allowed(*it, first, &trial)) {
+            next = *it;
             grammar = std::move(trial);
-            break;
           }
         }
         if (next < 0) break;  // nothing can continue (a vocabulary without byte pieces)

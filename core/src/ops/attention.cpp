@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "np/threads.h"
+#include "ops/attention_rows.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
@@ -344,6 +345,10 @@ template void attention_backward<double>(double*, double*, double*, const double
 void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
                        int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
                        int causal_offset, int block_prefix) {
+  if (Tq <= kAttentionRowsMaxTq && attention_rows_supported(HS)) {
+    attention_rows_forward(out, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset, block_prefix);
+    return;
+  }
   attention_forward_train<float>(out, nullptr, q, k, v, Tq, Tk, NH, NKV, HS, key_valid, causal_offset,
                                  block_prefix);
 }

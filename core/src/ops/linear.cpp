@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "np/threads.h"
+#include "ops/f32vec.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/matvec.h"
@@ -55,62 +56,8 @@ Real dot_ref(const Real* a, const Real* b, int64_t n) {
 
 namespace {
 
-// One SIMD register of floats per ISA: zero, unaligned load, acc + a * b, and the sum of
-// the lanes in a fixed order. The matvec below is written once against this interface.
-#if defined(__AVX512F__)
-struct F32Vec {
-  static constexpr int kLanes = 16;
-  __m512 v;
-  static F32Vec zero() { return {_mm512_setzero_ps()}; }
-  static F32Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
-  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
-  float sum() const {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
-  }
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-struct F32Vec {
-  static constexpr int kLanes = 8;
-  __m256 v;
-  static F32Vec zero() { return {_mm256_setzero_ps()}; }
-  static F32Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
-  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm256_fmadd_ps(a.v, b.v, acc.v)}; }
-  float sum() const {
-    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
-  }
-};
-#elif defined(__wasm_simd128__)
-struct F32Vec {
-  static constexpr int kLanes = 4;
-  v128_t v;
-  static F32Vec zero() { return {wasm_f32x4_splat(0.0f)}; }
-  static F32Vec load(const float* p) { return {wasm_v128_load(p)}; }
-  // SIMD128 has no fused multiply-add (relaxed SIMD's is not in every engine).
-  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {wasm_f32x4_add(acc.v, wasm_f32x4_mul(a.v, b.v))}; }
-  float sum() const {
-    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
-           (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
-  }
-};
-#else
-// Portable: four lanes in plain C++ (the compiler may vectorise the loops).
-struct F32Vec {
-  static constexpr int kLanes = 4;
-  float v[4];
-  static F32Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
-  static F32Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
-  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) {
-    for (int i = 0; i < 4; ++i) acc.v[i] += a.v[i] * b.v[i];
-    return acc;
-  }
-  float sum() const { return (v[0] + v[2]) + (v[1] + v[3]); }
-};
-#endif
+using simd::F32Vec;
+
 
 constexpr int kLanes = F32Vec::kLanes;
 // Rows of W per block for NT tokens: NR * NT accumulators (+ NT inputs) stay within 16
@@ -235,12 +182,6 @@ struct W16 {
 };
 #endif
 
-F32Vec splat(float v) {
-  float lanes[kLanes];
-  for (float& l : lanes) l = v;
-  return F32Vec::load(lanes);
-}
-
 // x (C floats, C a multiple of 32) -> q (C int16) and s (C / 32 block scales).
 void quantize_act_q16(const float* x, int C, int16_t* q, float* s) {
   for (int b = 0; b < C / 32; ++b) {
@@ -269,7 +210,7 @@ void matvec_block_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs
       const W16 w = W16::load(reinterpret_cast<const int8_t*>(W.blocks + (r0 + r) * row_bytes + b * 34 + 2));
       const float d = W.scales[(r0 + r) * nb + b];
       for (int t = 0; t < NT; ++t)
-        acc[r][t] = F32Vec::madd(acc[r][t], w.dot(xq + static_cast<int64_t>(t) * C + b * 32), splat(xs[t * nb + b] * d));
+        acc[r][t] = F32Vec::madd(acc[r][t], w.dot(xq + static_cast<int64_t>(t) * C + b * 32), F32Vec::splat(xs[t * nb + b] * d));
     }
   }
   for (int r = 0; r < NR; ++r)
@@ -324,10 +265,11 @@ void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
   }
 }
 
-// Below this many multiply-adds per thread the matvec runs on one thread: a pool dispatch
-// costs about what this much of the kernel does (needle's 512 x 512 projections stay on one
-// thread, the 8192 x 512 tied logits split).
-constexpr int64_t kMatvecMinMacsPerThread = 1 << 18;
+// Below this many multiply-adds per thread the matvec runs on one thread. Since the pool's
+// threads poll for work between jobs (util/threads.cpp) a dispatch costs about a microsecond
+// natively, so needle's 512 x 512 projections split too (2^18 before, when a dispatch woke
+// sleeping threads: two threads then decoded slower than one).
+constexpr int64_t kMatvecMinMacsPerThread = 1 << 15;
 
 void run_matvec(const MatvecArgs& args) {
   const int T = args.T, R = args.R, C = args.C;

@@ -1,6 +1,7 @@
-// threads.cpp — a small persistent pool behind parallel_for (see threads.h): workers sleep
-// on a condition variable, a job is published with a generation number, each worker runs
-// its own static chunk, and the caller waits for a count of finished chunks.
+// threads.cpp — a small persistent pool behind parallel_for (see threads.h): a job is
+// published with a generation number, each worker runs its own static chunk, and the caller
+// waits for a count of finished chunks; workers and caller poll briefly before they sleep on
+// condition variables (Pool::run, kSpinIterations).
 // Also the process-wide matmul precision (np/threads.h), read by ops/gemm.cpp.
 #include "np/threads.h"
 
@@ -25,12 +26,18 @@ namespace {
 
 thread_local bool t_in_job = false;
 
+// Asked once: glibc answers hardware_concurrency by reading /sys on every call (an open,
+// read and close per parallel_for, measured at 10-20% of a native decoder step), and
+// Emscripten by a call out to JavaScript.
 int default_threads() {
 #ifdef NP_NO_THREADS
   return 1;
 #else
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc ? static_cast<int>(std::min(hc, 64u)) : 1;
+  static const int n = [] {
+    const unsigned hc = std::thread::hardware_concurrency();
+    return hc ? static_cast<int>(std::min(hc, 64u)) : 1;
+  }();
+  return n;
 #endif
 }
 
@@ -42,6 +49,20 @@ void run_chunks(int64_t n, int chunks, int first, int last, const std::function<
 }
 
 #ifndef NP_NO_THREADS
+// Pause inside a spin loop (no such instruction in WebAssembly: there the loop only reloads).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long a worker keeps polling for the next job before it sleeps on the condition
+// variable, and how long the caller polls for the workers to finish. A decoder step is some
+// 70 small jobs a few microseconds apart: waking a sleeping thread (a futex natively, an
+// Atomics.wait in WebAssembly) costs about as much as each job, which made two threads
+// slower than one. Bounded, so an idle pool sleeps within a fraction of a millisecond.
+constexpr int kSpinIterations = 1 << 14;
+
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -50,7 +71,7 @@ class Pool {
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -58,20 +79,29 @@ class Pool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
+    // The job's fields are published by the generation's release increment, which is made
+    // under mu_ so that a worker going to sleep either sees it or is counted in sleepers_.
+    fn_ = &fn;
+    n_ = n;
+    chunks_ = chunks;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn;
-      n_ = n;
-      chunks_ = chunks;
-      pending_ = static_cast<int>(workers_.size());
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    cv_.notify_all();
+    if (sleepers_.load() > 0) cv_.notify_all();
     t_in_job = true;
     run_chunks(n, chunks, 0, 1, fn);
     t_in_job = false;
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < kSpinIterations) {
+        cpu_relax();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+      break;
+    }
     fn_ = nullptr;
   }
 
@@ -79,24 +109,26 @@ class Pool {
   void loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int64_t, int64_t)>* fn;
-      int64_t n;
-      int chunks;
-      {
+      uint64_t g;
+      for (int spin = 0; (g = generation_.load(std::memory_order_acquire)) == seen && !stop_.load();) {
+        if (++spin < kSpinIterations) {
+          cpu_relax();
+          continue;
+        }
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        fn = fn_;
-        n = n_;
-        chunks = chunks_;
+        sleepers_.fetch_add(1);
+        cv_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
+        sleepers_.fetch_sub(1);
+        spin = 0;
       }
+      if (stop_.load()) return;
+      seen = g;
       t_in_job = true;
-      if (index < chunks) run_chunks(n, chunks, index, index + 1, *fn);
+      if (index < chunks_) run_chunks(n_, chunks_, index, index + 1, *fn_);
       t_in_job = false;
-      {
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mu_);
-        if (--pending_ == 0) done_cv_.notify_one();
+        done_cv_.notify_one();
       }
     }
   }
@@ -104,12 +136,14 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
+  // Written by run() before the generation's release increment, read by workers after it.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   int chunks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
 };
 
 std::mutex g_pool_mu;            // guards creation/replacement and serialises jobs

@@ -1,0 +1,126 @@
+// attention_rows.cpp — attention for a few query rows (attention_rows.h): per query row and
+// head, the scores as dot products of q with K's rows four keys at a time, the masks, the
+// softmax's exps (softmax.h), then the output as the probability-weighted sum of V's rows,
+// in chunks of up to 8 vectors of the head's columns held in registers.
+#include "ops/attention_rows.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "np/threads.h"
+#include "ops/f32vec.h"
+#include "ops/softmax.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace np {
+
+namespace {
+
+using simd::F32Vec;
+constexpr int kLanes = F32Vec::kLanes;
+
+float* row_scratch(size_t n) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  return scratch.data();
+}
+
+// p[j] = q . k_j for j < Tk (k_j = k + j * ldk, HS floats): four keys per pass, each with
+// its own accumulator, so four independent chains hide the add latency.
+void scores(float* p, const float* q, const float* k, int64_t ldk, int Tk, int HS) {
+  int j = 0;
+  for (; j + 4 <= Tk; j += 4) {
+    const float* k0 = k + j * ldk;
+    F32Vec a0 = F32Vec::zero(), a1 = F32Vec::zero(), a2 = F32Vec::zero(), a3 = F32Vec::zero();
+    for (int c = 0; c < HS; c += kLanes) {
+      const F32Vec x = F32Vec::load(q + c);
+      a0 = F32Vec::madd(a0, F32Vec::load(k0 + c), x);
+      a1 = F32Vec::madd(a1, F32Vec::load(k0 + ldk + c), x);
+      a2 = F32Vec::madd(a2, F32Vec::load(k0 + 2 * ldk + c), x);
+      a3 = F32Vec::madd(a3, F32Vec::load(k0 + 3 * ldk + c), x);
+    }
+    p[j] = a0.sum();
+    p[j + 1] = a1.sum();
+    p[j + 2] = a2.sum();
+    p[j + 3] = a3.sum();
+  }
+  for (; j < Tk; ++j) {
+    const float* kj = k + j * ldk;
+    F32Vec a = F32Vec::zero();
+    for (int c = 0; c < HS; c += kLanes) a = F32Vec::madd(a, F32Vec::load(kj + c), F32Vec::load(q + c));
+    p[j] = a.sum();
+  }
+}
+
+// out[c0, c0 + NV * kLanes) = sum_j p[j] v_j[c0, ...) over the keys with p[j] != 0.
+template <int NV>
+void weighted_sum(float* out, const float* p, const float* v, int64_t ldv, int Tk, int c0) {
+  F32Vec acc[NV];
+  for (int u = 0; u < NV; ++u) acc[u] = F32Vec::zero();
+  for (int j = 0; j < Tk; ++j) {
+    if (p[j] == 0.0f) continue;
+    const F32Vec w = F32Vec::splat(p[j]);
+    const float* vj = v + j * ldv + c0;
+    for (int u = 0; u < NV; ++u) acc[u] = F32Vec::madd(acc[u], w, F32Vec::load(vj + u * kLanes));
+  }
+  for (int u = 0; u < NV; ++u) acc[u].store(out + c0 + u * kLanes);
+}
+
+void weighted_sum_all(float* out, const float* p, const float* v, int64_t ldv, int Tk, int HS) {
+  const int nv = HS / kLanes;
+  int u = 0;
+  for (; u + 8 <= nv; u += 8) weighted_sum<8>(out, p, v, ldv, Tk, u * kLanes);
+  if (u + 4 <= nv) {
+    weighted_sum<4>(out, p, v, ldv, Tk, u * kLanes);
+    u += 4;
+  }
+  if (u + 2 <= nv) {
+    weighted_sum<2>(out, p, v, ldv, Tk, u * kLanes);
+    u += 2;
+  }
+  if (u < nv) weighted_sum<1>(out, p, v, ldv, Tk, u * kLanes);
+}
+
+}  // namespace
+
+bool attention_rows_supported(int HS) { return HS > 0 && HS % kLanes == 0; }
+
+void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
+                            int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
+  const int group = NH / NKV;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  const float lowest = std::numeric_limits<float>::lowest();
+  const int64_t qstride = static_cast<int64_t>(NH) * HS, kvstride = static_cast<int64_t>(NKV) * HS;
+  // A pool dispatch costs microseconds: split heads only when each share has some 64K
+  // multiply-adds (a 26M decoder step's cross-attention over 300 keys: 38K per head).
+  const int64_t per_head = 2 * static_cast<int64_t>(Tq) * Tk * HS;
+  const int64_t min_heads = std::max<int64_t>(1, 65536 / (per_head + 1));
+  parallel_for(NH, min_heads, [&](int64_t h0, int64_t h1) {
+    float* p = row_scratch(static_cast<size_t>(Tk));
+    for (int h = static_cast<int>(h0); h < static_cast<int>(h1); ++h) {
+      const int64_t kvo = static_cast<int64_t>(h / group) * HS;
+      for (int i = 0; i < Tq; ++i) {
+        scores(p, q + i * qstride + static_cast<int64_t>(h) * HS, k + kvo, kvstride, Tk, HS);
+        float maxv = lowest;
+        for (int j = 0; j < Tk; ++j) {
+          const bool masked = (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset) ||
+                              (i < block_prefix && j >= block_prefix);
+          const float s = masked ? lowest : p[j] * scale;
+          p[j] = s;
+          if (s > maxv) maxv = s;
+        }
+        const float inv = 1.0f / softmax_exp_sum(p, Tk, maxv);
+        for (int j = 0; j < Tk; ++j) p[j] *= inv;
+        weighted_sum_all(out + i * qstride + static_cast<int64_t>(h) * HS, p, v + kvo, kvstride, Tk, HS);
+      }
+    }
+  });
+}
+
+}  // namespace np

@@ -1,0 +1,29 @@
+// attention_rows.h — grouped-query attention for a few query rows: the decoder's steps
+// (self-attention over its cache, cross-attention over the encoder's keys and values).
+// attention_forward (ops.h) sends Tq <= kAttentionRowsMaxTq here. The packed-GEMM path of
+// attention.cpp copies every head's K and V into panels for each call, which for one query
+// row costs more than the dot products themselves (16% of a native decoder step for the
+// 26M config over 300 encoder tokens); here the scores are dot products straight off K's
+// rows and the output a weighted sum of V's rows, in the registers of f32vec.h.
+//
+// The result is attention_forward's (same masks, same softmax_exp_sum) up to float
+// summation order; deterministic for a given build whatever the thread count (heads are
+// split across threads, each head's sums run in a fixed order).
+#pragma once
+#include <cstdint>
+
+namespace np {
+
+constexpr int kAttentionRowsMaxTq = 4;
+
+// True when HS suits the kernel (a multiple of the build's vector width: every head size of
+// a Needle model, 64, is).
+bool attention_rows_supported(int HS);
+
+// out (Tq, NH*HS) = softmax(q k^T / sqrt(HS) + mask) v per head, as attention_forward
+// documents it (ops.h). Any Tq >= 1, though meant for a few; HS must be supported.
+// Allocates only per-thread scratch that grows to Tk floats and is kept.
+void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
+                            int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix);
+
+}  // namespace np

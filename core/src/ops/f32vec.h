@@ -1,0 +1,84 @@
+// f32vec.h — one SIMD register of floats per ISA (AVX-512F, AVX2+FMA, WASM SIMD128, portable
+// C++), chosen at compile time: zero, unaligned load, acc + a * b, and the sum of the lanes
+// in a fixed order. The few-token kernels (the matvec in linear.cpp, attention for a few
+// query rows in attention_rows.cpp) are written once against it.
+#pragma once
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
+namespace np {
+namespace simd {
+
+#if defined(__AVX512F__)
+struct F32Vec {
+  static constexpr int kLanes = 16;
+  __m512 v;
+  static F32Vec zero() { return {_mm512_setzero_ps()}; }
+  static F32Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static F32Vec splat(float x) { return {_mm512_set1_ps(x)}; }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
+  float sum() const {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct F32Vec {
+  static constexpr int kLanes = 8;
+  __m256 v;
+  static F32Vec zero() { return {_mm256_setzero_ps()}; }
+  static F32Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static F32Vec splat(float x) { return {_mm256_set1_ps(x)}; }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm256_fmadd_ps(a.v, b.v, acc.v)}; }
+  float sum() const {
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+  }
+};
+#elif defined(__wasm_simd128__)
+struct F32Vec {
+  static constexpr int kLanes = 4;
+  v128_t v;
+  static F32Vec zero() { return {wasm_f32x4_splat(0.0f)}; }
+  static F32Vec load(const float* p) { return {wasm_v128_load(p)}; }
+  static F32Vec splat(float x) { return {wasm_f32x4_splat(x)}; }
+  void store(float* p) const { wasm_v128_store(p, v); }
+  // SIMD128 has no fused multiply-add (relaxed SIMD's is not in every engine).
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {wasm_f32x4_add(acc.v, wasm_f32x4_mul(a.v, b.v))}; }
+  float sum() const {
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
+           (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
+  }
+};
+#else
+// Portable: four lanes in plain C++ (the compiler may vectorise the loops).
+struct F32Vec {
+  static constexpr int kLanes = 4;
+  float v[4];
+  static F32Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
+  static F32Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+  static F32Vec splat(float x) { return {{x, x, x, x}}; }
+  void store(float* p) const {
+    for (int i = 0; i < 4; ++i) p[i] = v[i];
+  }
+  static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) {
+    for (int i = 0; i < 4; ++i) acc.v[i] += a.v[i] * b.v[i];
+    return acc;
+  }
+  float sum() const { return (v[0] + v[2]) + (v[1] + v[3]); }
+};
+#endif
+
+
+}  // namespace simd
+}  // namespace np
