@@ -22,9 +22,7 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#endif
+#include "ops/simd128.h"
 
 namespace np {
 
@@ -70,7 +68,7 @@ inline float exp_lanes_sum(__m256 acc) {
 using ExpVec = __m256;
 inline ExpVec exp_splat(float v) { return _mm256_set1_ps(v); }
 inline ExpVec exp_add(ExpVec a, ExpVec b) { return _mm256_add_ps(a, b); }
-#elif defined(__wasm_simd128__)
+#elif defined(NP_SIMD128)
 constexpr int kExpLanes = 4;
 // As the AVX2 one, with mul + add for each FMA (SIMD128 has none).
 inline v128_t exp_nonpositive(v128_t x) {

@@ -7,9 +7,7 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#endif
+#include "ops/simd128.h"
 
 namespace np {
 namespace simd {
@@ -45,7 +43,7 @@ struct F32Vec {
     return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
   }
 };
-#elif defined(__wasm_simd128__)
+#elif defined(NP_SIMD128)
 struct F32Vec {
   static constexpr int kLanes = 4;
   v128_t v;

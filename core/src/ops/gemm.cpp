@@ -28,9 +28,7 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#endif
+#include "ops/simd128.h"
 
 // GCC 12 reports its own AVX-512 intrinsics (_mm512_srli_epi32, _mm512_castsi512_si256, ...)
 // as using an uninitialised value once inlined: a known false positive of that release.
@@ -47,7 +45,7 @@ namespace {
 constexpr int kMr = 8, kNr = 32;
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kMr = 6, kNr = 16;
-#elif defined(__wasm_simd128__)
+#elif defined(NP_SIMD128)
 // 4x8: 8 accumulators + 2 B vectors + 1 broadcast fit the 16 registers V8 maps SIMD128 onto
 // on x86. Measured in Node 20 on 439x512x512: 53 GFLOP/s, against 37 for 4x16 (spills),
 // 34 for 5x8 and 22 for the portable 4x16 loops.
@@ -154,7 +152,7 @@ inline void transpose8x8(const float* src, int64_t sstride, float* dst, int64_t 
 #define NP_GEMM_TRANSPOSE8 1
 #endif
 
-#if defined(__wasm_simd128__)
+#if defined(NP_SIMD128)
 // dst[c * dstride + r] = src[r * sstride + c] for a 4x4 block: SIMD128 loads and shuffles in
 // place of 16 strided scalar copies (packing moves data only, so the result is unchanged).
 inline void transpose4x4(const float* src, int64_t sstride, float* dst, int64_t dstride) {
@@ -383,7 +381,7 @@ void kernel_f32(int kc, const float* a, const float* b, float* c, int64_t ldc, b
     }
   }
 }
-#elif defined(__wasm_simd128__)
+#elif defined(NP_SIMD128)
 // SIMD128: kMr rows x kNr / 4 vectors of accumulators. No FMA in SIMD128, so acc + a * b
 // (two roundings: results differ from the x86 kernels' in the last bits).
 void kernel_f32(int kc, const float* a, const float* b, float* c, int64_t ldc, bool first) {

@@ -19,9 +19,7 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#endif
+#include "ops/simd128.h"
 
 // GCC 12 reports its own AVX-512 intrinsics (_mm512_castps512_ps256, ...) as using an
 // uninitialised value once inlined: the false positive gemm.cpp silences too.
@@ -145,7 +143,7 @@ struct W16 {
     return {_mm256_cvtepi32_ps(_mm256_add_epi32(a, b))};
   }
 };
-#elif defined(__wasm_simd128__)
+#elif defined(NP_SIMD128)
 struct W16 {
   v128_t w[4];
   // v128.load8x8_s loads and widens in one instruction (one pmovsxbw in V8).
@@ -219,7 +217,7 @@ void matvec_block_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs
     }
 }
 
-#if defined(__wasm_simd128__)
+#if defined(NP_SIMD128)
 // One token in WebAssembly (the decoder step): each row's block is summed to one exact int32
 // and converted once, four rows' totals gathered into one vector by a transpose-add, so the
 // float work (convert, scale, accumulate) is shared by four rows: about 16 instructions per
@@ -314,7 +312,7 @@ void matvec_q8_one_token(float* out, const int16_t* xq, const float* xs, int C, 
 template <int NT>
 void matvec_rows_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs, int C, const Q8Rows& W,
                     const float* bias, int64_t rb, int64_t re) {
-#if defined(__wasm_simd128__)
+#if defined(NP_SIMD128)
   if constexpr (NT == 1) {
     matvec_q8_one_token(out, xq, xs, C, W, bias, rb, re);
     return;
