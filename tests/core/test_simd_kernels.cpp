@@ -251,6 +251,33 @@ TEST_CASE("softmax_exp_sum matches its _ref at every tail length, masked keys in
     }
 }
 
+namespace {
+
+// Random q, k, v and key mask for one attention shape, and the double reference's output.
+// mask: 0 none, 1 random keys off (a quarter), 2 every key off.
+struct AttnCase {
+  VecF q, k, v, want;
+  std::vector<uint8_t> valid;
+  const uint8_t* key_valid;  // valid.data() or null (mask 0)
+  double max_abs;            // max |want|: the scale of the tolerance
+  AttnCase(np::Rng& rng, int Tq, int Tk, int NH, int NKV, int HS, int mask, int causal, int block) {
+    const size_t nq = static_cast<size_t>(Tq) * NH * HS, nk = static_cast<size_t>(Tk) * NKV * HS;
+    valid.assign(static_cast<size_t>(Tk), 1);
+    for (auto& b : valid) b = mask == 2 ? 0 : mask == 1 ? (rng.uniform() < 0.75 ? 1 : 0) : 1;
+    key_valid = mask ? valid.data() : nullptr;
+    q = randn(rng, nq), k = randn(rng, nk), v = randn(rng, nk);
+    const std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
+    std::vector<double> outd(nq);
+    np::attention_forward_train<double>(outd.data(), nullptr, qd.data(), kd.data(), vd.data(), Tq, Tk, NH, NKV, HS,
+                                        key_valid, causal, block);
+    want.assign(outd.begin(), outd.end());
+    max_abs = 0;
+    for (double x : outd) max_abs = std::max(max_abs, std::fabs(x));
+  }
+};
+
+}  // namespace
+
 TEST_CASE("attention float forward matches the double reference with key and causal masks", "[softmax][simd][attention]") {
   // The float forward (GEMM scores, masks, softmax_exp_sum, GEMM output) against kernels.h's
   // double loops, here so that it runs under Node too. Tolerance as test_gemm.cpp's: float
@@ -264,21 +291,13 @@ TEST_CASE("attention float forward matches the double reference with key and cau
                           {17, 17, 4, 2, 16, 0, 0}, {5, 9, 2, 2, 4, 1, 2},    {33, 65, 4, 4, 8, 1, -1},
                           {4, 33, 2, 1, 16, 2, -1}, {9, 31, 2, 2, 8, 1, 0}};
   for (const Shape& s : shapes) {
-    const size_t nq = static_cast<size_t>(s.Tq) * s.NH * s.HS, nk = static_cast<size_t>(s.Tk) * s.NKV * s.HS;
-    std::vector<uint8_t> valid(static_cast<size_t>(s.Tk), 1);
-    for (auto& v : valid) v = s.mask == 2 ? 0 : s.mask == 1 ? (rng.uniform() < 0.75 ? 1 : 0) : 1;
-    const uint8_t* kv = s.mask ? valid.data() : nullptr;
-    const VecF q = randn(rng, nq), k = randn(rng, nk), v = randn(rng, nk);
-    const std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
-    std::vector<double> outd(nq);
-    np::attention_forward_train<double>(outd.data(), nullptr, qd.data(), kd.data(), vd.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal);
-    VecF out(nq), want(outd.begin(), outd.end());
-    np::attention_forward_train<float>(out.data(), nullptr, q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal);
-    double m = 0;
-    for (double x : outd) m = std::max(m, std::fabs(x));
+    const AttnCase a(rng, s.Tq, s.Tk, s.NH, s.NKV, s.HS, s.mask, s.causal, 0);
+    VecF out(a.want.size());
+    np::attention_forward_train<float>(out.data(), nullptr, a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV,
+                                       s.HS, a.key_valid, s.causal);
     check_close("attention Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " mask " + std::to_string(s.mask) +
                     " causal " + std::to_string(s.causal),
-                out, want, std::vector<double>(nq, m), kAttnRtol);
+                out, a.want, std::vector<double>(out.size(), a.max_abs), kAttnRtol);
   }
 }
 
@@ -300,26 +319,18 @@ TEST_CASE("attention for a few query rows matches the double reference with ever
     np::set_num_threads(threads);
     for (const Shape& s : shapes) {
       if (!np::attention_rows_supported(s.HS)) continue;  // a head size this build's vectors do not divide
-      const size_t nq = static_cast<size_t>(s.Tq) * s.NH * s.HS, nk = static_cast<size_t>(s.Tk) * s.NKV * s.HS;
-      std::vector<uint8_t> valid(static_cast<size_t>(s.Tk), 1);
-      for (auto& v : valid) v = s.mask == 2 ? 0 : s.mask == 1 ? (rng.uniform() < 0.75 ? 1 : 0) : 1;
-      const uint8_t* kv = s.mask ? valid.data() : nullptr;
-      const VecF q = randn(rng, nq), k = randn(rng, nk), v = randn(rng, nk);
-      const std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end());
-      std::vector<double> outd(nq);
-      np::attention_forward_train<double>(outd.data(), nullptr, qd.data(), kd.data(), vd.data(), s.Tq, s.Tk, s.NH, s.NKV,
-                                          s.HS, kv, s.causal, s.block);
-      VecF out(nq, -1.0f), via(nq, -2.0f), want(outd.begin(), outd.end());
-      np::attention_rows_forward(out.data(), q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal,
-                                 s.block);
-      np::attention_forward(via.data(), q.data(), k.data(), v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, kv, s.causal, s.block);
-      double m = 0;
-      for (double x : outd) m = std::max(m, std::fabs(x));
+      const AttnCase a(rng, s.Tq, s.Tk, s.NH, s.NKV, s.HS, s.mask, s.causal, s.block);
+      const size_t nq = a.want.size();
+      VecF out(nq, -1.0f), via(nq, -2.0f);
+      np::attention_rows_forward(out.data(), a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS,
+                                 a.key_valid, s.causal, s.block);
+      np::attention_forward(via.data(), a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, a.key_valid,
+                            s.causal, s.block);
       const std::string name = "attention rows Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " HS=" +
                                std::to_string(s.HS) + " mask " + std::to_string(s.mask) + " causal " +
                                std::to_string(s.causal) + " block " + std::to_string(s.block) + " threads " +
                                std::to_string(threads);
-      check_close(name, out, want, std::vector<double>(nq, m), kAttnRtol);
+      check_close(name, out, a.want, std::vector<double>(nq, a.max_abs), kAttnRtol);
       CHECK(via == out);  // attention_forward takes this path for few rows
     }
   }

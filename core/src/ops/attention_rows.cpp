@@ -13,11 +13,6 @@
 #include "ops/f32vec.h"
 #include "ops/softmax.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace np {
 
 namespace {

@@ -25,17 +25,7 @@
 
 #include "np/threads.h"
 
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-#include "ops/simd128.h"
-
-// GCC 12 reports its own AVX-512 intrinsics (_mm512_srli_epi32, _mm512_castsi512_si256, ...)
-// as using an uninitialised value once inlined: a known false positive of that release.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "ops/f32vec.h"  // the intrinsics of every ISA, and GCC 12's AVX-512 false positive silenced
 
 namespace np {
 

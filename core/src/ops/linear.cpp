@@ -21,13 +21,6 @@
 #endif
 #include "ops/simd128.h"
 
-// GCC 12 reports its own AVX-512 intrinsics (_mm512_castps512_ps256, ...) as using an
-// uninitialised value once inlined: the false positive gemm.cpp silences too.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
 namespace np {
 
 namespace {
@@ -235,66 +228,49 @@ v128_t block_sums(const uint8_t* w, v128_t x0, v128_t x1, v128_t x2, v128_t x3) 
                         wasm_i32x4_add(wasm_i32x4_dot_i16x8(x2, q.w[2]), wasm_i32x4_dot_i16x8(x3, q.w[3])));
 }
 
+// Block b's contribution to four consecutive rows (row i in lane i): float(total_i) *
+// (d_i * s_x). wb points at the first row's block, d at its scales.
+v128_t four_rows_block(const uint8_t* wb, int64_t row_bytes, const float* d, int64_t nb, int64_t b, v128_t x0,
+                       v128_t x1, v128_t x2, v128_t x3, v128_t sx) {
+  const v128_t s0 = block_sums(wb, x0, x1, x2, x3), s1 = block_sums(wb + row_bytes, x0, x1, x2, x3),
+               s2 = block_sums(wb + 2 * row_bytes, x0, x1, x2, x3), s3 = block_sums(wb + 3 * row_bytes, x0, x1, x2, x3);
+  // lanes (s0_0 + s0_2, s1_0 + s1_2, s0_1 + s0_3, s1_1 + s1_3), the same for s2, s3
+  const v128_t t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
+  const v128_t t1 = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
+  const v128_t tot = wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
+  const v128_t scale = wasm_f32x4_mul(wasm_f32x4_make(d[b], d[nb + b], d[2 * nb + b], d[3 * nb + b]), sx);
+  return wasm_f32x4_mul(wasm_f32x4_convert_i32x4(tot), scale);
+}
+
+// Rows [r, r + 4G): G groups of four rows per pass over the blocks (two groups keep more
+// loads in flight: decoder steps stream their weights from memory, not cache).
+template <int G>
+void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_t nb, int64_t row_bytes,
+                          const Q8Rows& W, const float* bias, int64_t r) {
+  const uint8_t* w = W.blocks + r * row_bytes + 2;
+  const float* d = W.scales + r * nb;
+  v128_t acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = wasm_f32x4_splat(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int16_t* x = xq + b * 32;
+    const v128_t x0 = wasm_v128_load(x), x1 = wasm_v128_load(x + 8), x2 = wasm_v128_load(x + 16),
+                 x3 = wasm_v128_load(x + 24), sx = wasm_f32x4_splat(xs[b]);
+    for (int g = 0; g < G; ++g)
+      acc[g] = wasm_f32x4_add(acc[g], four_rows_block(w + 4 * g * row_bytes + b * 34, row_bytes, d + 4 * g * nb, nb, b,
+                                                      x0, x1, x2, x3, sx));
+  }
+  for (int g = 0; g < G; ++g) {
+    if (bias) acc[g] = wasm_f32x4_add(acc[g], wasm_v128_load(bias + r + 4 * g));
+    wasm_v128_store(out + r + 4 * g, acc[g]);
+  }
+}
+
 void matvec_q8_one_token(float* out, const int16_t* xq, const float* xs, int C, const Q8Rows& W, const float* bias,
                          int64_t rb, int64_t re) {
   const int64_t nb = C / 32, row_bytes = nb * 34;
   int64_t r = rb;
-  for (; r + 8 <= re; r += 8) {
-    // two groups of four rows per pass: more loads in flight (decoder steps stream their
-    // weights from memory, not cache)
-    const uint8_t* w = W.blocks + r * row_bytes + 2;
-    const float* d = W.scales + r * nb;
-    v128_t acc = wasm_f32x4_splat(0.0f), acc2 = wasm_f32x4_splat(0.0f);
-    for (int64_t b = 0; b < nb; ++b) {
-      const int16_t* x = xq + b * 32;
-      const v128_t x0 = wasm_v128_load(x), x1 = wasm_v128_load(x + 8), x2 = wasm_v128_load(x + 16),
-                   x3 = wasm_v128_load(x + 24);
-      const v128_t sx = wasm_f32x4_splat(xs[b]);
-      for (int g = 0; g < 2; ++g) {
-        const uint8_t* wb = w + (4 * g) * row_bytes + b * 34;
-        const float* dg = d + 4 * g * nb;
-        const v128_t s0 = block_sums(wb, x0, x1, x2, x3), s1 = block_sums(wb + row_bytes, x0, x1, x2, x3),
-                     s2 = block_sums(wb + 2 * row_bytes, x0, x1, x2, x3),
-                     s3 = block_sums(wb + 3 * row_bytes, x0, x1, x2, x3);
-        const v128_t t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
-        const v128_t t1 = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
-        const v128_t tot = wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
-        const v128_t scale = wasm_f32x4_mul(wasm_f32x4_make(dg[b], dg[nb + b], dg[2 * nb + b], dg[3 * nb + b]), sx);
-        const v128_t p = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(tot), scale);
-        if (g == 0) acc = wasm_f32x4_add(acc, p);
-        else acc2 = wasm_f32x4_add(acc2, p);
-      }
-    }
-    if (bias) {
-      acc = wasm_f32x4_add(acc, wasm_v128_load(bias + r));
-      acc2 = wasm_f32x4_add(acc2, wasm_v128_load(bias + r + 4));
-    }
-    wasm_v128_store(out + r, acc);
-    wasm_v128_store(out + r + 4, acc2);
-  }
-  for (; r + 4 <= re; r += 4) {
-    const uint8_t* w = W.blocks + r * row_bytes + 2;
-    const float* d = W.scales + r * nb;
-    v128_t acc = wasm_f32x4_splat(0.0f);
-    for (int64_t b = 0; b < nb; ++b) {
-      const int16_t* x = xq + b * 32;
-      const v128_t x0 = wasm_v128_load(x), x1 = wasm_v128_load(x + 8), x2 = wasm_v128_load(x + 16),
-                   x3 = wasm_v128_load(x + 24);
-      const uint8_t* wb = w + b * 34;
-      const v128_t s0 = block_sums(wb, x0, x1, x2, x3), s1 = block_sums(wb + row_bytes, x0, x1, x2, x3),
-                   s2 = block_sums(wb + 2 * row_bytes, x0, x1, x2, x3),
-                   s3 = block_sums(wb + 3 * row_bytes, x0, x1, x2, x3);
-      // lanes (s0_0 + s0_2, s1_0 + s1_2, s0_1 + s0_3, s1_1 + s1_3), the same for s2, s3
-      const v128_t t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
-      const v128_t t1 = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
-      const v128_t tot = wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
-      const v128_t scale = wasm_f32x4_mul(wasm_f32x4_make(d[b], d[nb + b], d[2 * nb + b], d[3 * nb + b]),
-                                          wasm_f32x4_splat(xs[b]));
-      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(tot), scale));
-    }
-    if (bias) acc = wasm_f32x4_add(acc, wasm_v128_load(bias + r));
-    wasm_v128_store(out + r, acc);
-  }
+  for (; r + 8 <= re; r += 8) matvec_q8_row_groups<2>(out, xq, xs, nb, row_bytes, W, bias, r);
+  for (; r + 4 <= re; r += 4) matvec_q8_row_groups<1>(out, xq, xs, nb, row_bytes, W, bias, r);
   for (; r < re; ++r) {
     const uint8_t* w = W.blocks + r * row_bytes + 2;
     float acc = 0.0f;
