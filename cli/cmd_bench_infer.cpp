@@ -2,8 +2,9 @@
 // (docs/benchmarks.md, "Inference"): encoder prefill tokens/s at 300 and 512 tokens (or the
 // model's context), decoder tokens/s (one step with logits, over a 300-token encoder
 // context), and warm call latency p50/p95 on a tool prompt (default: data/bench/five-tools.json
-// with a 12-token query), with the catalog cache off and, for catalog-mask models, on (the
-// list encoded by the first call, reused by every later one). Threads: the global --threads.
+// with a 12-token query; --max-tokens caps the answer), with the catalog cache off and, for
+// catalog-mask models, on (the list encoded by the first call, reused by every later one).
+// Threads: the global --threads.
 // Output: one JSON object. Not a test: nothing here asserts on time.
 #include <algorithm>
 #include <chrono>
@@ -54,6 +55,13 @@ int cmd_bench(const Args& args) {
   arg_value(args, "--tools", &tools_arg);
   arg_value(args, "--query", &query);
   const int n = arg_value(args, "--n", &v) ? std::max(1, std::atoi(v.c_str())) : 20;
+  // The calls' generated-token budget (0: the model's decoder context), so a random-weight
+  // model, which rarely closes its answer, can be timed at a realistic answer length.
+  int max_tokens = 0;
+  if (arg_value(args, "--max-tokens", &v)) {
+    max_tokens = std::atoi(v.c_str());
+    if (max_tokens < 1) return usage_error("--max-tokens must be a positive integer");
+  }
   if (!text_or_file(tools_arg, &tools)) return fail("IO_ERROR: cannot read " + tools_arg.substr(1));
   const auto t_load = Clock::now();
   auto loaded = np::Model::load_file(model_path);
@@ -110,6 +118,7 @@ int cmd_bench(const Args& args) {
     if (cached && !c.catalog_mask()) break;
     np::CallOptions opt;
     opt.use_catalog_cache = cached;
+    opt.max_tokens = max_tokens;
     std::vector<double> total, encode, decode;
     json last;
     for (int i = 0; i < n + 2; ++i) {  // two warm-ups (the first fills the cache)

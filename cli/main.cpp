@@ -49,7 +49,7 @@ const char* kUsage =
     "  retrieve --model M --query Q --tools JSON|@file [-k K]   tools ranked by the retrieval head\n"
     "  eval-retrieval --model M --data D.jsonl [--k 1,3,5,10]   recall@k against all the file's tools\n"
     "  calibrate --model M --data D.jsonl --out M2.gguf [--knots 20]   fit the confidence calibration\n"
-    "  bench --model M [--tools JSON|@file] [--query Q] [--n N]   inference speed: prefill and\n"
+    "  bench --model M [--tools JSON|@file] [--query Q] [--n N] [--max-tokens N]   inference speed: prefill and\n"
     "        decode tokens/s, warm call p50/p95 with the catalog cache off/on (docs/benchmarks.md)\n"
     "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
     "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"

@@ -113,6 +113,12 @@ def main():
     check(rc == 0 and r["call"]["cached"]["catalog"] == "hit" and r["call"]["uncached"]["catalog"] == "off"
           and r["call"]["cached"]["raw"] == r["call"]["uncached"]["raw"] and r["prefill"] and r["decode"]["tokens_per_s"] > 0,
           "bench: prefill, decode, and calls with the catalog cache off and on (same answer): %s" % out[:160])
+    rc, out, err = run(cli, "bench", "--model", cat, "--n", "1", "--max-tokens", "3", "--tools", tools, "--query", "weather in Paris?")
+    r = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and all(0 < r["call"][k]["output_tokens"] <= 3 for k in ("cached", "uncached")),
+          "bench --max-tokens 3: every timed call stops within 3 tokens: %s" % out[:160])
+    rc, out, err = run(cli, "bench", "--model", cat, "--max-tokens", "0")
+    check(rc == 2 and "--max-tokens" in err, "bench --max-tokens 0: a usage error")
 
     rc, out, err = run(cli, "embed", "--model", model, "--enc-ids", "10,11,12")
     e = json.loads(out) if rc == 0 else []
