@@ -1,7 +1,7 @@
 // threads.cpp — a small persistent pool behind parallel_for (see threads.h): a job is
-// published with a generation number, each worker runs its own static chunk, and the caller
-// waits for a count of finished chunks; workers and caller poll briefly before they sleep on
-// condition variables (Pool::run, kSpinIterations).
+// published with a generation number, the caller and the workers claim its static chunks
+// one by one, and the caller waits for a count of finished chunks; workers and caller poll
+// briefly before they sleep on condition variables (Pool::run, poll_step).
 // Also the process-wide matmul precision (np/threads.h), read by ops/gemm.cpp.
 #include "np/threads.h"
 
@@ -57,16 +57,27 @@ inline void cpu_relax() {
 }
 
 // How long a worker keeps polling for the next job before it sleeps on the condition
-// variable, and how long the caller polls for the workers to finish. A decoder step is some
-// 70 small jobs a few microseconds apart: waking a sleeping thread (a futex natively, an
+// variable, and how long the caller polls for the last chunks to finish. A decoder step is
+// some 70 small jobs a few microseconds apart: waking a sleeping thread (a futex natively, an
 // Atomics.wait in WebAssembly) costs about as much as each job, which made two threads
-// slower than one. Bounded, so an idle pool sleeps within a fraction of a millisecond.
-constexpr int kSpinIterations = 1 << 14;
+// slower than one. 2^14 pause iterations (a few hundred microseconds), then sleep. Measured
+// on the 26M decoder (docs/benchmarks.md): 2^11 and 2^13 decode alike when idle; yielding
+// the core between polls gave it away for whole time slices under load.
+constexpr int kSpinPauses = 1 << 14;
+
+// One step of a polling wait: false once the poll has run its course (then sleep).
+inline bool poll_step(int spin) {
+  if (spin < kSpinPauses) {
+    cpu_relax();
+    return true;
+  }
+  return false;
+}
 
 class Pool {
  public:
   explicit Pool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
   }
   ~Pool() {
     {
@@ -78,43 +89,72 @@ class Pool {
   }
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Chunks are claimed, not assigned: the caller and the workers take the next unclaimed
+  // chunk until none is left, so a worker the OS has not scheduled yet (a loaded machine)
+  // never holds up the job: the caller runs its chunk too. A chunk's result does not depend
+  // on which thread runs it, so the results stay the same bits.
   void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
-    // The job's fields are published by the generation's release increment, which is made
-    // under mu_ so that a worker going to sleep either sees it or is counted in sleepers_.
+    const uint32_t g = static_cast<uint32_t>(++jobs_);
     fn_ = &fn;
     n_ = n;
-    chunks_ = chunks;
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    // The claim word (generation, chunk count, next chunk) is published before the
+    // generation, under mu_ so that a worker going to sleep either sees it or is counted.
+    claim_.store(pack(g, chunks, 0), std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(g, std::memory_order_release);
     }
     if (sleepers_.load() > 0) cv_.notify_all();
-    t_in_job = true;
-    run_chunks(n, chunks, 0, 1, fn);
-    t_in_job = false;
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-      if (spin < kSpinIterations) {
-        cpu_relax();
-        continue;
-      }
+    work(g);
+    for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; ++spin) {
+      if (poll_step(spin)) continue;
       std::unique_lock<std::mutex> lock(mu_);
-      done_cv_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == chunks; });
       break;
     }
     fn_ = nullptr;
   }
 
  private:
-  void loop(int index) {
-    uint64_t seen = 0;
+  static uint64_t pack(uint32_t g, int chunks, int next) {
+    return static_cast<uint64_t>(g) << 32 | static_cast<uint64_t>(chunks) << 16 | static_cast<uint64_t>(next);
+  }
+
+  // The next chunk of job g, or -1 when its chunks are all taken (or job g is over).
+  int claim(uint32_t g, int* chunks) {
+    uint64_t cur = claim_.load(std::memory_order_acquire);
     for (;;) {
-      uint64_t g;
+      const int next = static_cast<int>(cur & 0xffff), total = static_cast<int>((cur >> 16) & 0xffff);
+      if (static_cast<uint32_t>(cur >> 32) != g || next >= total) return -1;
+      if (claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        *chunks = total;
+        return next;
+      }
+    }
+  }
+
+  // Runs chunks of job g until none is left. fn_ and n_ belong to job g while one of its
+  // chunks is unfinished: the caller publishes the next job only after all are done.
+  void work(uint32_t g) {
+    int chunks = 0;
+    t_in_job = true;
+    for (int c; (c = claim(g, &chunks)) >= 0;) {
+      run_chunks(n_, chunks, c, c + 1, *fn_);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_cv_.notify_one();
+      }
+    }
+    t_in_job = false;
+  }
+
+  void loop() {
+    uint32_t seen = 0;
+    for (;;) {
+      uint32_t g;
       for (int spin = 0; (g = generation_.load(std::memory_order_acquire)) == seen && !stop_.load();) {
-        if (++spin < kSpinIterations) {
-          cpu_relax();
-          continue;
-        }
+        if (poll_step(spin++)) continue;
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1);
         cv_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; });
@@ -123,26 +163,21 @@ class Pool {
       }
       if (stop_.load()) return;
       seen = g;
-      t_in_job = true;
-      if (index < chunks_) run_chunks(n_, chunks_, index, index + 1, *fn_);
-      t_in_job = false;
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mu_);
-        done_cv_.notify_one();
-      }
+      work(g);
     }
   }
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  // Written by run() before the generation's release increment, read by workers after it.
+  uint64_t jobs_ = 0;  // the caller's count of jobs (run is serialised by g_pool_mu)
+  // Set by run() before the claim word's release store; read by a thread holding a claim.
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
-  int chunks_ = 0;
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> done_{0};
   std::atomic<int> sleepers_{0};
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint32_t> generation_{0};
   std::atomic<bool> stop_{false};
 };
 
