@@ -134,11 +134,6 @@ float softmax_exp_sum(float* p, int n, float maxv) {
 
 namespace {
 
-inline bool key_masked(const uint8_t* key_valid, int causal_offset, int block_prefix, int i, int j) {
-  return (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset) ||
-         (i < block_prefix && j >= block_prefix);
-}
-
 // Per-thread scratch for score / probability-gradient rows: grows, never shrinks.
 float* attention_scratch(size_t n) {
   thread_local std::vector<float> scratch;
@@ -168,7 +163,7 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
         float* p = P + static_cast<int64_t>(i) * Tk;
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
-          const float s = key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
+          const float s = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
           p[j] = s;
           if (s > maxv) maxv = s;
         }
@@ -213,7 +208,7 @@ void attention_backward_fast(float* dq, float* dk, float* dv, const float* dout,
         float pdp = 0;
         for (int j = 0; j < Tk; ++j) pdp += p[j] * ds[j];
         for (int j = 0; j < Tk; ++j)
-          ds[j] = key_masked(key_valid, causal_offset, block_prefix, i, j) ? 0.0f : p[j] * (ds[j] - pdp) * scale;
+          ds[j] = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? 0.0f : p[j] * (ds[j] - pdp) * scale;
       }
       // forward: s_ij = scale * q_i . k_j, so dq_h += dS k and dk += dS^T q_h
       if (dq) gemm(Tq, HS, Tk, {dS, Tk, 1}, {kh, kvstride, 1}, dq + static_cast<int64_t>(h) * HS, qstride, true, prec);
@@ -249,7 +244,7 @@ void attention_forward_train(Real* out, Real* att, const Real* q, const Real* k,
         Real maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
           Real s = lowest;
-          if (!key_masked(key_valid, causal_offset, block_prefix, i, j)) {
+          if (!attention_key_masked(key_valid, causal_offset, block_prefix, i, j)) {
             const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
             Real d = 0;
             for (int c = 0; c < HS; ++c) d += qh[c] * kh[c];
@@ -318,7 +313,7 @@ void attention_backward(Real* dq, Real* dk, Real* dv, const Real* dout, const Re
         const Real* qh = q + i * qstride + static_cast<int64_t>(h) * HS;
         Real* dqh = dq ? dq + i * qstride + static_cast<int64_t>(h) * HS : nullptr;
         for (int j = 0; j < Tk; ++j) {
-          if (key_masked(key_valid, causal_offset, block_prefix, i, j)) continue;
+          if (attention_key_masked(key_valid, causal_offset, block_prefix, i, j)) continue;
           const Real ds = p[j] * (dp[j] - pdp) * scale;
           const Real* kh = k + j * kvstride + static_cast<int64_t>(kvh) * HS;
           if (dqh)

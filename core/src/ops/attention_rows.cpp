@@ -104,9 +104,7 @@ void attention_rows_forward(float* out, const float* q, const float* k, const fl
         scores(p, q + i * qstride + static_cast<int64_t>(h) * HS, k + kvo, kvstride, Tk, HS);
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
-          const bool masked = (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset) ||
-                              (i < block_prefix && j >= block_prefix);
-          const float s = masked ? lowest : p[j] * scale;
+          const float s = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
           p[j] = s;
           if (s > maxv) maxv = s;
         }

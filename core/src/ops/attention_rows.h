@@ -16,6 +16,13 @@ namespace np {
 
 constexpr int kAttentionRowsMaxTq = 4;
 
+// Whether query row i may not see key j (ops.h's masks): a pad key, a key after the causal
+// limit, or a key after the catalog block for a row inside it. Shared by every attention path.
+inline bool attention_key_masked(const uint8_t* key_valid, int causal_offset, int block_prefix, int i, int j) {
+  return (key_valid && !key_valid[j]) || (causal_offset >= 0 && j > i + causal_offset) ||
+         (i < block_prefix && j >= block_prefix);
+}
+
 // True when HS suits the kernel (a multiple of the build's vector width: every head size of
 // a Needle model, 64, is).
 bool attention_rows_supported(int HS);
