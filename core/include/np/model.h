@@ -144,7 +144,7 @@ uint64_t encoder_block_bytes(const ModelConfig& config, int64_t T);
 // Decoder self-attention cache for one sequence.
 struct DecoderState {
   int32_t pos = 0;                            // tokens consumed so far
-  std::vector<std::vector<float>> k, v;       // [dec layer] (max_dec_len, kv_dim)
+  std::vector<std::vector<float>> k, v;       // [dec layer] (rows, kv_dim); grown as pos needs, up to max_dec_len
 };
 
 class Model {

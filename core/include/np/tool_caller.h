@@ -129,10 +129,10 @@ class ToolCaller {
   std::shared_ptr<ToolRetriever> retriever_;
   std::shared_ptr<CatalogCache> catalog_;
   // The encoded tool block for these ids: from the cache ("hit"), else encoded and kept
-  // ("miss") or not kept ("off": use_cache false, or bigger than the cache's budget). When it
-  // would not be kept and encode_unkept is false, nothing is encoded (null).
+  // ("miss"); null when it would not be kept ("off": use_cache false, or bigger than the
+  // cache's budget), and then nothing is encoded.
   Result<std::shared_ptr<const EncoderBlock>> catalog_block(const std::vector<int32_t>& ids, bool use_cache,
-                                                            bool encode_unkept, std::string* status) const;
+                                                            std::string* status) const;
 };
 
 // The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,

@@ -208,13 +208,13 @@ Result<int32_t> ToolCaller::prepare_catalog(std::string_view tools_json, std::st
   bool truncated = false;
   int32_t prefix = 0;
   const std::vector<int32_t> ids = build_encoder_input("?", tools.value().normalized_json, &truncated, &prefix);
-  auto block = catalog_block(std::vector<int32_t>(ids.begin(), ids.begin() + prefix), true, false, status);
+  auto block = catalog_block(std::vector<int32_t>(ids.begin(), ids.begin() + prefix), true, status);
   if (!block.ok()) return block.status();
   return prefix;
 }
 
 Result<std::shared_ptr<const EncoderBlock>> ToolCaller::catalog_block(const std::vector<int32_t>& ids, bool use_cache,
-                                                                      bool encode_unkept, std::string* status) const {
+                                                                      std::string* status) const {
   if (use_cache) {
     if (auto hit = catalog_->find(ids)) {
       *status = "hit";
@@ -223,10 +223,10 @@ Result<std::shared_ptr<const EncoderBlock>> ToolCaller::catalog_block(const std:
   }
   const bool keep = use_cache && encoder_block_bytes(model_->config(), static_cast<int64_t>(ids.size())) <= catalog_->max_bytes();
   *status = keep ? "miss" : "off";
-  if (!keep && !encode_unkept) return std::shared_ptr<const EncoderBlock>();
+  if (!keep) return std::shared_ptr<const EncoderBlock>();
   auto fresh = std::make_shared<EncoderBlock>();
   NP_RETURN_IF_ERROR(model_->encode_block(ids, fresh.get()));
-  if (keep) catalog_->put(fresh);
+  catalog_->put(fresh);
   return std::shared_ptr<const EncoderBlock>(std::move(fresh));
 }
 
@@ -294,9 +294,13 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   if (block_prefix > 0 && block_prefix < r.input_tokens) {  // catalog mask, with a query after the block
     const std::vector<int32_t> block_ids(r.input_ids.begin(), r.input_ids.begin() + block_prefix);
     const std::vector<int32_t> rest(r.input_ids.begin() + block_prefix, r.input_ids.end());
-    auto block = catalog_block(block_ids, options.use_catalog_cache, true, &r.catalog);
+    auto block = catalog_block(block_ids, options.use_catalog_cache, &r.catalog);
     if (!block.ok()) return block.status();
-    NP_RETURN_IF_ERROR(model_->encode_after(*block.value(), rest, &enc));
+    if (block.value()) {
+      NP_RETURN_IF_ERROR(model_->encode_after(*block.value(), rest, &enc));
+    } else {  // not kept: one pass, which holds no per-layer keys and values of the block
+      NP_RETURN_IF_ERROR(model_->encode(r.input_ids, &enc, block_prefix));
+    }
   } else {
     if (c.catalog_mask()) r.catalog = "off";
     NP_RETURN_IF_ERROR(model_->encode(r.input_ids, &enc, block_prefix));

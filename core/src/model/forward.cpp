@@ -1,6 +1,7 @@
 // forward.cpp — the inference forward pass as a flat list of layer calls: encoder,
 // cross-attention K/V once per input, one decoder step at a time with a KV cache, tied
 // logits, retrieval head. Kernels are in ops/.
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 #include <vector>
@@ -234,10 +235,16 @@ Status Model::embed(const EncoderOutput& enc, const std::vector<int32_t>& ids,
   return Status::Ok();
 }
 
+// The cache starts with room for kDecoderCacheStart positions and doubles when full (up to
+// max_dec_len): a call of ~20 output tokens holds 32 positions, not max_dec_len (8.4 MB on the
+// 26M shape at 512 positions).
+constexpr int kDecoderCacheStart = 32;
+
 DecoderState Model::new_decoder_state() const {
   DecoderState s;
-  s.k.assign(config_.n_dec_layers, std::vector<float>(static_cast<size_t>(config_.max_dec_len) * config_.kv_dim()));
-  s.v.assign(config_.n_dec_layers, std::vector<float>(static_cast<size_t>(config_.max_dec_len) * config_.kv_dim()));
+  const size_t rows = static_cast<size_t>(std::min(kDecoderCacheStart, config_.max_dec_len));
+  s.k.assign(config_.n_dec_layers, std::vector<float>(rows * config_.kv_dim()));
+  s.v.assign(config_.n_dec_layers, std::vector<float>(rows * config_.kv_dim()));
   return s;
 }
 
@@ -250,6 +257,14 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
   if (enc.T < 1 || static_cast<int>(enc.cross_k.size()) != c.n_dec_layers) return Status(Code::kInvalidInput, "encoder output does not belong to this model");
   const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
   const int pos = state.pos;
+  for (int l = 0; l < c.n_dec_layers; ++l) {  // room for position pos in every layer
+    const size_t need = static_cast<size_t>(pos + 1) * kv;
+    if (state.k[l].size() < need || state.v[l].size() < need) {
+      const size_t rows = std::min<size_t>(c.max_dec_len, std::max<size_t>(2 * (state.k[l].size() / kv), pos + 1));
+      state.k[l].resize(rows * kv);
+      state.v[l].resize(rows * kv);
+    }
+  }
   std::vector<float> x(d), h(d), q(d), att(d), y(d);
   embed_tokens(x.data(), embedding_, &token, 1, d);
   for (int l = 0; l < c.n_dec_layers; ++l) {
