@@ -3,6 +3,7 @@
 // encoder, the block's independence from the query, the trainer's masked forward against
 // inference, the cache of encoded blocks, and ToolCaller's use of it.
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,48 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
                          std::vector<float>(one.out.begin(), one.out.begin() + nb)) > 1e-4f);
     }
   }
+}
+
+TEST_CASE("catalog encoder: a shared block is read in place and decodes to the copied form's bits", "[catalog]") {
+  np::ModelConfig cfg = catalog_config();
+  cfg.contrastive_dim = 16;  // a retrieval head, so embed() reads the prefix too
+  auto model = np_test::random_model(9, cfg);
+  const np::ModelConfig& c = model->config();
+  auto block = std::make_shared<np::EncoderBlock>();
+  std::vector<int32_t> ids = ids_of(19, 5, c.vocab_size);
+  ids[0] = c.tools_id;
+  REQUIRE(model->encode_block(ids, block.get()).ok());
+  const std::vector<int32_t> rest = ids_of(6, 13, c.vocab_size);
+  np::EncoderOutput copied, shared;
+  REQUIRE(model->encode_after(*block, rest, &copied).ok());
+  REQUIRE(model->encode_after(block, rest, &shared).ok());
+  CHECK(copied.prefix == nullptr);
+  CHECK(copied.prefix_T() == 0);
+  REQUIRE(shared.prefix == block);
+  CHECK(shared.prefix_T() == 19);
+  CHECK(shared.T == copied.T);
+  CHECK(shared.out.size() == rest.size() * c.d_model);  // only the query's rows are its own
+  CHECK(shared.cross_k[0].size() == rest.size() * c.kv_dim());
+  CHECK(std::vector<float>(copied.out.begin() + 19 * c.d_model, copied.out.end()) == shared.out);
+
+  std::vector<int32_t> all(ids);
+  all.insert(all.end(), rest.begin(), rest.end());
+  std::vector<float> e1, e2;
+  REQUIRE(model->embed(copied, all, &e1).ok());
+  REQUIRE(model->embed(shared, all, &e2).ok());
+  CHECK(e1 == e2);
+
+  np::DecoderState s1 = model->new_decoder_state(), s2 = model->new_decoder_state();
+  std::vector<float> l1(c.vocab_size), l2(c.vocab_size);
+  for (int32_t t : ids_of(40, 7, c.vocab_size)) {  // past the cache's first 32 rows
+    REQUIRE(model->decode_step(copied, s1, t, l1.data()).ok());
+    REQUIRE(model->decode_step(shared, s2, t, l2.data()).ok());
+    REQUIRE(l1 == l2);
+  }
+  // A prefix that does not fit the output is refused.
+  np::EncoderOutput bad = shared;
+  bad.T = 19;
+  CHECK(model->decode_step(bad, s2, 7, l2.data()).code() == np::Code::kInvalidInput);
 }
 
 TEST_CASE("catalog encoder: wrong use is refused with a clear error", "[catalog]") {

@@ -332,6 +332,21 @@ TEST_CASE("attention for a few query rows matches the double reference with ever
                                std::to_string(threads);
       check_close(name, out, a.want, std::vector<double>(nq, a.max_abs), kAttnRtol);
       CHECK(via == out);  // attention_forward takes this path for few rows
+      if (s.causal < 0 && s.block == 0) {
+        // The keys in two separate lists (a cached tool block, then the query's) give the
+        // bits of the one list, wherever it is cut, an empty part included.
+        const size_t row = static_cast<size_t>(s.NKV) * s.HS;
+        for (int cut : {0, 1, s.Tk / 2, s.Tk - 1, s.Tk}) {
+          if (cut < 0 || cut > s.Tk) continue;
+          const VecF ka(a.k.begin(), a.k.begin() + cut * row), va(a.v.begin(), a.v.begin() + cut * row);
+          const VecF kb(a.k.begin() + cut * row, a.k.end()), vb(a.v.begin() + cut * row, a.v.end());
+          VecF two(nq, -3.0f);
+          np::attention_rows_forward(two.data(), a.q.data(), np::KVSegment{ka.data(), va.data(), cut},
+                                     np::KVSegment{kb.data(), vb.data(), s.Tk - cut}, s.Tq, s.NH, s.NKV, s.HS, a.key_valid);
+          INFO(name << " cut " << cut);
+          CHECK(two == out);
+        }
+      }
     }
   }
   np::set_num_threads(0);

@@ -114,14 +114,21 @@ struct RopeTable {
   void init(int32_t max_pos, int32_t head_dim, float theta);
 };
 
+struct EncoderBlock;
+
 // What the encoder produced for one input: its output states and, per decoder layer,
-// the cross-attention keys (QK-normed, no RoPE) and values.
+// the cross-attention keys (QK-normed, no RoPE) and values. When `prefix` is set (a catalog
+// call that found or kept its tool block: Model::encode_after with a shared block), the
+// first prefix->T positions' states and K/V are the block's own, read in place, and the
+// vectors below hold only the positions after them.
 struct EncoderOutput {
-  int32_t T = 0;
-  std::vector<float> out;                     // (T, d)
+  int32_t T = 0;                              // every position, the prefix's included
+  std::shared_ptr<const EncoderBlock> prefix; // null, or the block before these rows
+  std::vector<float> out;                     // (T - P, d)
   std::vector<uint8_t> key_valid;             // (T) 0 where the input is padding
-  std::vector<std::vector<float>> cross_k;    // [dec layer] (T, kv_dim)
-  std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
+  std::vector<std::vector<float>> cross_k;    // [dec layer] (T - P, kv_dim)
+  std::vector<std::vector<float>> cross_v;    // [dec layer] (T - P, kv_dim)
+  int32_t prefix_T() const;                   // P: 0 without a prefix
 };
 
 // The catalog mask's tool block, encoded once (Model::encode_block) and reused by every input
@@ -169,7 +176,11 @@ class Model {
   // the block's part is computed once for every rest that follows it. Unsupported for a
   // bidirectional model; rest may not be empty.
   Status encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* out) const;
+  // This form copies the block's states into `out`; the shared form refers to them
+  // (EncoderOutput::prefix), so a cached block costs no copy per call.
   Status encode_after(const EncoderBlock& block, const std::vector<int32_t>& rest_ids,
+                      EncoderOutput* out) const;
+  Status encode_after(std::shared_ptr<const EncoderBlock> block, const std::vector<int32_t>& rest_ids,
                       EncoderOutput* out) const;
   // The retrieval head's unit-norm embedding of an encoder output (contrastive_dim floats).
   Status embed(const EncoderOutput& enc, const std::vector<int32_t>& ids, std::vector<float>* out) const;

@@ -297,7 +297,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     auto block = catalog_block(block_ids, options.use_catalog_cache, &r.catalog);
     if (!block.ok()) return block.status();
     if (block.value()) {
-      NP_RETURN_IF_ERROR(model_->encode_after(*block.value(), rest, &enc));
+      NP_RETURN_IF_ERROR(model_->encode_after(block.value(), rest, &enc));  // reads the block in place
     } else {  // not kept: one pass, which holds no per-layer keys and values of the block
       NP_RETURN_IF_ERROR(model_->encode(r.input_ids, &enc, block_prefix));
     }

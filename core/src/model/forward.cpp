@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "ops/attention_rows.h"
 #include "ops/ops.h"
 
 namespace np {
@@ -164,10 +165,39 @@ Status Model::encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* 
   return Status::Ok();
 }
 
+namespace {
+
+// Copies an output's prefix rows in front of its own and drops the prefix: one list of keys.
+void flatten_prefix(EncoderOutput* out) {
+  if (!out->prefix) return;
+  const EncoderBlock& block = *out->prefix;
+  const auto prepend = [](const std::vector<float>& a, std::vector<float>* b) { b->insert(b->begin(), a.begin(), a.end()); };
+  prepend(block.out, &out->out);
+  for (size_t l = 0; l < out->cross_k.size(); ++l) {
+    prepend(block.cross_k[l], &out->cross_k[l]);
+    prepend(block.cross_v[l], &out->cross_v[l]);
+  }
+  out->prefix.reset();
+}
+
+}  // namespace
+
+int32_t EncoderOutput::prefix_T() const { return prefix ? prefix->T : 0; }
+
 Status Model::encode_after(const EncoderBlock& block, const std::vector<int32_t>& rest_ids,
+                           EncoderOutput* out) const {
+  // A non-owning pointer: `block` outlives this call, and the prefix is flattened before it returns.
+  NP_RETURN_IF_ERROR(encode_after(std::shared_ptr<const EncoderBlock>(&block, [](const EncoderBlock*) {}), rest_ids, out));
+  flatten_prefix(out);
+  return Status::Ok();
+}
+
+Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const std::vector<int32_t>& rest_ids,
                            EncoderOutput* out) const {
   const ModelConfig& c = config_;
   if (!c.catalog_mask()) return Status(Code::kUnsupported, "encoder blocks need the catalog encoder mask; this model's is '" + c.encoder_mask + "'");
+  if (!block_ptr) return Status(Code::kInvalidInput, "no encoder block");
+  const EncoderBlock& block = *block_ptr;
   const int P = block.T, R = static_cast<int>(rest_ids.size());
   if (R < 1) return Status(Code::kInvalidInput, "nothing follows the encoder block");
   if (P < 1 || static_cast<int>(block.k.size()) != c.n_enc_layers || static_cast<int>(block.cross_k.size()) != c.n_dec_layers ||
@@ -176,31 +206,18 @@ Status Model::encode_after(const EncoderBlock& block, const std::vector<int32_t>
   if (P + R > c.max_enc_len)
     return Status(Code::kInvalidInput, "encoder input has " + std::to_string(P + R) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
   NP_RETURN_IF_ERROR(check_ids(rest_ids, P));
-  const int T = P + R, d = c.d_model;
-  const size_t kv = static_cast<size_t>(c.kv_dim());
+  const int d = c.d_model;
   std::vector<uint8_t> valid(block.key_valid);
   for (int t = 0; t < R; ++t) valid.push_back(rest_ids[t] != c.pad_id);
   std::vector<float> x(static_cast<size_t>(R) * d);
   embed_tokens(x.data(), embedding_, rest_ids.data(), R, d);
   run_encoder_layers(x.data(), R, valid, &block, 0, nullptr, nullptr);
-  std::vector<float> rest_out;
-  std::vector<std::vector<float>> rest_k, rest_v;
-  finish_encoder(x.data(), R, &rest_out, &rest_k, &rest_v);
-  out->T = T;
+  finish_encoder(x.data(), R, &out->out, &out->cross_k, &out->cross_v);
+  out->T = P + R;
   out->key_valid = std::move(valid);
-  out->out.resize(static_cast<size_t>(T) * d);
-  std::copy(block.out.begin(), block.out.end(), out->out.begin());
-  std::copy(rest_out.begin(), rest_out.end(), out->out.begin() + static_cast<std::ptrdiff_t>(block.out.size()));
-  out->cross_k.assign(c.n_dec_layers, {});
-  out->cross_v.assign(c.n_dec_layers, {});
-  for (int l = 0; l < c.n_dec_layers; ++l) {
-    for (auto [dst, a, b] : {std::tuple{&out->cross_k[l], &block.cross_k[l], &rest_k[l]},
-                             std::tuple{&out->cross_v[l], &block.cross_v[l], &rest_v[l]}}) {
-      dst->resize(static_cast<size_t>(T) * kv);
-      std::copy(a->begin(), a->end(), dst->begin());
-      std::copy(b->begin(), b->end(), dst->begin() + static_cast<std::ptrdiff_t>(a->size()));
-    }
-  }
+  out->prefix = std::move(block_ptr);  // the decoder reads the block's rows in place
+  // ...with the few-row attention kernel; the general one needs one list of keys.
+  if (!attention_rows_supported(c.head_dim())) flatten_prefix(out);
   return Status::Ok();
 }
 
@@ -213,10 +230,12 @@ Status Model::embed(const EncoderOutput& enc, const std::vector<int32_t>& ids,
   // pooled = mean of encoder outputs over non-pad positions
   std::vector<double> acc(d, 0.0);
   int n = 0;
+  const int P = enc.prefix_T();
   for (int t = 0; t < enc.T; ++t) {
     if (ids[t] == c.pad_id) continue;
     ++n;
-    for (int i = 0; i < d; ++i) acc[i] += enc.out[static_cast<size_t>(t) * d + i];
+    const float* row = t < P ? enc.prefix->out.data() + static_cast<size_t>(t) * d : enc.out.data() + static_cast<size_t>(t - P) * d;
+    for (int i = 0; i < d; ++i) acc[i] += row[i];
   }
   std::vector<float> pooled(d, 0.0f);
   if (n > 0)
@@ -254,7 +273,9 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
   if (token < 0 || token >= c.vocab_size) return Status(Code::kInvalidInput, "decoder token id " + std::to_string(token) + " outside the vocabulary");
   if (state.pos >= c.max_dec_len) return Status(Code::kInvalidInput, "decoder context full (" + std::to_string(c.max_dec_len) + " tokens)");
   if (static_cast<int>(state.k.size()) != c.n_dec_layers) return Status(Code::kInvalidInput, "decoder state does not belong to this model");
-  if (enc.T < 1 || static_cast<int>(enc.cross_k.size()) != c.n_dec_layers) return Status(Code::kInvalidInput, "encoder output does not belong to this model");
+  if (enc.T < 1 || static_cast<int>(enc.cross_k.size()) != c.n_dec_layers ||
+      (enc.prefix && (static_cast<int>(enc.prefix->cross_k.size()) != c.n_dec_layers || enc.prefix->T >= enc.T)))
+    return Status(Code::kInvalidInput, "encoder output does not belong to this model");
   const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
   const int pos = state.pos;
   for (int l = 0; l < c.n_dec_layers; ++l) {  // room for position pos in every layer
@@ -283,8 +304,14 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
     // x = x + sigmoid(cross_attn_gate) * CrossAttn(ZCRMSNorm(x), enc), no RoPE
     zcrmsnorm_forward(h.data(), x.data(), L.cross_norm.data(), 1, d, c.norm_eps);
     project_qkv(L.cross_attn, c, h.data(), 1, q.data(), c.norm_eps);
-    attention_forward(att.data(), q.data(), enc.cross_k[l].data(), enc.cross_v[l].data(), 1, enc.T, NH, NKV, HS,
-                      enc.key_valid.empty() ? nullptr : enc.key_valid.data(), -1);
+    const uint8_t* valid = enc.key_valid.empty() ? nullptr : enc.key_valid.data();
+    if (enc.prefix) {  // the cached block's keys, then the query's (EncoderOutput::prefix)
+      const int P = enc.prefix->T;
+      attention_rows_forward(att.data(), q.data(), KVSegment{enc.prefix->cross_k[l].data(), enc.prefix->cross_v[l].data(), P},
+                             KVSegment{enc.cross_k[l].data(), enc.cross_v[l].data(), enc.T - P}, 1, NH, NKV, HS, valid);
+    } else {
+      attention_forward(att.data(), q.data(), enc.cross_k[l].data(), enc.cross_v[l].data(), 1, enc.T, NH, NKV, HS, valid, -1);
+    }
     linear_forward(y.data(), att.data(), L.cross_attn.wo, 1);
     gated_residual_forward(x.data(), y.data(), L.cross_attn.gate, 1, d);
     if (L.has_ffn) ffn_sublayer(x.data(), L.ffn, c, 1);

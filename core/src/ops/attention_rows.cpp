@@ -53,41 +53,44 @@ void scores(float* p, const float* q, const float* k, int64_t ldk, int Tk, int H
   }
 }
 
-// out[c0, c0 + NV * kLanes) = sum_j p[j] v_j[c0, ...) over the keys with p[j] != 0.
+// out[c0, c0 + NV * kLanes) = sum_j p[j] v_j[c0, ...) over the keys with p[j] != 0, the keys
+// running through the segments in order (p indexes them as one list).
 template <int NV>
-void weighted_sum(float* out, const float* p, const float* v, int64_t ldv, int Tk, int c0) {
+void weighted_sum(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int c0) {
   F32Vec acc[NV];
   for (int u = 0; u < NV; ++u) acc[u] = F32Vec::zero();
-  for (int j = 0; j < Tk; ++j) {
-    if (p[j] == 0.0f) continue;
-    const F32Vec w = F32Vec::splat(p[j]);
-    const float* vj = v + j * ldv + c0;
-    for (int u = 0; u < NV; ++u) acc[u] = F32Vec::madd(acc[u], w, F32Vec::load(vj + u * kLanes));
+  for (int s = 0; s < nseg; ++s) {
+    const float* v = segs[s].v + vo + c0;
+    for (int j = 0; j < segs[s].n; ++j) {
+      if (p[j] == 0.0f) continue;
+      const F32Vec w = F32Vec::splat(p[j]);
+      const float* vj = v + j * ldv;
+      for (int u = 0; u < NV; ++u) acc[u] = F32Vec::madd(acc[u], w, F32Vec::load(vj + u * kLanes));
+    }
+    p += segs[s].n;
   }
   for (int u = 0; u < NV; ++u) acc[u].store(out + c0 + u * kLanes);
 }
 
-void weighted_sum_all(float* out, const float* p, const float* v, int64_t ldv, int Tk, int HS) {
+void weighted_sum_all(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int HS) {
   const int nv = HS / kLanes;
   int u = 0;
-  for (; u + 8 <= nv; u += 8) weighted_sum<8>(out, p, v, ldv, Tk, u * kLanes);
+  for (; u + 8 <= nv; u += 8) weighted_sum<8>(out, p, segs, nseg, vo, ldv, u * kLanes);
   if (u + 4 <= nv) {
-    weighted_sum<4>(out, p, v, ldv, Tk, u * kLanes);
+    weighted_sum<4>(out, p, segs, nseg, vo, ldv, u * kLanes);
     u += 4;
   }
   if (u + 2 <= nv) {
-    weighted_sum<2>(out, p, v, ldv, Tk, u * kLanes);
+    weighted_sum<2>(out, p, segs, nseg, vo, ldv, u * kLanes);
     u += 2;
   }
-  if (u < nv) weighted_sum<1>(out, p, v, ldv, Tk, u * kLanes);
+  if (u < nv) weighted_sum<1>(out, p, segs, nseg, vo, ldv, u * kLanes);
 }
 
-}  // namespace
-
-bool attention_rows_supported(int HS) { return HS > 0 && HS % kLanes == 0; }
-
-void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
-                            int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
+void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int nseg, int Tq, int NH, int NKV,
+                         int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
+  int Tk = 0;
+  for (int s = 0; s < nseg; ++s) Tk += segs[s].n;
   const int group = NH / NKV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const float lowest = std::numeric_limits<float>::lowest();
@@ -101,19 +104,36 @@ void attention_rows_forward(float* out, const float* q, const float* k, const fl
     for (int h = static_cast<int>(h0); h < static_cast<int>(h1); ++h) {
       const int64_t kvo = static_cast<int64_t>(h / group) * HS;
       for (int i = 0; i < Tq; ++i) {
-        scores(p, q + i * qstride + static_cast<int64_t>(h) * HS, k + kvo, kvstride, Tk, HS);
+        const float* qi = q + i * qstride + static_cast<int64_t>(h) * HS;
+        for (int s = 0, off = 0; s < nseg; off += segs[s].n, ++s) scores(p + off, qi, segs[s].k + kvo, kvstride, segs[s].n, HS);
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
-          const float s = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
-          p[j] = s;
-          if (s > maxv) maxv = s;
+          const float sc = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
+          p[j] = sc;
+          if (sc > maxv) maxv = sc;
         }
         const float inv = 1.0f / softmax_exp_sum(p, Tk, maxv);
         for (int j = 0; j < Tk; ++j) p[j] *= inv;
-        weighted_sum_all(out + i * qstride + static_cast<int64_t>(h) * HS, p, v + kvo, kvstride, Tk, HS);
+        weighted_sum_all(out + i * qstride + static_cast<int64_t>(h) * HS, p, segs, nseg, kvo, kvstride, HS);
       }
     }
   });
+}
+
+}  // namespace
+
+bool attention_rows_supported(int HS) { return HS > 0 && HS % kLanes == 0; }
+
+void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
+                            int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
+  const KVSegment seg{k, v, Tk};
+  attention_rows_impl(out, q, &seg, 1, Tq, NH, NKV, HS, key_valid, causal_offset, block_prefix);
+}
+
+void attention_rows_forward(float* out, const float* q, KVSegment a, KVSegment b, int Tq, int NH, int NKV, int HS,
+                            const uint8_t* key_valid) {
+  const KVSegment segs[2] = {a, b};
+  attention_rows_impl(out, q, segs, 2, Tq, NH, NKV, HS, key_valid, -1, 0);
 }
 
 }  // namespace np

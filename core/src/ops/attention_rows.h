@@ -33,4 +33,17 @@ bool attention_rows_supported(int HS);
 void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
                             int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix);
 
+// Rows of keys and values (n rows of NKV*HS floats each) that live apart from others.
+struct KVSegment {
+  const float* k;
+  const float* v;
+  int n;
+};
+// The same over the keys of a then those of b as one list (key_valid indexes that list; no
+// causal or block mask): what attention_rows_forward gives on their concatenation, bit for
+// bit. The decoder cross-attends this way to a cached tool block and the query after it
+// without copying the block (EncoderOutput::prefix).
+void attention_rows_forward(float* out, const float* q, KVSegment a, KVSegment b, int Tq, int NH, int NKV, int HS,
+                            const uint8_t* key_valid);
+
 }  // namespace np
