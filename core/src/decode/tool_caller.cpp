@@ -191,8 +191,9 @@ uint64_t call_working_bytes(const ModelConfig& c, int64_t encoder_tokens) {
 
 uint64_t call_thread_scratch_bytes(const ModelConfig& c, int64_t encoder_tokens) {
   const uint64_t T = static_cast<uint64_t>(encoder_tokens < 0 ? 0 : encoder_tokens);
-  (void)c;
-  return gemm_thread_scratch_bytes() + T * T * sizeof(float);  // + attention scores (Tq, Tk)
+  const uint64_t widest = static_cast<uint64_t>(std::max(c.d_model, c.d_ff));
+  return gemm_thread_scratch_bytes() + T * T * sizeof(float)  // + attention scores (Tq, Tk)
+         + T * widest * sizeof(int16_t) + T * (widest / 32) * sizeof(float);  // + int16 activations (gemm_q8_int16.h)
 }
 
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,

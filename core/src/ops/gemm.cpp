@@ -17,6 +17,7 @@
 // fp32), whose packs hold k in pairs: word (kp, j) = bf16(X(2kp+1, j)) << 16 | bf16(X(2kp, j)),
 // rounded while packing straight from the fp32 source.
 #include "ops/gemm.h"
+#include "ops/gemm_q8_int16.h"
 #include "ops/matvec.h"
 
 #include <algorithm>
@@ -563,7 +564,19 @@ void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, 
   gemm_impl(M, N, K, A, B, nullptr, C, ldc, accumulate, precision, threaded);
 }
 
+bool gemm_q8_uses_int16() {
+#if defined(NP_SIMD128)
+  return true;
+#else
+  return false;
+#endif
+}
+
 void gemm_q8(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, int64_t ldc) {
+#if defined(NP_SIMD128)
+  gemm_q8_int16(M, N, K, A, W, C, ldc);  // no FMA here: integer dot products are cheaper
+  return;
+#endif
   gemm_impl(M, N, K, A, ConstView{nullptr, 0, 0}, &W, C, ldc, false, MatmulPrecision::kF32, true);
 }
 

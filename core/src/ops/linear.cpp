@@ -172,20 +172,6 @@ struct W16 {
 };
 #endif
 
-// x (C floats, C a multiple of 32) -> q (C int16) and s (C / 32 block scales).
-void quantize_act_q16(const float* x, int C, int16_t* q, float* s) {
-  for (int b = 0; b < C / 32; ++b) {
-    const float* xb = x + b * 32;
-    float m = 0;
-    for (int j = 0; j < 32; ++j) m = std::max(m, std::fabs(xb[j]));
-    s[b] = m / 32767.0f;
-    const float inv = m > 0 ? 32767.0f / m : 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      const float v = std::nearbyint(xb[j] * inv);
-      q[b * 32 + j] = static_cast<int16_t>(std::max(-32767.0f, std::min(32767.0f, v)));
-    }
-  }
-}
 
 // Activations of NT tokens quantized by quantize_act_q16: xq (NT, C), xs (NT, C / 32).
 template <int NT, int NR>
@@ -468,6 +454,21 @@ template void linear_forward<float>(float*, const float*, const float*, const fl
 template void linear_forward<double>(double*, const double*, const double*, const double*, int, int, int);
 template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, int, int, int);
 template void linear_backward<double>(double*, double*, double*, const double*, const double*, const double*, int, int, int);
+
+// matvec.h
+void quantize_act_q16(const float* x, int C, int16_t* q, float* s) {
+  for (int b = 0; b < C / 32; ++b) {
+    const float* xb = x + b * 32;
+    float m = 0;
+    for (int j = 0; j < 32; ++j) m = std::max(m, std::fabs(xb[j]));
+    s[b] = m / 32767.0f;
+    const float inv = m > 0 ? 32767.0f / m : 0.0f;
+    for (int j = 0; j < 32; ++j) {
+      const float v = std::nearbyint(xb[j] * inv);
+      q[b * 32 + j] = static_cast<int16_t>(std::max(-32767.0f, std::min(32767.0f, v)));
+    }
+  }
+}
 
 // ---- float inference API (ops.h) ----
 

@@ -35,6 +35,11 @@ void linear_matvec_forward(float* out, const float* inp, const float* W, const f
 // dequantized W (every weight is float(q) * d, the products in the same order).
 void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, const float* bias, int T, int R, int C);
 
+// x (C floats, C a multiple of 32) -> q (C int16) and s (C / 32 block scales): per block,
+// s = max|x| / 32767 and q = round(x / s) (0 for an all-zero block). The Q8_0 matvec's and
+// the 128-bit builds' Q8_0 GEMM's (gemm_q8_int16.h) activations.
+void quantize_act_q16(const float* x, int C, int16_t* q, float* s);
+
 // The specification of linear_matvec_forward: plain loops, one float sum per output in c order,
 // then + bias. Example: inp = {1, 2}, W = {3, 4, 5, 6} (R = 2, C = 2), bias = {0.5, 0}
 // -> out = {11.5, 17}.
