@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "decode/call_grammar.h"
 #include "decode/greedy.h"
 #include "np/model.h"
 #include "np/tool_caller.h"
@@ -265,4 +266,61 @@ TEST_CASE("tool caller on a random model: always a valid answer", "[tool_caller]
   auto j = nlohmann::json::parse(np::call_result_to_json(r.value()), nullptr, false);
   REQUIRE(j.is_object());
   for (const char* k : {"calls", "raw", "valid", "truncated", "completed", "stop_reason", "tokens", "timings"}) CHECK(j.contains(k));
+}
+
+TEST_CASE("constrained decoding takes the best allowed token however deep it ranks", "[decode]") {
+  // Random logits at every step over an 8192-token vocabulary: where the grammar allows few
+  // tokens (digits after "days":, a closing quote...) the best allowed one ranks deep, so every
+  // tier of the descending scan (64, 512, 4096, the rest) is reached. Each generated token is
+  // checked against a brute-force scan of the whole vocabulary with the same grammar.
+  static const np::Tokenizer tok = np::synthetic_tokenizer(8192).take();
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  for (uint32_t seed : {1u, 2u, 3u, 4u}) {
+    INFO("seed " << seed);
+    std::mt19937 rng(seed);
+    std::vector<std::vector<float>> seen;
+    np::DecodeSpec spec;
+    spec.tokenizer = &tok;
+    spec.budget = 60;
+    spec.tools = &tools;
+    np::DecodeOutput out;
+    REQUIRE(np::greedy_decode(spec, [&](int32_t, float* l) {
+      std::normal_distribution<float> z(0.0f, 3.0f);
+      if (!l) return np::Status::Ok();
+      for (int32_t i = 0; i < tok.vocab_size(); ++i) l[i] = z(rng);
+      seen.emplace_back(l, l + tok.vocab_size());
+      return np::Status::Ok();
+    }, &out).ok());
+    REQUIRE(out.ids.size() <= seen.size());
+    np::CallGrammar g(&tools);
+    int deepest = 0;
+    for (size_t step = 0; step < out.ids.size(); ++step) {
+      const std::vector<float>& l = seen[step];
+      std::vector<int32_t> order(static_cast<size_t>(tok.vocab_size()));
+      for (int32_t i = 0; i < tok.vocab_size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      int32_t want = -1;
+      for (size_t r = 0; r < order.size() && want < 0; ++r) {
+        const int32_t id = order[r];
+        np::CallGrammar trial = g;
+        bool ok;
+        if (id == spec.tool_call_id) ok = step == 0;
+        else if (id == spec.eos_id) ok = trial.done();
+        else {
+          const np::TokenType type = tok.type(id);
+          ok = type != np::TokenType::kControl && type != np::TokenType::kUnknown && type != np::TokenType::kUnused &&
+               !tok.token_text(id).empty() && trial.feed(tok.token_text(id));
+        }
+        if (ok) {
+          want = id;
+          g = trial;
+          deepest = std::max(deepest, static_cast<int>(r));
+        }
+      }
+      INFO("step " << step);
+      REQUIRE(out.ids[step] == want);
+    }
+    CHECK(deepest >= 512);  // the scan went past the first two tiers
+  }
 }
