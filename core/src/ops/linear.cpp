@@ -232,12 +232,23 @@ v128_t four_rows_block(const uint8_t* wb, int64_t row_bytes, const float* d, int
 // loads in flight: decoder steps stream their weights from memory, not cache).
 template <int G>
 void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_t nb, int64_t row_bytes,
-                          const Q8Rows& W, const float* bias, int64_t r) {
+                          const Q8Rows& W, const float* bias, int64_t r, int64_t re) {
   const uint8_t* w = W.blocks + r * row_bytes + 2;
   const float* d = W.scales + r * nb;
   v128_t acc[G];
   for (int g = 0; g < G; ++g) acc[g] = wasm_f32x4_splat(0.0f);
+  // Touch the next rows' cache lines while this group computes: WebAssembly has no prefetch,
+  // and 8 short row streams at once defeat the hardware prefetchers (5.9 GB/s from memory
+  // against 20 for a plain sequential read).
+  const int64_t group_bytes = 4 * G * row_bytes;
+  const uint8_t* ahead = W.blocks + (r + 4 * G) * row_bytes;
+  const uint8_t* ahead_end = W.blocks + re * row_bytes;
+  const int64_t lines_per_block = (group_bytes / 64 + nb - 1) / nb;
   for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t l = 0; l < lines_per_block; ++l) {
+      const uint8_t* t = ahead + (b * lines_per_block + l) * 64;
+      if (t < ahead_end) (void)*static_cast<const volatile uint8_t*>(t);
+    }
     const int16_t* x = xq + b * 32;
     const v128_t x0 = wasm_v128_load(x), x1 = wasm_v128_load(x + 8), x2 = wasm_v128_load(x + 16),
                  x3 = wasm_v128_load(x + 24), sx = wasm_f32x4_splat(xs[b]);
@@ -255,8 +266,8 @@ void matvec_q8_one_token(float* out, const int16_t* xq, const float* xs, int C, 
                          int64_t rb, int64_t re) {
   const int64_t nb = C / 32, row_bytes = nb * 34;
   int64_t r = rb;
-  for (; r + 8 <= re; r += 8) matvec_q8_row_groups<2>(out, xq, xs, nb, row_bytes, W, bias, r);
-  for (; r + 4 <= re; r += 4) matvec_q8_row_groups<1>(out, xq, xs, nb, row_bytes, W, bias, r);
+  for (; r + 8 <= re; r += 8) matvec_q8_row_groups<2>(out, xq, xs, nb, row_bytes, W, bias, r, re);
+  for (; r + 4 <= re; r += 4) matvec_q8_row_groups<1>(out, xq, xs, nb, row_bytes, W, bias, r, re);
   for (; r < re; ++r) {
     const uint8_t* w = W.blocks + r * row_bytes + 2;
     float acc = 0.0f;
