@@ -291,15 +291,17 @@ TEST_CASE("attention float forward matches the double reference with key and cau
   const Shape shapes[] = {{1, 1, 2, 1, 4, 0, -1},  {1, 17, 8, 4, 64, 1, -1}, {3, 17, 4, 2, 8, 1, -1},
                           {17, 17, 4, 2, 16, 0, 0}, {5, 9, 2, 2, 4, 1, 2},    {33, 65, 4, 4, 8, 1, -1},
                           {4, 33, 2, 1, 16, 2, -1}, {9, 31, 2, 2, 8, 1, 0}};
-  for (const Shape& s : shapes) {
-    const AttnCase a(rng, s.Tq, s.Tk, s.NH, s.NKV, s.HS, s.mask, s.causal, 0);
-    VecF out(a.want.size());
-    np::attention_forward_train<float>(out.data(), nullptr, a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV,
-                                       s.HS, a.key_valid, s.causal);
-    check_close("attention Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " mask " + std::to_string(s.mask) +
-                    " causal " + std::to_string(s.causal),
-                out, a.want, std::vector<double>(out.size(), a.max_abs), kAttnRtol);
-  }
+  for (const Shape& s : shapes)
+    for (int block : {0, 3, 7}) {  // the catalog mask (no causal limit): rows before `block` see only the block
+      if (block > 0 && (s.causal >= 0 || block >= s.Tk)) continue;
+      const AttnCase a(rng, s.Tq, s.Tk, s.NH, s.NKV, s.HS, s.mask, s.causal, block);
+      VecF out(a.want.size());
+      np::attention_forward_train<float>(out.data(), nullptr, a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH,
+                                         s.NKV, s.HS, a.key_valid, s.causal, block);
+      check_close("attention Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " mask " +
+                      std::to_string(s.mask) + " causal " + std::to_string(s.causal) + " block " + std::to_string(block),
+                  out, a.want, std::vector<double>(out.size(), a.max_abs), kAttnRtol);
+    }
 }
 
 TEST_CASE("attention for a few query rows matches the double reference with every mask", "[softmax][simd][attention]") {

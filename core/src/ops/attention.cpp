@@ -14,6 +14,7 @@
 
 #include "np/threads.h"
 #include "ops/attention_rows.h"
+#include "ops/f32vec.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
@@ -143,6 +144,26 @@ float* attention_scratch(size_t n) {
 
 // Float forward: per query head h, S = q_h k_kvh^T (Tq, Tk) by GEMM, then the reference's
 // scale, mask and softmax row by row, then out_h = P v_kvh by GEMM.
+// p[0, n) *= scale; returns their max (lowest for n == 0).
+float scale_and_max(float* p, int n, float scale) {
+  using simd::F32Vec;
+  constexpr int W = F32Vec::kLanes;
+  const F32Vec sv = F32Vec::splat(scale);
+  F32Vec m = F32Vec::splat(std::numeric_limits<float>::lowest());
+  int j = 0;
+  for (; j + W <= n; j += W) {
+    const F32Vec x = F32Vec::mul(F32Vec::load(p + j), sv);
+    x.store(p + j);
+    m = F32Vec::max(m, x);
+  }
+  float maxv = m.max_lane();
+  for (; j < n; ++j) {
+    p[j] *= scale;
+    maxv = std::max(maxv, p[j]);
+  }
+  return maxv;
+}
+
 void attention_forward_fast(float* out, float* att, const float* q, const float* k, const float* v,
                             int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
                             int causal_offset, int block_prefix) {
@@ -152,6 +173,9 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
   const int64_t qstride = static_cast<int64_t>(NH) * HS, kvstride = static_cast<int64_t>(NKV) * HS;
   const MatmulPrecision prec = gemm_precision();
   const int64_t min_heads = std::max<int64_t>(1, 262144 / (static_cast<int64_t>(Tq) * Tk * HS + 1));
+  // Without pad keys or a causal limit a row's mask is at most the catalog block's (keys from
+  // block_prefix on hidden from the rows before it): its scaling and max run in vectors.
+  const bool plain = causal_offset < 0 && (!key_valid || std::all_of(key_valid, key_valid + Tk, [](uint8_t b) { return b != 0; }));
   parallel_for(NH, min_heads, [&](int64_t h0, int64_t h1) {
     for (int h = static_cast<int>(h0); h < static_cast<int>(h1); ++h) {
       const int kvh = h / group;
@@ -162,10 +186,16 @@ void attention_forward_fast(float* out, float* att, const float* q, const float*
       for (int i = 0; i < Tq; ++i) {
         float* p = P + static_cast<int64_t>(i) * Tk;
         float maxv = lowest;
-        for (int j = 0; j < Tk; ++j) {
-          const float s = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
-          p[j] = s;
-          if (s > maxv) maxv = s;
+        if (plain) {  // the same values as the loop below: p * scale, and their max
+          const int seen = i < block_prefix ? block_prefix : Tk;
+          maxv = scale_and_max(p, seen, scale);
+          std::fill(p + seen, p + Tk, lowest);
+        } else {
+          for (int j = 0; j < Tk; ++j) {
+            const float s = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
+            p[j] = s;
+            if (s > maxv) maxv = s;
+          }
         }
         const float sum = softmax_exp_sum(p, Tk, maxv);
         const float inv = 1.0f / sum;

@@ -1,8 +1,11 @@
 // f32vec.h — one SIMD register of floats per ISA (AVX-512F, AVX2+FMA, WASM SIMD128, portable
-// C++), chosen at compile time: zero, unaligned load, acc + a * b, and the sum of the lanes
-// in a fixed order. The few-token kernels (the matvec in linear.cpp, attention for a few
-// query rows in attention_rows.cpp) are written once against it.
+// C++), chosen at compile time: zero, unaligned load, acc + a * b, a * b, the lane-wise max,
+// the sum of the lanes in a fixed order and their max. The few-token kernels (the matvec in
+// linear.cpp, attention for a few query rows in attention_rows.cpp) and the attention rows'
+// scaling (attention.cpp) are written once against it.
 #pragma once
+
+#include <algorithm>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -29,6 +32,9 @@ struct F32Vec {
   static F32Vec splat(float x) { return {_mm512_set1_ps(x)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
+  static F32Vec mul(F32Vec a, F32Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  static F32Vec max(F32Vec a, F32Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+  float max_lane() const { return _mm512_reduce_max_ps(v); }
   float sum() const {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -45,6 +51,13 @@ struct F32Vec {
   static F32Vec splat(float x) { return {_mm256_set1_ps(x)}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm256_fmadd_ps(a.v, b.v, acc.v)}; }
+  static F32Vec mul(F32Vec a, F32Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+  static F32Vec max(F32Vec a, F32Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
+  float max_lane() const {
+    alignas(32) float l[8];
+    _mm256_store_ps(l, v);
+    return std::max(std::max(std::max(l[0], l[1]), std::max(l[2], l[3])), std::max(std::max(l[4], l[5]), std::max(l[6], l[7])));
+  }
   float sum() const {
     const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
@@ -61,6 +74,12 @@ struct F32Vec {
   void store(float* p) const { wasm_v128_store(p, v); }
   // SIMD128 has no fused multiply-add (relaxed SIMD's is not in every engine).
   static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {wasm_f32x4_add(acc.v, wasm_f32x4_mul(a.v, b.v))}; }
+  static F32Vec mul(F32Vec a, F32Vec b) { return {wasm_f32x4_mul(a.v, b.v)}; }
+  static F32Vec max(F32Vec a, F32Vec b) { return {wasm_f32x4_pmax(a.v, b.v)}; }
+  float max_lane() const {
+    return std::max(std::max(wasm_f32x4_extract_lane(v, 0), wasm_f32x4_extract_lane(v, 1)),
+                    std::max(wasm_f32x4_extract_lane(v, 2), wasm_f32x4_extract_lane(v, 3)));
+  }
   float sum() const {
     return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
            (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
@@ -81,6 +100,15 @@ struct F32Vec {
     for (int i = 0; i < 4; ++i) acc.v[i] += a.v[i] * b.v[i];
     return acc;
   }
+  static F32Vec mul(F32Vec a, F32Vec b) {
+    for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
+    return a;
+  }
+  static F32Vec max(F32Vec a, F32Vec b) {
+    for (int i = 0; i < 4; ++i) a.v[i] = b.v[i] > a.v[i] ? b.v[i] : a.v[i];
+    return a;
+  }
+  float max_lane() const { return std::max(std::max(v[0], v[1]), std::max(v[2], v[3])); }
   float sum() const { return (v[0] + v[2]) + (v[1] + v[3]); }
 };
 #endif
