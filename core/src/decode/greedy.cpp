@@ -55,6 +55,72 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   size_t forced_at = 0;
   bool no_jump = false;         // this step decodes normally (a literal could not be spelled)
 
+  // The best token the grammar allows (descending logits, ties: lower id first), fed into
+  // `grammar`; -1 when none is. Two ways to the same answer:
+  //   - where the grammar accepts few next bytes (JSON structure: '"', ',', '}'...), only the
+  //     tokens starting with one of them can be allowed: those are ranked and tried (a
+  //     random-weight model lands here at most steps, and a scan of the whole order tried
+  //     thousands of tokens);
+  //   - otherwise a scan in descending order built in tiers, the best 64, then down to 512,
+  //     4096 and the rest, each selected (nth_element) and sorted only when the tiers above
+  //     hold no allowed token (sorting the whole vocabulary was 10% of a WebAssembly call).
+  std::vector<std::vector<int32_t>> by_first_byte;  // the feedable tokens by first byte, built once
+  CallGrammar trial(spec.tools);
+  auto best_allowed = [&](bool first) -> int32_t {
+    const auto better = [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    };
+    auto try_range = [&](std::vector<int32_t>::const_iterator it, std::vector<int32_t>::const_iterator end) -> int32_t {
+      for (; it != end; ++it) {
+        trial = grammar;
+        if (allowed(*it, first, &trial)) {
+          grammar = std::move(trial);
+          return *it;
+        }
+      }
+      return -1;
+    };
+    if (by_first_byte.empty()) {
+      by_first_byte.assign(256, {});
+      for (int32_t id = 0; id < V; ++id) {
+        const TokenType type = tok.type(id);
+        if (type == TokenType::kControl || type == TokenType::kUnknown || type == TokenType::kUnused) continue;
+        const std::string& piece = tok.token_text(id);
+        if (!piece.empty()) by_first_byte[static_cast<uint8_t>(piece[0])].push_back(id);
+      }
+    }
+    bool byte_ok[256];
+    size_t n_cand = 0;
+    for (int c = 0; c < 256; ++c) {
+      trial = grammar;
+      byte_ok[c] = trial.feed_byte(static_cast<uint8_t>(c));
+      if (byte_ok[c]) n_cand += by_first_byte[c].size();
+    }
+    if (n_cand <= static_cast<size_t>(V) / 8) {
+      order.clear();
+      for (int c = 0; c < 256; ++c)
+        if (byte_ok[c]) order.insert(order.end(), by_first_byte[c].begin(), by_first_byte[c].end());
+      for (const int32_t special : {spec.eos_id, spec.tool_call_id})
+        if (special >= 0 && special < V) order.push_back(special);
+      std::sort(order.begin(), order.end(), better);
+      order.erase(std::unique(order.begin(), order.end()), order.end());
+      return try_range(order.begin(), order.end());
+    }
+    order.resize(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    std::ptrdiff_t lo = 0;
+    for (const std::ptrdiff_t tier : {64, 512, 4096, std::numeric_limits<int>::max()}) {
+      const std::ptrdiff_t hi = std::min<std::ptrdiff_t>(tier, V);
+      if (hi < V) std::nth_element(order.begin() + lo, order.begin() + hi, order.end(), better);
+      std::sort(order.begin() + lo, order.begin() + hi, better);
+      const int32_t found = try_range(order.begin() + lo, order.begin() + hi);
+      if (found >= 0) return found;
+      lo = hi;
+      if (lo >= V) break;
+    }
+    return -1;
+  };
+
   for (int32_t n = 0; n < spec.budget; ++n) {
     if (spec.constrained && spec.jump_forward && !no_jump && forced_at == forced.size()) {
       const std::string_view lit = grammar.forced_literal();
@@ -122,37 +188,11 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     }
     if (spec.constrained) {
       const bool first = out->ids.empty();
-      CallGrammar trial = grammar;
+      trial = grammar;
       if (allowed(next, first, &trial)) {
         grammar = std::move(trial);
       } else {
-        // Best allowed token: scan in descending logit order (ties: lower id first). The
-        // order is built in tiers, the best 64, then down to 512, 4096 and the rest, each
-        // selected (nth_element) and sorted only when the tiers above it hold no allowed
-        // token: the answer is nearly always among the first 64, and when it is not (a
-        // grammar that allows a handful of tokens) sorting the whole vocabulary cost 10% of
-        // a WebAssembly call.
-        order.resize(static_cast<size_t>(V));
-        std::iota(order.begin(), order.end(), 0);
-        const auto better = [&](int32_t a, int32_t b) {
-          return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-        };
-        next = -1;
-        std::ptrdiff_t lo = 0;
-        for (const std::ptrdiff_t tier : {64, 512, 4096, std::numeric_limits<int>::max()}) {
-          const std::ptrdiff_t hi = std::min<std::ptrdiff_t>(tier, V);
-          if (hi < V) std::nth_element(order.begin() + lo, order.begin() + hi, order.end(), better);
-          std::sort(order.begin() + lo, order.begin() + hi, better);
-          for (auto it = order.begin() + lo; it != order.begin() + hi && next < 0; ++it) {
-            trial = grammar;
-            if (allowed(*it, first, &trial)) {
-              next = *it;
-              grammar = std::move(trial);
-            }
-          }
-          lo = hi;
-          if (next >= 0 || lo >= V) break;
-        }
+        next = best_allowed(first);
         if (next < 0) break;  // nothing can continue (a vocabulary without byte pieces)
       }
     }
