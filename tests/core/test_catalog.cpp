@@ -96,10 +96,19 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
       REQUIRE(model->encode_after(b, rest, &two).ok());
       REQUIRE(two.T == P + R);
       CHECK(two.key_valid == one.key_valid);
-      CHECK(max_abs_diff(one.out, two.out) < 1e-4f);
+      // The block's rows: float rounding. The query's rows read the block's keys and values
+      // as kept, in bf16 (relative error up to 2^-9 each): a few 1e-3 here.
+      const size_t nb_out = static_cast<size_t>(P) * c.d_model, nb_kv = static_cast<size_t>(P) * c.kv_dim();
+      const auto part = [](const std::vector<float>& x, size_t b, size_t e) {
+        return std::vector<float>(x.begin() + static_cast<std::ptrdiff_t>(b), x.begin() + static_cast<std::ptrdiff_t>(e));
+      };
+      CHECK(max_abs_diff(part(one.out, 0, nb_out), part(two.out, 0, nb_out)) < 1e-4f);
+      CHECK(max_abs_diff(part(one.out, nb_out, one.out.size()), part(two.out, nb_out, two.out.size())) < 1e-2f);
       for (int l = 0; l < c.n_dec_layers; ++l) {
-        CHECK(max_abs_diff(one.cross_k[l], two.cross_k[l]) < 1e-4f);
-        CHECK(max_abs_diff(one.cross_v[l], two.cross_v[l]) < 1e-4f);
+        for (auto [x, y] : {std::pair{&one.cross_k[l], &two.cross_k[l]}, std::pair{&one.cross_v[l], &two.cross_v[l]}}) {
+          CHECK(max_abs_diff(part(*x, 0, nb_kv), part(*y, 0, nb_kv)) < 1e-4f);
+          CHECK(max_abs_diff(part(*x, nb_kv, x->size()), part(*y, nb_kv, y->size())) < 1e-2f);
+        }
       }
       // The block's states are the same whatever query follows; the query's are not.
       std::vector<int32_t> other(block);

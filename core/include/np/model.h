@@ -139,7 +139,9 @@ struct EncoderBlock {
   int32_t T = 0;
   std::vector<int32_t> ids;                   // (T) the block's tokens
   std::vector<uint8_t> key_valid;             // (T)
-  std::vector<std::vector<float>> k, v;       // [enc layer] (T, kv_dim)
+  // bf16 bits (rounded to nearest even): later tokens read them as floats. Half the memory
+  // of fp32 (the bulk of a kept block: 12 layers of keys and values for the 26M shape).
+  std::vector<std::vector<uint16_t>> k, v;    // [enc layer] (T, kv_dim)
   std::vector<float> out;                     // (T, d)
   std::vector<std::vector<float>> cross_k;    // [dec layer] (T, kv_dim)
   std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
@@ -201,10 +203,10 @@ class Model {
   Status check_ids(const std::vector<int32_t>& ids, int32_t offset) const;
   // Encoder layers over x (R tokens at positions P..P+R-1, P = block ? block->T : 0); keys are
   // the block's cached ones then the tokens' own. keep_k/keep_v (or null) get each layer's
-  // keys and values of the R tokens. block_prefix: the mask (encode with no block only).
+  // keys and values of the R tokens (bf16). block_prefix: the mask (encode with no block only).
   void run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
-                          int32_t block_prefix, std::vector<std::vector<float>>* keep_k,
-                          std::vector<std::vector<float>>* keep_v) const;
+                          int32_t block_prefix, std::vector<std::vector<uint16_t>>* keep_k,
+                          std::vector<std::vector<uint16_t>>* keep_v) const;
   // Final norm of R states into out->out, and the cross-attention K/V of those rows.
   void finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
                       std::vector<std::vector<float>>* cross_v) const;

@@ -3,12 +3,14 @@
 // logits, retrieval head. Kernels are in ops/.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <tuple>
 #include <vector>
 
 #include "np/model.h"
 #include "ops/attention_rows.h"
 #include "ops/ops.h"
+#include "ops/simd128.h"
 
 namespace np {
 
@@ -57,9 +59,41 @@ Status Model::check_ids(const std::vector<int32_t>& ids, int32_t offset) const {
   return Status::Ok();
 }
 
+namespace {
+
+// bf16 storage of a kept block's keys and values (EncoderBlock::k, v): round to nearest even,
+// and back by a shift (exact). Loops the compiler vectorises.
+void to_bf16(const float* x, size_t n, std::vector<uint16_t>* out) {
+  out->resize(n);
+  uint16_t* o = out->data();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], 4);
+    o[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+}
+
+void from_bf16(const std::vector<uint16_t>& b, float* x) {
+  const uint16_t* in = b.data();
+  size_t i = 0;
+#if defined(NP_SIMD128)
+  for (; i + 8 <= b.size(); i += 8) {  // widen 8 at a time (the scalar loop stays scalar in WebAssembly)
+    const v128_t h = wasm_v128_load(in + i);
+    wasm_v128_store(x + i, wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(h), 16));
+    wasm_v128_store(x + i + 4, wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(h), 16));
+  }
+#endif
+  for (; i < b.size(); ++i) {
+    const uint32_t u = static_cast<uint32_t>(in[i]) << 16;
+    std::memcpy(&x[i], &u, 4);
+  }
+}
+
+}  // namespace
+
 void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
-                               int32_t block_prefix, std::vector<std::vector<float>>* keep_k,
-                               std::vector<std::vector<float>>* keep_v) const {
+                               int32_t block_prefix, std::vector<std::vector<uint16_t>>* keep_k,
+                               std::vector<std::vector<uint16_t>>* keep_v) const {
   const ModelConfig& c = config_;
   const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
   const int P = block ? block->T : 0, Tk = P + R;
@@ -80,11 +114,11 @@ void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& vali
     rope_forward(q.data(), rope_, R, NH, HS, P);
     rope_forward(kr, rope_, R, NKV, HS, P);
     if (block) {
-      std::copy(block->k[l].begin(), block->k[l].end(), k.begin());
-      std::copy(block->v[l].begin(), block->v[l].end(), v.begin());
+      from_bf16(block->k[l], k.data());
+      from_bf16(block->v[l], v.data());
     }
-    if (keep_k) (*keep_k)[l].assign(kr, kr + Rkv);
-    if (keep_v) (*keep_v)[l].assign(vr, vr + Rkv);
+    if (keep_k) to_bf16(kr, Rkv, &(*keep_k)[l]);
+    if (keep_v) to_bf16(vr, Rkv, &(*keep_v)[l]);
     attention_forward(att.data(), q.data(), k.data(), v.data(), R, Tk, NH, NKV, HS, valid.data(), -1, block_prefix);
     linear_forward(y.data(), att.data(), L.attn.wo, R);
     gated_residual_forward(x, y.data(), L.attn.gate, R, d);
@@ -133,14 +167,15 @@ Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_
 
 uint64_t encoder_block_bytes(const ModelConfig& c, int64_t T) {
   const uint64_t t = static_cast<uint64_t>(T < 0 ? 0 : T), kv = static_cast<uint64_t>(c.kv_dim());
-  return t * (sizeof(int32_t) + 1) +
-         sizeof(float) * t * (2 * static_cast<uint64_t>(c.n_enc_layers) * kv + static_cast<uint64_t>(c.d_model) +
-                              2 * static_cast<uint64_t>(c.n_dec_layers) * kv);
+  return t * (sizeof(int32_t) + 1) + sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers) * kv +
+         sizeof(float) * t * (static_cast<uint64_t>(c.d_model) + 2 * static_cast<uint64_t>(c.n_dec_layers) * kv);
 }
 
 uint64_t EncoderBlock::bytes() const {
   uint64_t n = ids.size() * sizeof(int32_t) + key_valid.size() + out.size() * sizeof(float);
-  for (const auto* lists : {&k, &v, &cross_k, &cross_v})
+  for (const auto* lists : {&k, &v})
+    for (const std::vector<uint16_t>& a : *lists) n += a.size() * sizeof(uint16_t);
+  for (const auto* lists : {&cross_k, &cross_v})
     for (const std::vector<float>& a : *lists) n += a.size() * sizeof(float);
   return n;
 }

@@ -46,6 +46,8 @@ inline v128_t wasm_f32x4_nearest(v128_t a) {
   return np_f(_mm_round_ps(np_mf(a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 inline v128_t wasm_f32x4_pmax(v128_t a, v128_t b) { return np_f(_mm_max_ps(np_mf(b), np_mf(a))); }
+inline v128_t wasm_u32x4_extend_low_u16x8(v128_t a) { return np_i(_mm_cvtepu16_epi32(np_mi(a))); }
+inline v128_t wasm_u32x4_extend_high_u16x8(v128_t a) { return np_i(_mm_cvtepu16_epi32(_mm_srli_si128(np_mi(a), 8))); }
 inline v128_t wasm_i16x8_narrow_i32x4(v128_t a, v128_t b) { return np_i(_mm_packs_epi32(np_mi(a), np_mi(b))); }
 inline v128_t wasm_f32x4_ge(v128_t a, v128_t b) { return np_f(_mm_cmpge_ps(np_mf(a), np_mf(b))); }
 inline v128_t wasm_f32x4_convert_i32x4(v128_t a) { return np_f(_mm_cvtepi32_ps(np_mi(a))); }
