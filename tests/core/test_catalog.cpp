@@ -193,6 +193,12 @@ TEST_CASE("catalog encoder: wrong use is refused with a clear error", "[catalog]
   np::EncoderBlock foreign = b;
   foreign.k.pop_back();
   CHECK(cat->encode_after(foreign, {7}, &out).code() == np::Code::kInvalidInput);
+  np::EncoderBlock short_layer = b;  // a layer's keys shorter than the block
+  short_layer.v[1].pop_back();
+  CHECK(cat->encode_after(short_layer, {7}, &out).code() == np::Code::kInvalidInput);
+  np::EncoderBlock short_cross = b;
+  short_cross.cross_k[0].resize(3);
+  CHECK(cat->encode_after(short_cross, {7}, &out).code() == np::Code::kInvalidInput);
   CHECK(cat->encode_after(b, {7}, &out).ok());
 }
 

@@ -386,6 +386,31 @@ struct Q8Fixture {
 
 }  // namespace
 
+TEST_CASE("quantize_act_q16 rounds each block as its definition says", "[matvec][simd][q8]") {
+  // s = max|x| / 32767, q = round-half-even(x * (32767 / max|x|)), an all-zero block all 0:
+  // the vector version of the 128-bit builds must give these exact values.
+  np::Rng rng(92);
+  for (int C : {32, 96, 512}) {
+    VecF x = randn(rng, static_cast<size_t>(C));
+    x[3] = 0.0f, x[5] = -x[4];
+    if (C > 32) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+    x[C - 1] = 1e6f;                                               // a block ruled by one value
+    std::vector<int16_t> q(static_cast<size_t>(C));
+    VecF s(static_cast<size_t>(C / 32));
+    np::quantize_act_q16(x.data(), C, q.data(), s.data());
+    for (int b = 0; b < C / 32; ++b) {
+      float m = 0;
+      for (int j = 0; j < 32; ++j) m = std::max(m, std::fabs(x[b * 32 + j]));
+      INFO("C " << C << " block " << b);
+      CHECK(s[b] == m / 32767.0f);
+      const float inv = m > 0 ? 32767.0f / m : 0.0f;
+      bool same = true;
+      for (int j = 0; j < 32; ++j) same = same && q[b * 32 + j] == static_cast<int16_t>(std::nearbyint(x[b * 32 + j] * inv));
+      CHECK(same);
+    }
+  }
+}
+
 TEST_CASE("Q8_0 in place: the GEMM gives the same bits as over the dequantized matrix; the int16 matvec is "
           "within its quantization bound and the same across thread counts", "[matvec][simd][q8]") {
   np::Rng rng(74);

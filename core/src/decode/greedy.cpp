@@ -2,8 +2,8 @@
 #include "decode/greedy.h"
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "ops/softmax.h"

@@ -62,7 +62,7 @@ Status Model::check_ids(const std::vector<int32_t>& ids, int32_t offset) const {
 namespace {
 
 // bf16 storage of a kept block's keys and values (EncoderBlock::k, v): round to nearest even,
-// and back by a shift (exact). Loops the compiler vectorises.
+// and back by a shift (exact).
 void to_bf16(const float* x, size_t n, std::vector<uint16_t>* out) {
   out->resize(n);
   uint16_t* o = out->data();
@@ -235,9 +235,13 @@ Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const 
   const EncoderBlock& block = *block_ptr;
   const int P = block.T, R = static_cast<int>(rest_ids.size());
   if (R < 1) return Status(Code::kInvalidInput, "nothing follows the encoder block");
-  if (P < 1 || static_cast<int>(block.k.size()) != c.n_enc_layers || static_cast<int>(block.cross_k.size()) != c.n_dec_layers ||
-      block.key_valid.size() != static_cast<size_t>(P))
-    return Status(Code::kInvalidInput, "encoder block does not belong to this model");
+  bool fits = P >= 1 && static_cast<int>(block.k.size()) == c.n_enc_layers && block.v.size() == block.k.size() &&
+              static_cast<int>(block.cross_k.size()) == c.n_dec_layers && block.cross_v.size() == block.cross_k.size() &&
+              block.key_valid.size() == static_cast<size_t>(P);
+  const size_t Pkv = static_cast<size_t>(P) * static_cast<size_t>(c.kv_dim());
+  for (size_t l = 0; fits && l < block.k.size(); ++l) fits = block.k[l].size() == Pkv && block.v[l].size() == Pkv;
+  for (size_t l = 0; fits && l < block.cross_k.size(); ++l) fits = block.cross_k[l].size() == Pkv && block.cross_v[l].size() == Pkv;
+  if (!fits) return Status(Code::kInvalidInput, "encoder block does not belong to this model");
   if (P + R > c.max_enc_len)
     return Status(Code::kInvalidInput, "encoder input has " + std::to_string(P + R) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
   NP_RETURN_IF_ERROR(check_ids(rest_ids, P));

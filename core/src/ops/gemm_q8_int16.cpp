@@ -47,33 +47,14 @@ struct PackedA {
 };
 
 // One row of A (K floats read with column stride cs) -> q (K int16) and s (K / 32 scales),
-// exactly as quantize_act_q16.
+// by quantize_act_q16 (matvec.h).
 void quantize_row(const float* x, int64_t cs, int K, int16_t* q, float* s, float* tmp) {
   const float* row = x;
   if (cs != 1) {
     for (int k = 0; k < K; ++k) tmp[k] = x[k * cs];
     row = tmp;
   }
-#if defined(NP_SIMD128)
-  const v128_t abs_mask = wasm_i32x4_splat(0x7fffffff);
-  for (int b = 0; b < K / kBlock; ++b) {
-    const float* xb = row + b * kBlock;
-    v128_t m4 = wasm_f32x4_splat(0.0f);
-    for (int j = 0; j < kBlock; j += 4) m4 = wasm_f32x4_pmax(m4, wasm_v128_and(wasm_v128_load(xb + j), abs_mask));
-    const float m = std::max(std::max(wasm_f32x4_extract_lane(m4, 0), wasm_f32x4_extract_lane(m4, 1)),
-                             std::max(wasm_f32x4_extract_lane(m4, 2), wasm_f32x4_extract_lane(m4, 3)));
-    s[b] = m / 32767.0f;
-    const v128_t inv = wasm_f32x4_splat(m > 0 ? 32767.0f / m : 0.0f);
-    for (int j = 0; j < kBlock; j += 8) {
-      // |x * inv| <= 32767 up to rounding, so round-to-nearest lands in [-32767, 32767]
-      const v128_t lo = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(xb + j), inv)));
-      const v128_t hi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(xb + j + 4), inv)));
-      wasm_v128_store(q + b * kBlock + j, wasm_i16x8_narrow_i32x4(lo, hi));
-    }
-  }
-#else
   quantize_act_q16(row, K, q, s);
-#endif
 }
 
 void pack_a(int M, int K, ConstView A, PackedA* pa) {

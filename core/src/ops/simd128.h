@@ -5,8 +5,8 @@
 // vectors, which is the fair native baseline for the WebAssembly builds (docs/benchmarks.md):
 // V8 compiles each of these operations to the same one or two SSE/AVX instructions.
 // Only the subset the kernels call is defined; each has the WebAssembly semantics except
-// wasm_i32x4_trunc_sat_f32x4, which does not saturate (its one caller, the softmax's exp,
-// passes values in [-127, 0]).
+// wasm_i32x4_trunc_sat_f32x4, which does not saturate (its callers, the softmax's exp and the
+// int16 quantizer, pass values in [-127, 0] and [-32767, 32767]).
 #pragma once
 
 #if defined(__wasm_simd128__)
