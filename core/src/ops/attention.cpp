@@ -142,8 +142,6 @@ float* attention_scratch(size_t n) {
   return scratch.data();
 }
 
-// Float forward: per query head h, S = q_h k_kvh^T (Tq, Tk) by GEMM, then the reference's
-// scale, mask and softmax row by row, then out_h = P v_kvh by GEMM.
 // p[0, n) *= scale; returns their max (lowest for n == 0).
 float scale_and_max(float* p, int n, float scale) {
   using simd::F32Vec;
@@ -164,6 +162,8 @@ float scale_and_max(float* p, int n, float scale) {
   return maxv;
 }
 
+// Float forward: per query head h, S = q_h k_kvh^T (Tq, Tk) by GEMM, then the reference's
+// scale, mask and softmax row by row, then out_h = P v_kvh by GEMM.
 void attention_forward_fast(float* out, float* att, const float* q, const float* k, const float* v,
                             int Tq, int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
                             int causal_offset, int block_prefix) {

@@ -20,7 +20,6 @@
 #include "ops/gemm_q8_int16.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
