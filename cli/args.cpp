@@ -1,5 +1,6 @@
 // args.cpp — tiny argument helpers for the CLI (no dependency on any parsing library).
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,29 @@ bool read_examples_in_order(const std::string& path, std::vector<np::Example>* o
     return false;
   }
   *out = examples.take();
+  return true;
+}
+
+bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* copy_weight, std::string* error) {
+  std::string v;
+  const auto number = [](const std::string& t, float* out) {
+    char* end = nullptr;
+    const double x = std::strtod(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || !(x >= 0 && x <= 100)) return false;
+    *out = static_cast<float>(x);
+    return true;
+  };
+  if (arg_value(args, "--copy-prior", &v) && !number(v, copy_weight)) {
+    *error = "--copy-prior wants a number from 0 to 100 (got '" + v + "')";
+    return false;
+  }
+  if (!arg_value(args, "--tool-prior", &v)) return true;
+  const size_t comma = v.find(',');
+  if (!number(v.substr(0, comma), name_weight) ||
+      !number(comma == std::string::npos ? v : v.substr(comma + 1), call_weight)) {
+    *error = "--tool-prior wants NAME[,CALL], numbers from 0 to 100 (got '" + v + "')";
+    return false;
+  }
   return true;
 }
 

@@ -150,11 +150,19 @@ int cmd_calibrate(const Args& args) {
   std::vector<np::Example> examples;
   std::string read_error;
   if (!read_examples_in_order(data, &examples, &report, &read_error)) return fail(read_error);
+  // The priors the calls decode with, written into the copy as the model's own (negative:
+  // the file's, kept as they are).
+  np::CallOptions opt;
+  {
+    std::string prior_error;
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.copy_prior, &prior_error))
+      return usage_error(prior_error);
+  }
   np::ToolCaller caller(model.take());
   std::vector<double> raw;
   std::vector<int> correct;
   for (const np::Example& ex : examples) {
-    auto r = caller.call(ex.query, ex.tools.dump());
+    auto r = caller.call(ex.query, ex.tools.dump(), opt);
     if (!r.ok()) return fail("line " + std::to_string(ex.line) + ": " + r.status().to_string());
     np::EvalExample e;
     for (const auto& a : ex.answers) e.reference.push_back({a.original_name, a.arguments});
@@ -167,8 +175,19 @@ int cmd_calibrate(const Args& args) {
   if (!cal.ok()) return fail(cal.status().to_string());
   // A copy of the file with the calibration key and format version 2.
   np::GgufWriter w;
+  const std::vector<std::pair<std::string, float>> priors = {{"needlepoint.decode.tool_prior_name", opt.tool_prior_name},
+                                                               {"needlepoint.decode.tool_prior_call", opt.tool_prior_call},
+                                                               {"needlepoint.decode.copy_prior", opt.copy_prior}};
+  const auto replaced = [&](const std::string& key) {
+    if (key == np::kCalibrationKey) return true;
+    for (const auto& p : priors)
+      if (p.first == key && p.second >= 0) return true;
+    return false;
+  };
   for (const np::GgufKV& kv : file.value()->kvs())
-    if (kv.key != np::kCalibrationKey) w.set_kv(kv.key, kv.value);
+    if (!replaced(kv.key)) w.set_kv(kv.key, kv.value);
+  for (const auto& p : priors)
+    if (p.second >= 0) w.set_kv(p.first, np::GgufValue::make_f32(p.second));
   w.set_kv("needle.format_version", np::GgufValue::make_u32(2));
   np::calibration_to_gguf(cal.value(), w);
   for (const np::GgufTensorInfo& t : file.value()->tensors()) {

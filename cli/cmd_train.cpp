@@ -443,6 +443,10 @@ int cmd_eval(const Args& args) {
   if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
   if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
   opt.jump_forward = arg_flag(args, "--jump-forward");
+  {
+    std::string prior_error;
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.copy_prior, &prior_error)) return usage_error(prior_error);
+  }
   size_t limit = examples.size();
   if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));
   std::vector<double> confidence;

@@ -191,14 +191,19 @@ class Engine {
   // The JS side wraps user callbacks so that this one never throws.
   // Result: {ok, json: call_result_to_json text, outputIds: Int32Array, inputIds: Int32Array}.
   // preselectAbove / preselectK: np::CallOptions' tool pre-selection (-1 above: never).
+  // toolPriorName / toolPriorCall / copyPrior: the decoding priors' weights (negative: the model's).
   val call(const std::string& query, const std::string& tools, int max_tokens, bool constrained,
-           int preselect_above, int preselect_k, val on_token) {
+           int preselect_above, int preselect_k, double tool_prior_name, double tool_prior_call, double copy_prior,
+           val on_token) {
     if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
     np::CallOptions opt;
     opt.max_tokens = max_tokens > 0 ? max_tokens : 0;
     opt.constrained = constrained;
     opt.preselect_above = preselect_above;
     opt.preselect_k = preselect_k;
+    opt.tool_prior_name = static_cast<float>(tool_prior_name);
+    opt.tool_prior_call = static_cast<float>(tool_prior_call);
+    opt.copy_prior = static_cast<float>(copy_prior);
     if (on_token.typeOf().as<std::string>() == "function") {
       opt.on_token = [&on_token](int32_t id, const std::string& text) {
         val bytes = val(emscripten::typed_memory_view(text.size(),

@@ -4,12 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "decode/tool_prior.h"
 #include "np/model.h"
 #include "np/tool_caller.h"
 #include "np/tools.h"
@@ -262,10 +266,31 @@ TEST_CASE("tool caller on a random model: always a valid answer", "[tool_caller]
   neg.max_tokens = -1;
   CHECK(caller.call("hi", tools, neg).status().code() == Code::kInvalidInput);
 
+  // The lexical tool prior reaches decoding: at full weight it picks the tool the query names
+  // and keeps the answer from being empty, whatever the random weights say.
+  const std::string two = R"([{"name":"get_weather","description":"Current weather for a city.","parameters":{"location":{"type":"string","description":"City name."}}},
+                              {"name":"set_alarm","description":"Wake me up at a time.","parameters":{"time":{"type":"string","description":"When."}}}])";
+  for (const auto& [query, want] : {std::pair<const char*, const char*>{"weather in Lagos", "get_weather"},
+                                    std::pair<const char*, const char*>{"alarm for six, wake me", "set_alarm"}}) {
+    np::CallOptions o;
+    o.tool_prior_name = 100.0f;
+    o.tool_prior_call = 100.0f;
+    auto rp = caller.call(query, two, o);
+    REQUIRE(rp.ok());
+    INFO(query << " -> " << rp.value().raw);
+    REQUIRE_FALSE(rp.value().calls.empty());
+    CHECK(rp.value().calls[0].name == want);
+  }
+  for (const float bad : {std::nanf(""), 1e9f, std::numeric_limits<float>::infinity()}) {
+    np::CallOptions o;
+    o.tool_prior_call = bad;
+    CHECK(caller.call("hi", tools, o).status().code() == Code::kInvalidInput);
+  }
+
   // The result JSON is valid JSON with the documented fields.
   auto j = nlohmann::json::parse(np::call_result_to_json(r.value()), nullptr, false);
   REQUIRE(j.is_object());
-  for (const char* k : {"calls", "raw", "valid", "truncated", "completed", "stop_reason", "tokens", "timings"}) CHECK(j.contains(k));
+  for (const char* k : {"calls", "raw", "valid", "truncated", "completed", "stop_reason", "tokens", "timings", "prior_overrides"}) CHECK(j.contains(k));
 }
 
 TEST_CASE("constrained decoding takes the best allowed token however deep it ranks", "[decode]") {
@@ -322,5 +347,132 @@ TEST_CASE("constrained decoding takes the best allowed token however deep it ran
       REQUIRE(out.ids[step] == want);
     }
     CHECK(deepest >= 512);  // the scan went past the first two tiers
+  }
+}
+
+namespace {
+
+np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>& tools, const std::vector<float>& scores,
+                                   float name_weight, float call_weight) {
+  np::DecodeSpec spec;
+  spec.tokenizer = &tokenizer();
+  spec.budget = 200;
+  spec.tools = &tools;
+  spec.tool_scores = &scores;
+  spec.name_weight = name_weight;
+  spec.call_weight = call_weight;
+  np::DecodeOutput out;
+  REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the lexical tool prior moves the name choice only as far as its weight", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::string want = "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]";
+  // The script's token has logit 10, the rest noise in [-1, 1]: a bias of 20 on get_weather
+  // outweighs that, one of 2 does not.
+  for (const float weight : {0.0f, 0.1f, 1.0f}) {
+    INFO("name weight " << weight);
+    Script s{want};
+    const np::DecodeOutput out = decode_with_prior(s, tools, {20.0f, 0.0f}, weight, 0.0f);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    if (weight == 1.0f) {
+      CHECK(calls.value()[0].name == "getWeather");
+      CHECK(out.prior_overrides >= 1);
+    } else {
+      CHECK(out.text == "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]");
+      CHECK(out.prior_overrides == 0);
+    }
+  }
+  // Scores favouring the model's own choice change nothing.
+  Script s{want};
+  const np::DecodeOutput out = decode_with_prior(s, tools, {0.0f, 20.0f}, 1.0f, 1.0f);
+  CHECK(out.text == "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]");
+  CHECK(out.prior_overrides == 0);
+}
+
+TEST_CASE("the lexical tool prior weighs against an empty answer when a tool matches", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  for (const float call_weight : {0.0f, 0.5f, 2.0f}) {
+    for (const float best : {0.0f, 8.0f}) {
+      INFO("call weight " << call_weight << ", best score " << best);
+      Script s{"<tool_call> []"};
+      const np::DecodeOutput out = decode_with_prior(s, tools, {best, 0.0f}, 0.0f, call_weight);
+      // 0.5 * 8 = 4 is not enough against a logit of 10 (noise 2 at most); 2 * 8 = 16 is.
+      if (call_weight * best > 12.0f) {
+        CHECK(out.text != "[]");
+        CHECK(out.prior_overrides >= 1);
+        CHECK(np::parse_calls(out.text, set).ok());
+      } else {
+        CHECK(out.text == "[]");
+        CHECK(out.prior_overrides == 0);
+      }
+      CHECK(out.no_call_prob > 0.5f);  // the model's own probability, whatever the prior chose
+    }
+  }
+}
+
+TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice", "[decode]") {
+  CHECK(np::prior_words("Set alarms_forTomorrow, it's 7") == std::vector<std::string>{"set", "alarm", "tomorrow"});
+  CHECK(np::prior_words("Playing the BOXES") == std::vector<std::string>{"play", "box"});
+  auto set = np::parse_tools(R"([
+    {"name":"getWeather","description":"Forecast for a city","parameters":{"city":{"type":"string","description":"City name"}}},
+    {"name":"set_alarm","description":"Wake me at a time","parameters":{"time":{"type":"string","description":"When, in the city's time"}}},
+    {"name":"calorie_lookup","description":"Nutrition of a dish","parameters":{}}])");
+  REQUIRE(set.ok());
+  const auto near = [](float a, double b) { return std::abs(a - b) < 1e-4; };
+  // "weather" only in getWeather's name: 2 * (1 + ln 3); "city" in two tools: 1 + ln 1.5 each.
+  std::vector<float> s = np::lexical_tool_scores("weather in this city", set.value());
+  REQUIRE(s.size() == 3);
+  CHECK(near(s[0], 2 * (1 + std::log(3.0)) + (1 + std::log(1.5))));
+  CHECK(near(s[1], 1 + std::log(1.5)));
+  CHECK(s[2] == 0.0f);
+  // A prefix of four letters or more matches at 0.8 ("calories" -> "calori", a prefix of "calorie").
+  s = np::lexical_tool_scores("calories in a burger", set.value());
+  CHECK(near(s[2], 2 * 0.8 * (1 + std::log(3.0))));
+  CHECK(s[0] == 0.0f);
+  // Nothing shared, an empty list: zeros, no error.
+  CHECK(np::lexical_tool_scores("hello there", set.value()) == std::vector<float>{0, 0, 0});
+  CHECK(np::lexical_tool_scores("", set.value()) == std::vector<float>{0, 0, 0});
+  CHECK(np::lexical_tool_scores("weather", np::ToolSet{}).empty());
+}
+
+TEST_CASE("the copy prior keeps string values pieces of the query, as far as its weight", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::string source = "What is the weather in LONDON this week";
+  for (const float weight : {0.0f, 1.0f, 20.0f}) {
+    INFO("copy weight " << weight);
+    Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Londres\"}}]"};
+    np::DecodeSpec spec;
+    spec.tokenizer = &tokenizer();
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.copy_source = source;
+    spec.copy_weight = weight;
+    np::DecodeOutput out;
+    REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() == 1);
+    REQUIRE(calls.value()[0].arguments.contains("location"));
+    const std::string value = calls.value()[0].arguments["location"].get<std::string>();
+    if (weight < 10.0f) {  // the model's logit (10 against noise of at most 1) wins
+      CHECK(value == "Londres");
+      CHECK(out.prior_overrides == 0);
+    } else {
+      std::string folded = value;
+      for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      CHECK_FALSE(folded.empty());
+      CHECK(std::string("what is the weather in london this week").find(folded) != std::string::npos);
+      CHECK(out.prior_overrides >= 1);
+    }
   }
 }

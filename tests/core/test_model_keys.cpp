@@ -68,6 +68,9 @@ TEST_CASE("known keys with a wrong type or value are refused, each with its code
       {"needle.format_version", s, Code::kBadMetadata},
       {"needle.encoder.mask", GgufValue::make_u32(1), Code::kBadMetadata},
       {"needle.contrastive.dim", GgufValue::make_u32(1u << 20), Code::kBadMetadata, "contrastive.dim"},
+      {"needlepoint.decode.tool_prior_name", s, Code::kBadMetadata},
+      {"needlepoint.decode.tool_prior_name", GgufValue::make_f32(-1.0f), Code::kBadMetadata},
+      {"needlepoint.decode.tool_prior_call", GgufValue::make_f32(1e9f), Code::kBadMetadata},
       {"general.architecture", GgufValue::make_u32(7), Code::kBadMetadata},
       // tokenizer.ggml.*: arrays of the wrong element type, the wrong length, wrong scalars
       {"tokenizer.ggml.tokens", array_of(GgufValueType::U32, 512, GgufValue::make_u32(1)), Code::kBadTokenizer},
@@ -85,5 +88,24 @@ TEST_CASE("known keys with a wrong type or value are refused, each with its code
     INFO(c.key << " -> " << st.to_string());
     CHECK(st.code() == c.code);
     CHECK(st.message().find(c.names ? c.names : c.key) != std::string::npos);
+  }
+}
+
+TEST_CASE("the lexical tool prior's weights are read from the file, 0 without them", "[model]") {
+  auto tok = np::synthetic_tokenizer(512);
+  REQUIRE(tok.ok());
+  for (const bool with_keys : {false, true}) {
+    np::GgufWriter w;
+    np::ModelConfig c = np::ModelConfig::small();
+    if (with_keys) c.tool_prior_name = 1.5f, c.tool_prior_call = 4.0f;  // written by model_config_to_gguf
+    REQUIRE(np::model_write_random(c, tok.value(), 9, np::GgmlType::F32, &w).ok());
+    auto bytes = w.to_bytes();
+    REQUIRE(bytes.ok());
+    auto f = np::GgufFile::open_bytes(bytes.take());
+    REQUIRE(f.ok());
+    auto m = np::Model::load(f.take());
+    REQUIRE(m.ok());
+    CHECK(m.value()->config().tool_prior_name == (with_keys ? 1.5f : 0.0f));
+    CHECK(m.value()->config().tool_prior_call == (with_keys ? 4.0f : 0.0f));
   }
 }

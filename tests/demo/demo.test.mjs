@@ -29,7 +29,7 @@ const SITE = join(dir, "site");
 const MODEL_QS = "";
 const preset = (id) => PRESETS.find((p) => p.id === id);
 // (preset, example index) pairs the tests run: four tool sets, among the examples the default
-// model v0.2 gets right (docs/demo.md lists the others; the page actions have their own test).
+// model v0.3 gets right (docs/demo.md lists the others; the page actions have their own test).
 const RUNS = [["smart-home", 0], ["messaging", 0], ["media", 1], ["device", 0]];
 // Calls compared with the keys of their arguments in order.
 const sorted = (calls) => calls.map((c) => ({ name: c.name, arguments: Object.fromEntries(Object.entries(c.arguments).sort()) }));

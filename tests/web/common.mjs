@@ -61,6 +61,8 @@ export function nativeRun(model, query, tools, opts, dir) {
   const args = ["run", "--model", model, "--query", query, "--tools", "@" + toolsFile];
   if (opts.maxTokens) args.push("--max-tokens", String(opts.maxTokens));
   if (opts.constrained === false) args.push("--no-constrain");
+  if (opts.toolPrior) args.push("--tool-prior", opts.toolPrior);
+  if (opts.copyPrior !== undefined) args.push("--copy-prior", String(opts.copyPrior));
   return JSON.parse(execFileSync(CLI, args, { encoding: "utf8" }));
 }
 

@@ -104,6 +104,24 @@ test("pre-selection: a large list is narrowed to the closest tools, as natively"
   await assert.rejects(tc.call("x", CATALOG, { preselectAbove: 2.5 }), np.InvalidInputError);
 });
 
+test("decoding priors: the option reaches the engine as the CLI's flags do; bad values are refused", async () => {
+  const tools = CATALOG.slice(0, 7);
+  for (const [query, want] of [["take a photo of the sky", "take_photo_6"], ["directions to the station", "find_route_4"]]) {
+    const strong = await tc.call(query, tools, { priors: { toolName: 100, toolCall: 100, copy: 0 } });
+    const native = nativeRun(models.small_f32, query, tools, { toolPrior: "100,100", copyPrior: 0 }, dir);
+    assert.deepEqual(strong.calls, native.calls);
+    assert.equal(strong.raw, native.raw);
+    assert.equal(strong.priorOverrides, native.prior_overrides);
+    assert.equal(strong.calls[0]?.name, want, `${query} -> ${strong.raw}`);
+    const off = await tc.call(query, tools, { priors: false });
+    assert.equal(off.priorOverrides, 0);
+    assert.equal(off.raw, nativeRun(models.small_f32, query, tools, { toolPrior: "0,0", copyPrior: 0 }, dir).raw);
+  }
+  for (const bad of [{ toolName: -1 }, { copy: 101 }, { toolCall: Number.NaN }, { name: 1 }, "yes", null]) {
+    await assert.rejects(tc.call("x", CATALOG, { priors: bad }), np.InvalidInputError, JSON.stringify(bad));
+  }
+});
+
 test("hand-off to an OpenAI-compatible endpoint on 127.0.0.1: low confidence goes to the fallback", async () => {
   const fallback = np.openAICompatibleFallback({ baseUrl: llm.baseUrl, model: "test-model", apiKey: "k123" });
   const e = await np.createToolCaller({ model: models.small_f32, build: "st", fallback, confidenceThreshold: 1 });
@@ -213,10 +231,18 @@ test("Chromium: the Worker proxy hands off on the page side; retrieve through th
       const r = await tc.call("Set a timer for 3 minutes", tools);
       const ranked = await tc.retrieve("play a song", catalog, 2);
       const local = await tc.call("Set a timer for 3 minutes", tools, { confidenceThreshold: 0 });
+      const prior = await tc.call("take a photo of the sky", catalog.slice(0, 7),
+        { confidenceThreshold: 0, priors: { toolName: 100, toolCall: 100, copy: 0 } });
+      let badPrior = "";
+      try { await tc.call("x", tools, { priors: { copy: -2 } }); } catch (e) { badPrior = e.name; }
       await tc.dispose();
       return { inWorker: tc.inWorker, source: r.source, calls: r.calls, reason: r.handoff?.reason, ranked: ranked.length,
-               localSource: local.source };
+               localSource: local.source, priorRaw: prior.raw, priorOverrides: prior.priorOverrides, badPrior };
     }, { tools: TOOLS.openai, catalog: CATALOG });
+    const native = nativeRun(models.small_f32, "take a photo of the sky", CATALOG.slice(0, 7), { toolPrior: "100,100", copyPrior: 0 }, dir);
+    assert.equal(out.priorRaw, native.raw);
+    assert.equal(out.priorOverrides, native.prior_overrides);
+    assert.equal(out.badPrior, "InvalidInputError");
     assert.equal(out.inWorker, true);
     assert.equal(out.source, "fallback");
     assert.deepEqual(out.calls, [{ name: "setTimer", arguments: { minutes: 3, why: "low-confidence" } }]);

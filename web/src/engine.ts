@@ -37,6 +37,7 @@ interface CoreResultJson {
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
   catalog: CatalogStatus;
   tokens: { input: number; output: number; forced: number };
+  prior_overrides: number;
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
 
@@ -52,6 +53,28 @@ function preselectOption(v: unknown, name: string, fallback: number, min: number
 /** Checks the call options that go to the engine; returns the pre-selection pair. */
 export function preselectOptions(options: CallOptions): [number, number] {
   return [preselectOption(options.preselectAbove, "preselectAbove", 10, -1), preselectOption(options.preselectK, "preselectK", 8, 1)];
+}
+
+/** The decoding priors' weights for the engine: [toolName, toolCall, copy], -1 for the model's
+ * own, from CallOptions.priors (true or absent: the model's; false: all 0). */
+export function priorWeights(options: CallOptions): [number, number, number] {
+  const p = options.priors;
+  if (p === undefined || p === true) return [-1, -1, -1];
+  if (p === false) return [0, 0, 0];
+  if (typeof p !== "object" || p === null || Array.isArray(p)) {
+    throw new InvalidInputError("priors must be true, false or an object {toolName, toolCall, copy}");
+  }
+  const weight = (v: unknown, name: string): number => {
+    if (v === undefined) return -1;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > 100) {
+      throw new InvalidInputError(`priors.${name} must be a number from 0 to 100`);
+    }
+    return v;
+  };
+  for (const k of Object.keys(p)) {
+    if (k !== "toolName" && k !== "toolCall" && k !== "copy") throw new InvalidInputError(`priors.${k} is not a prior (toolName, toolCall, copy)`);
+  }
+  return [weight(p.toolName, "toolName"), weight(p.toolCall, "toolCall"), weight(p.copy, "copy")];
 }
 
 export class InThreadEngine implements ToolCaller {
@@ -85,6 +108,7 @@ export class InThreadEngine implements ToolCaller {
     const maxTokens = options.maxTokens ?? 0;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError("maxTokens must be a non-negative integer");
     const [preselectAbove, preselectK] = preselectOptions(options);
+    const [toolPriorName, toolPriorCall, copyPrior] = priorWeights(options);
     checkFallbackOptions(this.settings, options);
     if (this.busy) throw new InvalidInputError("a call is already running on this engine (calls are not reentrant)");
     const t0 = performance.now();
@@ -109,7 +133,8 @@ export class InThreadEngine implements ToolCaller {
     this.busy = true;
     let r;
     try {
-      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, preselectAbove, preselectK, cb);
+      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, preselectAbove, preselectK,
+                      toolPriorName, toolPriorCall, copyPrior, cb);
     } finally {
       this.busy = false;
     }
@@ -135,6 +160,7 @@ export class InThreadEngine implements ToolCaller {
       catalog: j.catalog,
       source: "local",
       tokens: { input: j.tokens.input, output: j.tokens.output, forced: j.tokens.forced },
+      priorOverrides: j.prior_overrides,
       outputIds: Array.from(r.outputIds ?? []),
       timings: {
         tokenizeMs: j.timings.tokenize_ms, retrieveMs: j.timings.retrieve_ms, encodeMs: j.timings.encode_ms,

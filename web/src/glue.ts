@@ -24,7 +24,8 @@ export interface NativeEngine {
   modelBytes(): NativeStatus & { bytes?: Uint8Array };
   info(): NativeInfo;
   call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
-       preselectK: number, onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
+       preselectK: number, toolPriorName: number, toolPriorCall: number, copyPrior: number,
+       onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
   retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };
   prepareTools(tools: string): NativeStatus & { blockTokens?: number; catalog?: CatalogStatus };
   finetuneStart(trainJsonl: string, configJson: string): NativeStatus & { steps?: number; valExamples?: number };

@@ -3,7 +3,7 @@
 // Requests run one at a time in arrival order; "cancel" is handled as it arrives.
 // Errors cross as WireError {name, code, message, details} and are rebuilt into classes.
 import type { WireError } from "./errors.js";
-import type { Build, FinetuneOptions, FinetuneProgress, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
+import type { Build, CallOptions, FinetuneOptions, FinetuneProgress, ModelInfo, ProgressEvent, TokenEvent } from "./types.js";
 
 export type WireModel = string | ArrayBuffer | Uint8Array | { url: string; sha256?: string } | undefined;
 
@@ -11,7 +11,8 @@ export type Request =
   | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number;
       catalogCacheBytes?: number }
   | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
-      preselectAbove?: number; preselectK?: number; wantTokens: boolean; abortFlag?: SharedArrayBuffer }
+      preselectAbove?: number; preselectK?: number; priors?: CallOptions["priors"]; wantTokens: boolean;
+      abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
   | { type: "memory"; id: number }
   | { type: "load"; id: number; model: WireModel }

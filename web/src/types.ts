@@ -80,6 +80,13 @@ export interface CallOptions {
   preselectAbove?: number;
   /** Tools kept by pre-selection (default 8). */
   preselectK?: number;
+  /** Decoding priors (docs/engine.md, "Decoding priors"): the lexical tool prior (`toolName`:
+   * how much the words a tool shares with the query weigh where the model picks a tool name;
+   * `toolCall`: how much they weigh against answering with no call) and the copy prior
+   * (`copy`: keeping string values pieces of the query). `true` or absent: the model's own
+   * tuned weights (0 when it has none); `false`: off, the model's scores alone; an object:
+   * these weights, each 0-100 (one left out keeps the model's). */
+  priors?: boolean | { toolName?: number; toolCall?: number; copy?: number };
   /** Hand-off: called when the local answer is not good enough (see `fallbackWhen`); its
    * calls become the result (`source: "fallback"`). Overrides CreateOptions.fallback. */
   fallback?: Fallback;
@@ -167,6 +174,9 @@ export interface CallResult {
   handoff?: Handoff;
   /** Encoder tokens, generated tokens, and how many of those jump-forward appended (docs/engine.md). */
   tokens: { input: number; output: number; forced: number };
+  /** Decoding steps where a prior (CallOptions.priors) chose another token than the model's
+   * scores alone would have. */
+  priorOverrides: number;
   outputIds: number[];
   timings: CallTimings;
   /** Which build ran, with how many threads, and whether in a Worker. */

@@ -39,6 +39,12 @@ struct ModelConfig {
   std::string encoder_mask = "bidirectional";
   int32_t tool_call_id = 4, tools_id = 5;
   int32_t pad_id = 0, eos_id = 1, bos_id = 2, unk_id = 3;
+  // The lexical tool prior's weights this model was tuned with (decode/tool_prior.h,
+  // docs/engine.md "Lexical tool prior"): `needlepoint.decode.tool_prior_name` and
+  // `..._call`, 0 (the model's scores alone) when the file has none. Calls may override them.
+  float tool_prior_name = 0.0f, tool_prior_call = 0.0f;
+  // The copy prior's weight (`needlepoint.decode.copy_prior`, docs/engine.md "Copy prior").
+  float copy_prior = 0.0f;
 
   int32_t head_dim() const { return d_model / n_heads; }
   int32_t kv_dim() const { return n_kv_heads * head_dim(); }

@@ -54,6 +54,15 @@ struct CallOptions {
   // Catalog-mask models: reuse (and keep) the encoded tool block of this list through the
   // caller's CatalogCache. false: encode the whole input afresh (the answer is the same).
   bool use_catalog_cache = true;
+  // The lexical tool prior (docs/engine.md, "Lexical tool prior"): how much the words a tool
+  // shares with the query weigh where the model chooses a tool name, and against answering
+  // `[]`. Negative: the model's own tuned weights (ModelConfig::tool_prior_*; 0 when it has
+  // none). 0 and 0: the model's scores alone.
+  float tool_prior_name = -1.0f;
+  float tool_prior_call = -1.0f;
+  // The copy prior (docs/engine.md, "Copy prior"): how much keeping a string value a piece of
+  // the query weighs. Negative: the model's own (ModelConfig::copy_prior); 0: off.
+  float copy_prior = -1.0f;
 };
 
 struct CallTimings {
@@ -86,6 +95,7 @@ struct CallResult {
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
   int32_t forced_tokens = 0;    // of those, appended by jump-forward without logits
+  int32_t prior_overrides = 0;  // decoding steps where the lexical tool prior changed the choice
   // The catalog mask's tool block: "hit" (reused from the cache: only the query was
   // encoded), "miss" (encoded and kept), "off" (encoded, not kept: cache disabled or the
   // block too big), "none" (a bidirectional model).

@@ -164,7 +164,7 @@ void CallGrammar::json_end_value() { j_ = stack_.empty() ? J::kIdle : J::kAfterI
 int CallGrammar::feed_json(uint8_t c) {
   switch (j_) {
     case J::kValueStart:
-      if (c == '"') { j_ = J::kString; str_is_key_ = false; return 1; }
+      if (c == '"') { j_ = J::kString; str_is_key_ = false; value_str_.clear(); ++value_strings_; return 1; }
       if (c == '-') { j_ = J::kNumber; num_ = Num::kSign; num_len_ = 1; return 1; }
       if (c == '0') { j_ = J::kNumber; num_ = Num::kZero; num_len_ = 1; return 1; }
       if (is_digit(c)) { j_ = J::kNumber; num_ = Num::kInt; num_len_ = 1; return 1; }
@@ -177,6 +177,7 @@ int CallGrammar::feed_json(uint8_t c) {
     case J::kString: case J::kEscape: case J::kHex: case J::kUtf8: {
       bool closed = false;
       if (!string_byte(c, &closed)) return 0;
+      if (!closed && !str_is_key_) value_str_.push_back(static_cast<char>(c));
       if (closed) {
         if (str_is_key_) {
           str_is_key_ = false;
@@ -302,6 +303,7 @@ bool CallGrammar::feed_byte(uint8_t c) {
         for (size_t i = 0; i < tools_->size(); ++i)
           if ((*tools_)[i].name == prefix_ && tool_usable((*tools_)[i])) {
             tool_ = static_cast<int>(i);
+            ++names_chosen_;
             used_.assign((*tools_)[i].params.size(), 0);
             st_ = St::kLit; lit_ = ",\"arguments\":{"; lit_pos_ = 0; next_ = St::kArgsOpen;
             return true;
@@ -385,6 +387,8 @@ bool CallGrammar::begin_typed_value(const GrammarParam* node, uint8_t c) {
       if (c != '"') return false;
       j_ = J::kString;
       str_is_key_ = false;
+      value_str_.clear();
+      ++value_strings_;
       st_ = St::kInValue;
       return true;
     case ValueKind::kInteger:

@@ -85,6 +85,28 @@ class CallGrammar {
   }
   // Nothing of a call has been fed yet: the answer can still close empty ("[]").
   bool before_first_call() const { return st_ == St::kStart || st_ == St::kStartSpace || st_ == St::kArrOpen; }
+  // A tool name may be among the next bytes: before the first call, between calls, in the
+  // `{"name":"` literal, or inside the name.
+  bool name_ahead() const {
+    return before_first_call() || st_ == St::kAfterCall || st_ == St::kName || (st_ == St::kLit && next_ == St::kName);
+  }
+  // Inside a name string: its bytes so far (else empty).
+  std::string_view name_prefix() const { return st_ == St::kName ? std::string_view(prefix_) : std::string_view(); }
+  bool in_name() const { return st_ == St::kName; }
+  // Names closed so far, and the index (in the tool list) of the last one (-1 before any).
+  int names_chosen() const { return names_chosen_; }
+  int tool_index() const { return tool_; }
+  // Inside a string value (not a key): true; its bytes so far as written (JSON escapes
+  // undecoded) stay readable through value_string() until the next string value opens.
+  bool in_value_string() const {
+    return st_ == St::kInValue && !str_is_key_ && (j_ == J::kString || j_ == J::kEscape || j_ == J::kHex || j_ == J::kUtf8);
+  }
+  const std::string& value_string() const { return value_str_; }
+  int value_strings() const { return value_strings_; }  // string values opened so far
+  // A string value may begin within the next bytes: in a key, before a value, in `":`.
+  bool value_ahead() const {
+    return st_ == St::kKey || st_ == St::kValue || (st_ == St::kLit && next_ == St::kValue) || in_value_string();
+  }
 
  private:
   enum class St : uint8_t {
@@ -155,6 +177,9 @@ class CallGrammar {
   size_t lit_pos_ = 0;
   std::string prefix_;
   int tool_ = -1;                  // index of the chosen tool in this call
+  int names_chosen_ = 0;           // names closed so far
+  std::string value_str_;          // the last string value's bytes (in_value_string)
+  int value_strings_ = 0;
   int param_ = -1;                 // index of the current key's parameter
   std::vector<uint8_t> used_;      // per parameter of the chosen tool: key already written
   // generic value machine

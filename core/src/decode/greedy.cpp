@@ -2,6 +2,7 @@
 #include "decode/greedy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -66,20 +67,10 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   //     hold no allowed token (sorting the whole vocabulary was 10% of a WebAssembly call).
   std::vector<std::vector<int32_t>> by_first_byte;  // the feedable tokens by first byte, built once
   CallGrammar trial(spec.tools);
-  auto best_allowed = [&](bool first) -> int32_t {
-    const auto better = [&](int32_t a, int32_t b) {
-      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    };
-    auto try_range = [&](std::vector<int32_t>::const_iterator it, std::vector<int32_t>::const_iterator end) -> int32_t {
-      for (; it != end; ++it) {
-        trial = grammar;
-        if (allowed(*it, first, &trial)) {
-          grammar = std::move(trial);
-          return *it;
-        }
-      }
-      return -1;
-    };
+  // The tokens whose first byte the grammar accepts next (and EOS, <tool_call>), ranked by
+  // `better` into `order`; returns how many they are, and leaves `order` unfilled when they
+  // are more than V / 8 unless `any_count`.
+  auto candidates_by_first_byte = [&](const auto& better, bool any_count) -> size_t {
     if (by_first_byte.empty()) {
       by_first_byte.assign(256, {});
       for (int32_t id = 0; id < V; ++id) {
@@ -96,16 +87,31 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       byte_ok[c] = trial.feed_byte(static_cast<uint8_t>(c));
       if (byte_ok[c]) n_cand += by_first_byte[c].size();
     }
-    if (n_cand <= static_cast<size_t>(V) / 8) {
-      order.clear();
-      for (int c = 0; c < 256; ++c)
-        if (byte_ok[c]) order.insert(order.end(), by_first_byte[c].begin(), by_first_byte[c].end());
-      for (const int32_t special : {spec.eos_id, spec.tool_call_id})
-        if (special >= 0 && special < V) order.push_back(special);
-      std::sort(order.begin(), order.end(), better);
-      order.erase(std::unique(order.begin(), order.end()), order.end());
-      return try_range(order.begin(), order.end());
-    }
+    if (!any_count && n_cand > static_cast<size_t>(V) / 8) return n_cand;
+    order.clear();
+    for (int c = 0; c < 256; ++c)
+      if (byte_ok[c]) order.insert(order.end(), by_first_byte[c].begin(), by_first_byte[c].end());
+    for (const int32_t special : {spec.eos_id, spec.tool_call_id})
+      if (special >= 0 && special < V) order.push_back(special);
+    std::sort(order.begin(), order.end(), better);
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    return n_cand;
+  };
+  auto best_allowed = [&](bool first) -> int32_t {
+    const auto better = [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    };
+    auto try_range = [&](std::vector<int32_t>::const_iterator it, std::vector<int32_t>::const_iterator end) -> int32_t {
+      for (; it != end; ++it) {
+        trial = grammar;
+        if (allowed(*it, first, &trial)) {
+          grammar = std::move(trial);
+          return *it;
+        }
+      }
+      return -1;
+    };
+    if (candidates_by_first_byte(better, false) <= static_cast<size_t>(V) / 8) return try_range(order.begin(), order.end());
     order.resize(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
     std::ptrdiff_t lo = 0;
@@ -119,6 +125,101 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       if (lo >= V) break;
     }
     return -1;
+  };
+
+  // The priors (DecodeSpec::tool_scores, copy_source): where a tool name or a string value
+  // may come next, each allowed token is scored by its logit plus a bias that depends on the
+  // grammar state it leads to, and the best is taken (the grammar fed with it). Candidates are
+  // visited by descending logit (the tokens that can start with an allowed byte when few,
+  // else the whole vocabulary in tiers) and the scan stops once no bias could lift the next
+  // one above the best so far. *plain: the best allowed token without the bias.
+  const bool tool_prior_on = spec.constrained && spec.tool_scores && spec.tools &&
+                             spec.tool_scores->size() == spec.tools->size() &&
+                             (spec.name_weight != 0.0f || spec.call_weight != 0.0f);
+  const bool copy_prior_on = spec.constrained && spec.copy_weight > 0.0f;
+  float max_score = 0.0f;
+  if (tool_prior_on)
+    for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
+  auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
+    const std::vector<float>& sc = *spec.tool_scores;
+    if (after.done() && before.before_first_call()) return -spec.call_weight * max_score;  // "[]"
+    if (after.in_name()) {  // the best of the names this prefix leaves
+      const std::string_view p = after.name_prefix();
+      float best = -std::numeric_limits<float>::infinity();
+      for (size_t i = 0; i < sc.size(); ++i)
+        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, sc[i]);
+      return std::isfinite(best) ? spec.name_weight * best : 0.0f;
+    }
+    if (after.names_chosen() > before.names_chosen() && after.tool_index() >= 0)
+      return spec.name_weight * sc[static_cast<size_t>(after.tool_index())];
+    return 0.0f;
+  };
+  // The copy prior: copy_weight for a token that keeps the string value being written a piece
+  // of the query (ASCII letters compared without case), 0 for one that leaves it.
+  std::string source_folded(spec.copy_source);
+  for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::string folded;
+  auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
+    if (!before.in_value_string() && after.value_strings() == before.value_strings()) return 0.0f;
+    folded = after.value_string();
+    for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return source_folded.find(folded) != std::string::npos ? spec.copy_weight : 0.0f;
+  };
+  CallGrammar chosen(spec.tools);
+  // copy: the copy prior's bias, else the tool prior's (one function, not one per bias: size).
+  auto biased_choice = [&](bool first, float max_bias, bool copy, int32_t* plain) -> int32_t {
+    const auto better = [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    };
+    int32_t best = -1;
+    *plain = -1;
+    float best_score = -std::numeric_limits<float>::infinity();
+    // Visits one candidate; true once no later one can win.
+    const auto visit = [&](int32_t id) {
+      if (best >= 0 && logits[id] + max_bias <= best_score) return true;
+      trial = grammar;
+      if (!allowed(id, first, &trial)) return false;
+      if (*plain < 0) *plain = id;
+      const float score = logits[id] + (copy ? copy_bias(grammar, trial) : name_bias(grammar, trial));
+      if (best < 0 || score > best_score) {
+        best = id;
+        best_score = score;
+        chosen = trial;
+      }
+      return false;
+    };
+    // The model's own choice first: allowed and with the largest bias there is, nothing beats it
+    // (the common case with a trained model).
+    const int32_t top = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    trial = grammar;
+    if (allowed(top, first, &trial)) {
+      const float b = copy ? copy_bias(grammar, trial) : name_bias(grammar, trial);
+      if (b >= max_bias) {
+        *plain = top;
+        grammar = std::move(trial);
+        return top;
+      }
+    }
+    // Inside a string nearly every byte is allowed: straight to the tiers.
+    if (!grammar.in_value_string() && candidates_by_first_byte(better, false) <= static_cast<size_t>(V) / 8) {
+      for (const int32_t id : order)
+        if (visit(id)) break;
+    } else {
+      order.resize(static_cast<size_t>(V));
+      std::iota(order.begin(), order.end(), 0);
+      std::ptrdiff_t lo = 0;
+      bool stop = false;
+      for (const std::ptrdiff_t tier : {64, 512, 4096, std::numeric_limits<int>::max()}) {
+        const std::ptrdiff_t hi = std::min<std::ptrdiff_t>(tier, V);
+        if (hi < V) std::nth_element(order.begin() + lo, order.begin() + hi, order.end(), better);
+        std::sort(order.begin() + lo, order.begin() + hi, better);
+        for (std::ptrdiff_t i = lo; i < hi && !stop; ++i) stop = visit(order[static_cast<size_t>(i)]);
+        lo = hi;
+        if (stop || lo >= V) break;
+      }
+    }
+    if (best >= 0) grammar = std::move(chosen);
+    return best;
   };
 
   for (int32_t n = 0; n < spec.budget; ++n) {
@@ -186,7 +287,15 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       }
       out->no_call_prob = static_cast<float>(p);
     }
-    if (spec.constrained) {
+    if ((tool_prior_on && grammar.name_ahead()) || (copy_prior_on && grammar.value_ahead())) {
+      int32_t plain = -1;
+      if (tool_prior_on && grammar.name_ahead())
+        next = biased_choice(out->ids.empty(), std::max(0.0f, spec.name_weight * max_score), false, &plain);
+      else
+        next = biased_choice(out->ids.empty(), spec.copy_weight, true, &plain);
+      if (next < 0) break;
+      if (next != plain) ++out->prior_overrides;
+    } else if (spec.constrained) {
       const bool first = out->ids.empty();
       trial = grammar;
       if (allowed(next, first, &trial)) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "decode/call_grammar.h"
@@ -32,6 +33,18 @@ struct DecodeSpec {
   // Off by default: with the default model's tokenizer it appends few tokens (docs/engine.md).
   bool jump_forward = false;
   const std::vector<GrammarTool>* tools = nullptr;  // required when constrained
+  // Lexical tool prior (decode/tool_prior.h), constrained only: one score per tool of `tools`.
+  // Where a tool name may come next, each allowed token is ranked by its logit plus
+  // name_weight times the best score among the names it leaves possible (the chosen name's
+  // once the token closes it), and the tokens that close the answer empty lose call_weight
+  // times the best score of any tool. null or both weights 0: the model's logits alone.
+  const std::vector<float>* tool_scores = nullptr;
+  float name_weight = 0.0f;
+  float call_weight = 0.0f;
+  // Copy prior, constrained only: where a string value is being written, the tokens that keep
+  // it a piece of `copy_source` (the query; ASCII case ignored) gain copy_weight. 0: off.
+  std::string_view copy_source;
+  float copy_weight = 0.0f;
   std::function<bool(int32_t id, const std::string& text)> on_token;
 };
 
@@ -54,6 +67,8 @@ struct DecodeOutput {
   // that close the answer empty there ("]" after "[", or "[]" in one token): the no-call
   // probability of that decision. -1 when unconstrained or when no such step came.
   float no_call_prob = -1.0f;
+  // Steps where the tool or copy prior chose another token than the model's logits would.
+  int32_t prior_overrides = 0;
 };
 
 Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out);

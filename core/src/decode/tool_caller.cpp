@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "decode/tool_prior.h"
 #include "ops/gemm.h"
 #include "np/dataset.h"
 
@@ -241,6 +243,9 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     return Status(Code::kInvalidInput, "query is " + std::to_string(query.size()) + " bytes; the limit is " +
                                            std::to_string(kMaxQueryBytes));
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
+  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.copy_prior})
+    if (!(std::isfinite(w) && w <= 100.0f))
+      return Status(Code::kInvalidInput, "prior weights must be numbers up to 100 (negative: the model's own)");
   auto tools = parse_tools(tools_json);
   if (!tools.ok()) return tools.status();
   const ToolSet& all = tools.value();
@@ -320,6 +325,20 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   spec.jump_forward = options.jump_forward;
   spec.tools = &gtools;
   spec.on_token = options.on_token;
+  const float prior_name = options.tool_prior_name >= 0 ? options.tool_prior_name : c.tool_prior_name;
+  const float prior_call = options.tool_prior_call >= 0 ? options.tool_prior_call : c.tool_prior_call;
+  std::vector<float> tool_scores;
+  if (options.constrained && (prior_name > 0 || prior_call > 0)) {
+    tool_scores = lexical_tool_scores(query, set);
+    spec.tool_scores = &tool_scores;
+    spec.name_weight = prior_name;
+    spec.call_weight = prior_call;
+  }
+  const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
+  if (options.constrained && copy > 0) {
+    spec.copy_source = query;
+    spec.copy_weight = copy;
+  }
   DecoderState state = model_->new_decoder_state();
   DecodeOutput dec;
   NP_RETURN_IF_ERROR(greedy_decode(spec, [&](int32_t token, float* logits) {
@@ -328,6 +347,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.output_ids = dec.ids;
   r.output_tokens = static_cast<int32_t>(dec.ids.size());
   r.forced_tokens = dec.forced_tokens;
+  r.prior_overrides = dec.prior_overrides;
   r.raw = dec.text;
   r.completed = dec.completed;
   r.stop_reason = dec.stop_reason;
@@ -394,6 +414,7 @@ std::string call_result_to_json(const CallResult& r) {
   j["preselected"] = r.preselected;
   j["catalog"] = r.catalog;
   j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}, {"forced", r.forced_tokens}};
+  j["prior_overrides"] = r.prior_overrides;
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);

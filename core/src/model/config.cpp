@@ -113,6 +113,14 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   }
   c.contrastive_dim = 0;
   NP_RETURN_IF_ERROR(get_i32(f, "needle.contrastive.dim", &c.contrastive_dim, false));
+  for (const auto& [key, dst] : {std::pair<const char*, float*>{"needlepoint.decode.tool_prior_name", &c.tool_prior_name},
+                                 std::pair<const char*, float*>{"needlepoint.decode.tool_prior_call", &c.tool_prior_call},
+                                 std::pair<const char*, float*>{"needlepoint.decode.copy_prior", &c.copy_prior}}) {
+    if (!f.find(key)) continue;
+    NP_RETURN_IF_ERROR(f.get_f32(key, dst));
+    if (!(*dst >= 0.0f && *dst <= 100.0f))
+      return Status(Code::kBadMetadata, std::string(key) + " must be a number from 0 to 100");
+  }
   // Special ids and vocab size come from the tokenizer keys.
   NP_RETURN_IF_ERROR(get_i32(f, "tokenizer.ggml.padding_token_id", &c.pad_id, false));
   NP_RETURN_IF_ERROR(get_i32(f, "tokenizer.ggml.eos_token_id", &c.eos_id, false));
@@ -144,6 +152,9 @@ void model_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   w.set_kv("needle.tool_call_token_id", GgufValue::make_u32(c.tool_call_id));
   w.set_kv("needle.tools_token_id", GgufValue::make_u32(c.tools_id));
   if (c.contrastive_dim > 0) w.set_kv("needle.contrastive.dim", GgufValue::make_u32(c.contrastive_dim));
+  if (c.tool_prior_name > 0) w.set_kv("needlepoint.decode.tool_prior_name", GgufValue::make_f32(c.tool_prior_name));
+  if (c.tool_prior_call > 0) w.set_kv("needlepoint.decode.tool_prior_call", GgufValue::make_f32(c.tool_prior_call));
+  if (c.copy_prior > 0) w.set_kv("needlepoint.decode.copy_prior", GgufValue::make_f32(c.copy_prior));
   if (c.d_ff > 0) {
     w.set_kv("needle.feed_forward_length", GgufValue::make_u32(c.d_ff));
     w.set_kv("needle.feed_forward_activation", GgufValue::make_string(ffn_activation_name(c.ffn_act)));

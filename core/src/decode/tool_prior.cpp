@@ -1,0 +1,115 @@
+// tool_prior.cpp — the lexical tool prior (see tool_prior.h).
+#include "decode/tool_prior.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <string_view>
+
+#include "np/tools.h"
+
+namespace np {
+
+namespace {
+
+// Common English function words (sorted, for the binary search).
+constexpr std::string_view kFunctionWords[] = {
+    "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for", "from",
+    "here", "how", "if", "im", "in", "into", "is", "it", "its", "just", "me", "my", "of", "on", "or",
+    "our", "out", "please", "so", "some", "that", "the", "there", "this", "to", "up", "us", "we",
+    "what", "will", "with", "would", "you", "your"};
+
+bool is_function_word(const std::string& w) {
+  return std::binary_search(std::begin(kFunctionWords), std::end(kFunctionWords), std::string_view(w));
+}
+
+// "alarms" -> "alarm", "playing" -> "play", "scheduled" -> "schedul", "boxes" -> "box"; words
+// of four letters or fewer stay whole ("bus", "gas", "news").
+std::string stem(std::string w) {
+  for (const char* suf : {"ing", "ed", "es", "s"}) {
+    const size_t n = std::char_traits<char>::length(suf);
+    if (w.size() > n + 2 && w.size() > 4 && w.compare(w.size() - n, n, suf) == 0) {
+      w.resize(w.size() - n);
+      break;
+    }
+  }
+  return w;
+}
+
+void add_words(std::string_view text, std::vector<std::string>* out) {
+  std::string cur;
+  const auto flush = [&] {
+    if (!cur.empty()) {
+      if (cur.size() > 1 && !is_function_word(cur)) out->push_back(stem(cur));
+      cur.clear();
+    }
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+    if (!upper && !lower) {
+      flush();
+      continue;
+    }
+    // camelCase and PascalCase: a capital after a lowercase letter starts a word.
+    if (upper && i > 0 && text[i - 1] >= 'a' && text[i - 1] <= 'z') flush();
+    cur.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  flush();
+}
+
+// 1 for the same word, 0.8 where the shorter (at least 4 letters) begins the longer, else 0.
+float word_match(const std::string& a, const std::string& b) {
+  if (a == b) return 1.0f;
+  const std::string& s = a.size() <= b.size() ? a : b;
+  const std::string& l = a.size() <= b.size() ? b : a;
+  return s.size() >= 4 && l.compare(0, s.size(), s) == 0 ? 0.8f : 0.0f;
+}
+
+}  // namespace
+
+std::vector<std::string> prior_words(std::string_view text) {
+  std::vector<std::string> out;
+  add_words(text, &out);
+  return out;
+}
+
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set) {
+  const size_t n = set.tools.size();
+  std::vector<float> scores(n, 0.0f);
+  if (n == 0) return scores;
+  std::vector<std::string> qv;
+  add_words(query, &qv);
+  std::sort(qv.begin(), qv.end());
+  qv.erase(std::unique(qv.begin(), qv.end()), qv.end());
+  if (qv.empty()) return scores;
+  // Per tool and query word: the best match among the tool's words (1 the same word, 0.8 one
+  // a prefix of the other of at least 4 letters: "calori" and "calorie", "count" and
+  // "countdown"), doubled when that word is in the name.
+  std::vector<std::vector<float>> match(n, std::vector<float>(qv.size(), 0.0f));
+  std::vector<int> df(qv.size(), 0);
+  for (size_t i = 0; i < n; ++i) {
+    const Tool& t = set.tools[i];
+    std::vector<std::string> name_words, words;
+    add_words(t.original_name, &name_words);
+    add_words(t.description, &words);
+    for (const ToolParam& p : t.params) {
+      add_words(p.name, &words);
+      add_words(p.description, &words);
+    }
+    for (size_t k = 0; k < qv.size(); ++k) {
+      float best = 0.0f;
+      for (const std::string& w : name_words) best = std::max(best, 2.0f * word_match(qv[k], w));
+      for (const std::string& w : words) best = std::max(best, word_match(qv[k], w));
+      match[i][k] = best;
+      if (best > 0) ++df[k];
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < qv.size(); ++k)
+      if (match[i][k] > 0)
+        scores[i] += match[i][k] * (1.0f + std::log(static_cast<float>(n) / static_cast<float>(df[k])));
+  return scores;
+}
+
+}  // namespace np

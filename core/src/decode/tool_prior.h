@@ -1,0 +1,30 @@
+// tool_prior.h — how well each offered tool's words match the query's: a lexical prior that
+// constrained decoding adds to the model's scores where it chooses a tool name (and where it
+// chooses between answering `[]` and calling), so a model that has not learned a tool's
+// meaning still finds the tool the request names (docs/engine.md, "Lexical tool prior").
+//
+// A tool's words: its name split at `_`/case changes, its description, its parameters' names
+// and descriptions. Words are lowercased ASCII letter runs of two or more, a few English
+// suffixes stripped ("alarms" -> "alarm", "playing" -> "play"), common function words
+// dropped. A tool's score sums, over the distinct query words, the word's best match in the
+// tool (1 the same word, 0.8 where one of at least 4 letters begins the other; doubled in the
+// name) times 1 + ln(n / df), n the tools offered and df how many of them match the word: a
+// word every tool matches counts 1, a word only one of ten matches 3.3.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace np {
+
+struct ToolSet;
+
+// The words of a text as the prior reads them (for tests and the docs' examples):
+// prior_words("Set alarms_forTomorrow") -> {"set", "alarm", "for", "tomorrow"} minus
+// function words ("for"): {"set", "alarm", "tomorrow"}.
+std::vector<std::string> prior_words(std::string_view text);
+
+// One score per tool of `set`, in its order; all 0 when the query shares no word with any.
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set);
+
+}  // namespace np
