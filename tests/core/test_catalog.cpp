@@ -96,8 +96,9 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
       REQUIRE(model->encode_after(b, rest, &two).ok());
       REQUIRE(two.T == P + R);
       CHECK(two.key_valid == one.key_valid);
-      // The block's rows: float rounding. The query's rows read the block's keys and values
-      // as kept, in bf16 (relative error up to 2^-9 each): a few 1e-3 here.
+      // The block's states: float rounding. Its cross-attention keys and values are kept in
+      // bf16, and the query's rows read the block's keys and values as kept (relative error
+      // up to 2^-9 each): a few 1e-3 here.
       const size_t nb_out = static_cast<size_t>(P) * c.d_model, nb_kv = static_cast<size_t>(P) * c.kv_dim();
       const auto part = [](const std::vector<float>& x, size_t b, size_t e) {
         return std::vector<float>(x.begin() + static_cast<std::ptrdiff_t>(b), x.begin() + static_cast<std::ptrdiff_t>(e));
@@ -106,7 +107,10 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
       CHECK(max_abs_diff(part(one.out, nb_out, one.out.size()), part(two.out, nb_out, two.out.size())) < 1e-2f);
       for (int l = 0; l < c.n_dec_layers; ++l) {
         for (auto [x, y] : {std::pair{&one.cross_k[l], &two.cross_k[l]}, std::pair{&one.cross_v[l], &two.cross_v[l]}}) {
-          CHECK(max_abs_diff(part(*x, 0, nb_kv), part(*y, 0, nb_kv)) < 1e-4f);
+          // the block's: bf16 rounding of each value (relative 2^-9), on top of float rounding
+          bool within = true;
+          for (size_t i = 0; i < nb_kv; ++i) within &= std::abs((*x)[i] - (*y)[i]) <= std::abs((*x)[i]) / 256.0f + 1e-4f;
+          CHECK(within);
           CHECK(max_abs_diff(part(*x, nb_kv, x->size()), part(*y, nb_kv, y->size())) < 1e-2f);
         }
       }

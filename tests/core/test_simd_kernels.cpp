@@ -10,6 +10,7 @@
 // query rows (ops/attention_rows.h) against them too. Depends only on ops/
 // and util/ (no model, no files).
 #include <catch2/catch.hpp>
+#include <tuple>
 
 #include <algorithm>
 #include <cmath>
@@ -348,6 +349,26 @@ TEST_CASE("attention for a few query rows matches the double reference with ever
                                      np::KVSegment{kb.data(), vb.data(), s.Tk - cut}, s.Tq, s.NH, s.NKV, s.HS, a.key_valid);
           INFO(name << " cut " << cut);
           CHECK(two == out);
+          // The first part as bf16 bits (a kept block's cross-attention keys and values): the
+          // bits of the same attention over fp32 rows holding those values widened.
+          std::vector<uint16_t> ka16(ka.size()), va16(va.size());
+          VecF kaw(ka.size()), vaw(va.size());
+          for (size_t i = 0; i < ka.size(); ++i) {
+            for (auto [src, dst16, dstw] : {std::tuple{&ka, &ka16, &kaw}, std::tuple{&va, &va16, &vaw}}) {
+              uint32_t u;
+              std::memcpy(&u, &(*src)[i], 4);
+              (*dst16)[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+              u = static_cast<uint32_t>((*dst16)[i]) << 16;
+              std::memcpy(&(*dstw)[i], &u, 4);
+            }
+          }
+          VecF half(nq, -4.0f), widened(nq, -5.0f);
+          np::attention_rows_forward(half.data(), a.q.data(), np::KVSegment{nullptr, nullptr, cut, ka16.data(), va16.data()},
+                                     np::KVSegment{kb.data(), vb.data(), s.Tk - cut}, s.Tq, s.NH, s.NKV, s.HS, a.key_valid);
+          np::attention_rows_forward(widened.data(), a.q.data(), np::KVSegment{kaw.data(), vaw.data(), cut},
+                                     np::KVSegment{kb.data(), vb.data(), s.Tk - cut}, s.Tq, s.NH, s.NKV, s.HS, a.key_valid);
+          CHECK(half == widened);
+          if (cut > 0) CHECK(kaw != ka);  // the rounding is there (random values are not bf16)
         }
       }
     }

@@ -145,12 +145,14 @@ struct EncoderBlock {
   int32_t T = 0;
   std::vector<int32_t> ids;                   // (T) the block's tokens
   std::vector<uint8_t> key_valid;             // (T)
-  // bf16 bits (rounded to nearest even): later tokens read them as floats. Half the memory
-  // of fp32 (the bulk of a kept block: 12 layers of keys and values for the 26M shape).
+  // bf16 bits (rounded to nearest even): later tokens and the decoder read them as floats.
+  // Half the memory of fp32 (the bulk of a kept block: 12 layers of keys and values and 8 of
+  // cross-attention keys and values for the 26M shape), and half the bytes a decoder step
+  // reads for the block's keys.
   std::vector<std::vector<uint16_t>> k, v;    // [enc layer] (T, kv_dim)
   std::vector<float> out;                     // (T, d)
-  std::vector<std::vector<float>> cross_k;    // [dec layer] (T, kv_dim)
-  std::vector<std::vector<float>> cross_v;    // [dec layer] (T, kv_dim)
+  std::vector<std::vector<uint16_t>> cross_k; // [dec layer] (T, kv_dim)
+  std::vector<std::vector<uint16_t>> cross_v; // [dec layer] (T, kv_dim)
   uint64_t bytes() const;                     // what the block holds
 };
 // Bytes an EncoderBlock of T tokens holds for this config.
@@ -216,6 +218,9 @@ class Model {
   // Final norm of R states into out->out, and the cross-attention K/V of those rows.
   void finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
                       std::vector<std::vector<float>>* cross_v) const;
+  // The same with the cross-attention keys and values as bf16 bits (an EncoderBlock's).
+  void finish_encoder_bf16(const float* x, int R, std::vector<float>* out, std::vector<std::vector<uint16_t>>* cross_k,
+                           std::vector<std::vector<uint16_t>>* cross_v) const;
   std::shared_ptr<const GgufFile> file_;
   ModelConfig config_;
   Tokenizer tokenizer_;

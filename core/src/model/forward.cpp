@@ -142,6 +142,23 @@ void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::
   }
 }
 
+void Model::finish_encoder_bf16(const float* x, int R, std::vector<float>* out, std::vector<std::vector<uint16_t>>* cross_k,
+                                std::vector<std::vector<uint16_t>>* cross_v) const {
+  const ModelConfig& c = config_;
+  const size_t Rkv = static_cast<size_t>(R) * c.kv_dim();
+  out->resize(static_cast<size_t>(R) * c.d_model);
+  zcrmsnorm_forward(out->data(), x, enc_out_norm_.data(), R, c.d_model, c.norm_eps);
+  // One layer at a time through a float scratch: the block never holds fp32 and bf16 at once.
+  std::vector<float> k(Rkv), v(Rkv);
+  cross_k->assign(c.n_dec_layers, {});
+  cross_v->assign(c.n_dec_layers, {});
+  for (int l = 0; l < c.n_dec_layers; ++l) {
+    project_kv(dec_layers_[l].cross_attn, c, out->data(), R, k.data(), v.data(), c.norm_eps);
+    to_bf16(k.data(), Rkv, &(*cross_k)[l]);
+    to_bf16(v.data(), Rkv, &(*cross_v)[l]);
+  }
+}
+
 Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_t block_prefix) const {
   const ModelConfig& c = config_;
   const int T = static_cast<int>(ids.size());
@@ -167,16 +184,15 @@ Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_
 
 uint64_t encoder_block_bytes(const ModelConfig& c, int64_t T) {
   const uint64_t t = static_cast<uint64_t>(T < 0 ? 0 : T), kv = static_cast<uint64_t>(c.kv_dim());
-  return t * (sizeof(int32_t) + 1) + sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers) * kv +
-         sizeof(float) * t * (static_cast<uint64_t>(c.d_model) + 2 * static_cast<uint64_t>(c.n_dec_layers) * kv);
+  return t * (sizeof(int32_t) + 1) +
+         sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers + c.n_dec_layers) * kv +
+         sizeof(float) * t * static_cast<uint64_t>(c.d_model);
 }
 
 uint64_t EncoderBlock::bytes() const {
   uint64_t n = ids.size() * sizeof(int32_t) + key_valid.size() + out.size() * sizeof(float);
-  for (const auto* lists : {&k, &v})
+  for (const auto* lists : {&k, &v, &cross_k, &cross_v})
     for (const std::vector<uint16_t>& a : *lists) n += a.size() * sizeof(uint16_t);
-  for (const auto* lists : {&cross_k, &cross_v})
-    for (const std::vector<float>& a : *lists) n += a.size() * sizeof(float);
   return n;
 }
 
@@ -196,7 +212,7 @@ Status Model::encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* 
   std::vector<float> x(static_cast<size_t>(T) * c.d_model);
   embed_tokens(x.data(), embedding_, block_ids.data(), T, c.d_model);
   run_encoder_layers(x.data(), T, out->key_valid, nullptr, 0, &out->k, &out->v);
-  finish_encoder(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
+  finish_encoder_bf16(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
   return Status::Ok();
 }
 
@@ -206,8 +222,11 @@ namespace {
 void flatten_prefix(EncoderOutput* out) {
   if (!out->prefix) return;
   const EncoderBlock& block = *out->prefix;
-  const auto prepend = [](const std::vector<float>& a, std::vector<float>* b) { b->insert(b->begin(), a.begin(), a.end()); };
-  prepend(block.out, &out->out);
+  out->out.insert(out->out.begin(), block.out.begin(), block.out.end());
+  const auto prepend = [](const std::vector<uint16_t>& a, std::vector<float>* b) {  // widened
+    b->insert(b->begin(), a.size(), 0.0f);
+    from_bf16(a, b->data());
+  };
   for (size_t l = 0; l < out->cross_k.size(); ++l) {
     prepend(block.cross_k[l], &out->cross_k[l]);
     prepend(block.cross_v[l], &out->cross_v[l]);
@@ -346,7 +365,8 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
     const uint8_t* valid = enc.key_valid.empty() ? nullptr : enc.key_valid.data();
     if (enc.prefix) {  // the cached block's keys, then the query's (EncoderOutput::prefix)
       const int P = enc.prefix->T;
-      attention_rows_forward(att.data(), q.data(), KVSegment{enc.prefix->cross_k[l].data(), enc.prefix->cross_v[l].data(), P},
+      attention_rows_forward(att.data(), q.data(),
+                             KVSegment{nullptr, nullptr, P, enc.prefix->cross_k[l].data(), enc.prefix->cross_v[l].data()},
                              KVSegment{enc.cross_k[l].data(), enc.cross_v[l].data(), enc.T - P}, 1, NH, NKV, HS, valid);
     } else {
       attention_forward(att.data(), q.data(), enc.cross_k[l].data(), enc.cross_v[l].data(), 1, enc.T, NH, NKV, HS, valid, -1);

@@ -26,19 +26,24 @@ float* row_scratch(size_t n) {
   return scratch.data();
 }
 
-// p[j] = q . k_j for j < Tk (k_j = k + j * ldk, HS floats): four keys per pass, each with
+// One vector of a key or value row: floats, or bf16 bits widened.
+inline F32Vec load_row(const float* p) { return F32Vec::load(p); }
+inline F32Vec load_row(const uint16_t* p) { return F32Vec::load_bf16(p); }
+
+// p[j] = q . k_j for j < Tk (k_j = k + j * ldk, HS values): four keys per pass, each with
 // its own accumulator, so four independent chains hide the add latency.
-void scores(float* p, const float* q, const float* k, int64_t ldk, int Tk, int HS) {
+template <typename K>
+void scores(float* p, const float* q, const K* k, int64_t ldk, int Tk, int HS) {
   int j = 0;
   for (; j + 4 <= Tk; j += 4) {
-    const float* k0 = k + j * ldk;
+    const K* k0 = k + j * ldk;
     F32Vec a0 = F32Vec::zero(), a1 = F32Vec::zero(), a2 = F32Vec::zero(), a3 = F32Vec::zero();
     for (int c = 0; c < HS; c += kLanes) {
       const F32Vec x = F32Vec::load(q + c);
-      a0 = F32Vec::madd(a0, F32Vec::load(k0 + c), x);
-      a1 = F32Vec::madd(a1, F32Vec::load(k0 + ldk + c), x);
-      a2 = F32Vec::madd(a2, F32Vec::load(k0 + 2 * ldk + c), x);
-      a3 = F32Vec::madd(a3, F32Vec::load(k0 + 3 * ldk + c), x);
+      a0 = F32Vec::madd(a0, load_row(k0 + c), x);
+      a1 = F32Vec::madd(a1, load_row(k0 + ldk + c), x);
+      a2 = F32Vec::madd(a2, load_row(k0 + 2 * ldk + c), x);
+      a3 = F32Vec::madd(a3, load_row(k0 + 3 * ldk + c), x);
     }
     p[j] = a0.sum();
     p[j + 1] = a1.sum();
@@ -46,10 +51,26 @@ void scores(float* p, const float* q, const float* k, int64_t ldk, int Tk, int H
     p[j + 3] = a3.sum();
   }
   for (; j < Tk; ++j) {
-    const float* kj = k + j * ldk;
+    const K* kj = k + j * ldk;
     F32Vec a = F32Vec::zero();
-    for (int c = 0; c < HS; c += kLanes) a = F32Vec::madd(a, F32Vec::load(kj + c), F32Vec::load(q + c));
+    for (int c = 0; c < HS; c += kLanes) a = F32Vec::madd(a, load_row(kj + c), F32Vec::load(q + c));
     p[j] = a.sum();
+  }
+}
+
+void segment_scores(float* p, const float* q, const KVSegment& s, int64_t kvo, int64_t ldk, int HS) {
+  if (s.k16) scores(p, q, s.k16 + kvo, ldk, s.n, HS);
+  else scores(p, q, s.k + kvo, ldk, s.n, HS);
+}
+
+// acc[u] += sum_j p[j] v_j[c0 + u * kLanes, ...) over one segment's keys with p[j] != 0.
+template <int NV, typename V>
+void accumulate(F32Vec* acc, const float* p, const V* v, int n, int64_t ldv) {
+  for (int j = 0; j < n; ++j) {
+    if (p[j] == 0.0f) continue;
+    const F32Vec w = F32Vec::splat(p[j]);
+    const V* vj = v + j * ldv;
+    for (int u = 0; u < NV; ++u) acc[u] = F32Vec::madd(acc[u], w, load_row(vj + u * kLanes));
   }
 }
 
@@ -60,13 +81,8 @@ void weighted_sum(float* out, const float* p, const KVSegment* segs, int nseg, i
   F32Vec acc[NV];
   for (int u = 0; u < NV; ++u) acc[u] = F32Vec::zero();
   for (int s = 0; s < nseg; ++s) {
-    const float* v = segs[s].v + vo + c0;
-    for (int j = 0; j < segs[s].n; ++j) {
-      if (p[j] == 0.0f) continue;
-      const F32Vec w = F32Vec::splat(p[j]);
-      const float* vj = v + j * ldv;
-      for (int u = 0; u < NV; ++u) acc[u] = F32Vec::madd(acc[u], w, F32Vec::load(vj + u * kLanes));
-    }
+    if (segs[s].v16) accumulate<NV>(acc, p, segs[s].v16 + vo + c0, segs[s].n, ldv);
+    else accumulate<NV>(acc, p, segs[s].v + vo + c0, segs[s].n, ldv);
     p += segs[s].n;
   }
   for (int u = 0; u < NV; ++u) acc[u].store(out + c0 + u * kLanes);
@@ -105,7 +121,7 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
       const int64_t kvo = static_cast<int64_t>(h / group) * HS;
       for (int i = 0; i < Tq; ++i) {
         const float* qi = q + i * qstride + static_cast<int64_t>(h) * HS;
-        for (int s = 0, off = 0; s < nseg; off += segs[s].n, ++s) scores(p + off, qi, segs[s].k + kvo, kvstride, segs[s].n, HS);
+        for (int s = 0, off = 0; s < nseg; off += segs[s].n, ++s) segment_scores(p + off, qi, segs[s], kvo, kvstride, HS);
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
           const float sc = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
@@ -126,7 +142,7 @@ bool attention_rows_supported(int HS) { return HS > 0 && HS % kLanes == 0; }
 
 void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
                             int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
-  const KVSegment seg{k, v, Tk};
+  const KVSegment seg{k, v, Tk, nullptr, nullptr};
   attention_rows_impl(out, q, &seg, 1, Tq, NH, NKV, HS, key_valid, causal_offset, block_prefix);
 }
 

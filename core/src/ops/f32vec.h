@@ -1,11 +1,13 @@
 // f32vec.h — one SIMD register of floats per ISA (AVX-512F, AVX2+FMA, WASM SIMD128, portable
 // C++), chosen at compile time: zero, unaligned load, acc + a * b, a * b, the lane-wise max,
-// the sum of the lanes in a fixed order and their max. The few-token kernels (the matvec in
+// the sum of the lanes in a fixed order and their max, and a load of bf16 values widened. The few-token kernels (the matvec in
 // linear.cpp, attention for a few query rows in attention_rows.cpp) and the attention rows'
 // scaling (attention.cpp) are written once against it.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -29,6 +31,10 @@ struct F32Vec {
   __m512 v;
   static F32Vec zero() { return {_mm512_setzero_ps()}; }
   static F32Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  // kLanes bf16 values widened (exactly: the bits shifted into a float's top half).
+  static F32Vec load_bf16(const uint16_t* p) {
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16))};
+  }
   static F32Vec splat(float x) { return {_mm512_set1_ps(x)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm512_fmadd_ps(a.v, b.v, acc.v)}; }
@@ -48,6 +54,9 @@ struct F32Vec {
   __m256 v;
   static F32Vec zero() { return {_mm256_setzero_ps()}; }
   static F32Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static F32Vec load_bf16(const uint16_t* p) {
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16))};
+  }
   static F32Vec splat(float x) { return {_mm256_set1_ps(x)}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   static F32Vec madd(F32Vec acc, F32Vec a, F32Vec b) { return {_mm256_fmadd_ps(a.v, b.v, acc.v)}; }
@@ -70,6 +79,7 @@ struct F32Vec {
   v128_t v;
   static F32Vec zero() { return {wasm_f32x4_splat(0.0f)}; }
   static F32Vec load(const float* p) { return {wasm_v128_load(p)}; }
+  static F32Vec load_bf16(const uint16_t* p) { return {wasm_i32x4_shl(wasm_u32x4_load16x4(p), 16)}; }
   static F32Vec splat(float x) { return {wasm_f32x4_splat(x)}; }
   void store(float* p) const { wasm_v128_store(p, v); }
   // SIMD128 has no fused multiply-add (relaxed SIMD's is not in every engine).
@@ -92,6 +102,14 @@ struct F32Vec {
   float v[4];
   static F32Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
   static F32Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+  static F32Vec load_bf16(const uint16_t* p) {
+    F32Vec r;
+    for (int i = 0; i < 4; ++i) {
+      const uint32_t u = static_cast<uint32_t>(p[i]) << 16;
+      std::memcpy(&r.v[i], &u, 4);
+    }
+    return r;
+  }
   static F32Vec splat(float x) { return {{x, x, x, x}}; }
   void store(float* p) const {
     for (int i = 0; i < 4; ++i) p[i] = v[i];

@@ -47,6 +47,9 @@ inline v128_t wasm_f32x4_nearest(v128_t a) {
 }
 inline v128_t wasm_f32x4_pmax(v128_t a, v128_t b) { return np_f(_mm_max_ps(np_mf(b), np_mf(a))); }
 inline v128_t wasm_u32x4_extend_low_u16x8(v128_t a) { return np_i(_mm_cvtepu16_epi32(np_mi(a))); }
+inline v128_t wasm_u32x4_load16x4(const void* p) {
+  return np_i(_mm_cvtepu16_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p))));
+}
 inline v128_t wasm_u32x4_extend_high_u16x8(v128_t a) { return np_i(_mm_cvtepu16_epi32(_mm_srli_si128(np_mi(a), 8))); }
 inline v128_t wasm_i16x8_narrow_i32x4(v128_t a, v128_t b) { return np_i(_mm_packs_epi32(np_mi(a), np_mi(b))); }
 inline v128_t wasm_f32x4_ge(v128_t a, v128_t b) { return np_f(_mm_cmpge_ps(np_mf(a), np_mf(b))); }
