@@ -96,16 +96,21 @@ std::vector<np::GrammarTool> grammar_of(const np::ToolSet& set) {
   return out;
 }
 
-np::DecodeOutput decode(Script& s, const std::vector<np::GrammarTool>& tools, int budget = 200,
-                        bool constrained = true) {
-  np::DecodeSpec spec;
+// The script decoded under `spec` (its tokenizer set here).
+np::DecodeOutput decode_spec(Script& s, np::DecodeSpec spec) {
   spec.tokenizer = &tokenizer();
-  spec.budget = budget;
-  spec.constrained = constrained;
-  spec.tools = &tools;
   np::DecodeOutput out;
   REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
   return out;
+}
+
+np::DecodeOutput decode(Script& s, const std::vector<np::GrammarTool>& tools, int budget = 200,
+                        bool constrained = true) {
+  np::DecodeSpec spec;
+  spec.budget = budget;
+  spec.constrained = constrained;
+  spec.tools = &tools;
+  return decode_spec(s, spec);
 }
 
 }  // namespace
@@ -355,15 +360,12 @@ namespace {
 np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>& tools, const std::vector<float>& scores,
                                    float name_weight, float call_weight) {
   np::DecodeSpec spec;
-  spec.tokenizer = &tokenizer();
   spec.budget = 200;
   spec.tools = &tools;
   spec.tool_scores = &scores;
   spec.name_weight = name_weight;
   spec.call_weight = call_weight;
-  np::DecodeOutput out;
-  REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
-  return out;
+  return decode_spec(s, spec);
 }
 
 }  // namespace
@@ -451,13 +453,11 @@ TEST_CASE("the copy prior keeps string values pieces of the query, as far as its
     INFO("copy weight " << weight);
     Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Londres\"}}]"};
     np::DecodeSpec spec;
-    spec.tokenizer = &tokenizer();
     spec.budget = 200;
     spec.tools = &tools;
     spec.copy_source = source;
     spec.copy_weight = weight;
-    np::DecodeOutput out;
-    REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
+    const np::DecodeOutput out = decode_spec(s, spec);
     INFO(out.text);
     auto calls = np::parse_calls(out.text, set);
     REQUIRE(calls.ok());

@@ -126,37 +126,49 @@ void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& vali
   }
 }
 
-void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
-                           std::vector<std::vector<float>>* cross_v) const {
-  const ModelConfig& c = config_;
+namespace {
+
+// The final norm into `out`, then per decoder layer its cross-attention keys and values
+// (computed once per input) handed to store(l, k, v) through a float scratch.
+template <typename Store>
+void finish_encoder_with(const ModelConfig& c, const std::vector<float>& norm,
+                         const std::vector<DecoderLayer>& layers, const float* x, int R, std::vector<float>* out,
+                         const Store& store) {
   const size_t Rkv = static_cast<size_t>(R) * c.kv_dim();
   out->resize(static_cast<size_t>(R) * c.d_model);
-  zcrmsnorm_forward(out->data(), x, enc_out_norm_.data(), R, c.d_model, c.norm_eps);
-  // Cross-attention keys and values for every decoder layer, computed once.
-  cross_k->assign(c.n_dec_layers, {});
-  cross_v->assign(c.n_dec_layers, {});
+  zcrmsnorm_forward(out->data(), x, norm.data(), R, c.d_model, c.norm_eps);
+  std::vector<float> k(Rkv), v(Rkv);
   for (int l = 0; l < c.n_dec_layers; ++l) {
-    (*cross_k)[l].resize(Rkv);
-    (*cross_v)[l].resize(Rkv);
-    project_kv(dec_layers_[l].cross_attn, c, out->data(), R, (*cross_k)[l].data(), (*cross_v)[l].data(), c.norm_eps);
+    project_kv(layers[l].cross_attn, c, out->data(), R, k.data(), v.data(), c.norm_eps);
+    store(l, k, v);
+    k.resize(Rkv);  // where store took the scratch's storage
+    v.resize(Rkv);
   }
 }
 
+}  // namespace
+
+void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
+                           std::vector<std::vector<float>>* cross_v) const {
+  cross_k->assign(config_.n_dec_layers, {});
+  cross_v->assign(config_.n_dec_layers, {});
+  finish_encoder_with(config_, enc_out_norm_, dec_layers_, x, R, out,
+                      [&](int l, std::vector<float>& k, std::vector<float>& v) {
+                        (*cross_k)[l] = std::move(k);
+                        (*cross_v)[l] = std::move(v);
+                      });
+}
+
+// One layer at a time through the float scratch: a block never holds fp32 and bf16 at once.
 void Model::finish_encoder_bf16(const float* x, int R, std::vector<float>* out, std::vector<std::vector<uint16_t>>* cross_k,
                                 std::vector<std::vector<uint16_t>>* cross_v) const {
-  const ModelConfig& c = config_;
-  const size_t Rkv = static_cast<size_t>(R) * c.kv_dim();
-  out->resize(static_cast<size_t>(R) * c.d_model);
-  zcrmsnorm_forward(out->data(), x, enc_out_norm_.data(), R, c.d_model, c.norm_eps);
-  // One layer at a time through a float scratch: the block never holds fp32 and bf16 at once.
-  std::vector<float> k(Rkv), v(Rkv);
-  cross_k->assign(c.n_dec_layers, {});
-  cross_v->assign(c.n_dec_layers, {});
-  for (int l = 0; l < c.n_dec_layers; ++l) {
-    project_kv(dec_layers_[l].cross_attn, c, out->data(), R, k.data(), v.data(), c.norm_eps);
-    to_bf16(k.data(), Rkv, &(*cross_k)[l]);
-    to_bf16(v.data(), Rkv, &(*cross_v)[l]);
-  }
+  cross_k->assign(config_.n_dec_layers, {});
+  cross_v->assign(config_.n_dec_layers, {});
+  finish_encoder_with(config_, enc_out_norm_, dec_layers_, x, R, out,
+                      [&](int l, std::vector<float>& k, std::vector<float>& v) {
+                        to_bf16(k.data(), k.size(), &(*cross_k)[l]);
+                        to_bf16(v.data(), v.size(), &(*cross_v)[l]);
+                      });
 }
 
 Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_t block_prefix) const {
