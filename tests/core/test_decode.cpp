@@ -476,3 +476,33 @@ TEST_CASE("the copy prior keeps string values pieces of the query, as far as its
     }
   }
 }
+
+TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  struct Case {
+    const char* source;
+    int64_t wanted, copied;  // what the script writes; what the prior keeps of it
+  };
+  for (const Case& c : {Case{"weather in Oslo for 3 days", 37, 3}, Case{"weather in Oslo for -3 days", -37, -3},
+                        Case{"weather in Oslo, 2 or 5 days", 58, 5}}) {
+    for (const float weight : {0.0f, 20.0f}) {
+      INFO(c.source << ", copy weight " << weight);
+      Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\",\"days\":" +
+               std::to_string(c.wanted) + "}}]"};
+      np::DecodeSpec spec;
+      spec.budget = 200;
+      spec.tools = &tools;
+      spec.copy_source = c.source;
+      spec.copy_weight = weight;
+      const np::DecodeOutput out = decode_spec(s, spec);
+      INFO(out.text);
+      auto calls = np::parse_calls(out.text, set);
+      REQUIRE(calls.ok());
+      REQUIRE(calls.value().size() >= 1);  // (the script diverged after the number: noise writes the rest)
+      CHECK(calls.value()[0].arguments["location"] == "Oslo");  // a piece of the query already: untouched
+      CHECK(calls.value()[0].arguments["days"].get<int64_t>() == (weight == 0.0f ? c.wanted : c.copied));
+      CHECK((out.prior_overrides > 0) == (weight > 0.0f));
+    }
+  }
+}

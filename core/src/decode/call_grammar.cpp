@@ -159,12 +159,21 @@ bool CallGrammar::string_byte(uint8_t c, bool* closed) {
   }
 }
 
+int CallGrammar::num_byte(uint8_t c) {
+  num_str_.push_back(static_cast<char>(c));
+  return 1;
+}
+
 void CallGrammar::json_end_value() { j_ = stack_.empty() ? J::kIdle : J::kAfterItem; }
 
 int CallGrammar::feed_json(uint8_t c) {
   switch (j_) {
     case J::kValueStart:
       if (c == '"') { j_ = J::kString; str_is_key_ = false; value_str_.clear(); ++value_strings_; return 1; }
+      if (c == '-' || is_digit(c)) {  // a number: its text kept for number_string()
+        num_str_.assign(1, static_cast<char>(c));
+        ++value_numbers_;
+      }
       if (c == '-') { j_ = J::kNumber; num_ = Num::kSign; num_len_ = 1; return 1; }
       if (c == '0') { j_ = J::kNumber; num_ = Num::kZero; num_len_ = 1; return 1; }
       if (is_digit(c)) { j_ = J::kNumber; num_ = Num::kInt; num_len_ = 1; return 1; }
@@ -196,8 +205,8 @@ int CallGrammar::feed_json(uint8_t c) {
       const bool more2 = num_len_ + 1 < kMaxNumberLen;
       switch (num_) {
         case Num::kSign:
-          if (c == '0' && more) { num_ = Num::kZero; ++num_len_; return 1; }
-          if (is_digit(c) && more) { num_ = Num::kInt; ++num_len_; return 1; }
+          if (c == '0' && more) { num_ = Num::kZero; ++num_len_; return num_byte(c); }
+          if (is_digit(c) && more) { num_ = Num::kInt; ++num_len_; return num_byte(c); }
           return 0;
         case Num::kZero: case Num::kInt: case Num::kFrac: case Num::kExp:
           if (is_digit(c) && num_ != Num::kZero) {
@@ -206,27 +215,27 @@ int CallGrammar::feed_json(uint8_t c) {
             if (num_ == Num::kExp && exp_digits_ >= 2) return 0;
             if (num_ == Num::kExp) ++exp_digits_;
             ++num_len_;
-            return 1;
+            return num_byte(c);
           }
           if (c == '.' && (num_ == Num::kZero || num_ == Num::kInt) && !num_integer_only_ && more2) {
-            num_ = Num::kDot; ++num_len_; return 1;
+            num_ = Num::kDot; ++num_len_; return num_byte(c);
           }
           if ((c == 'e' || c == 'E') && num_ != Num::kExp && !num_integer_only_ && more2) {
-            num_ = Num::kE; ++num_len_; return 1;
+            num_ = Num::kE; ++num_len_; return num_byte(c);
           }
           // Any other byte ends the number; the container (or the caller) must take it.
           json_end_value();
           if (j_ == J::kIdle) return 2;
           return feed_json(c);
         case Num::kDot:
-          if (is_digit(c) && more) { num_ = Num::kFrac; ++num_len_; return 1; }
+          if (is_digit(c) && more) { num_ = Num::kFrac; ++num_len_; return num_byte(c); }
           return 0;
         case Num::kE:
-          if ((c == '+' || c == '-') && more2) { num_ = Num::kESign; ++num_len_; return 1; }
-          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return 1; }
+          if ((c == '+' || c == '-') && more2) { num_ = Num::kESign; ++num_len_; return num_byte(c); }
+          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return num_byte(c); }
           return 0;
         case Num::kESign:
-          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return 1; }
+          if (is_digit(c) && more) { num_ = Num::kExp; exp_digits_ = 1; ++num_len_; return num_byte(c); }
           return 0;
       }
       return 0;

@@ -102,10 +102,17 @@ class CallGrammar {
     return st_ == St::kInValue && !str_is_key_ && (j_ == J::kString || j_ == J::kEscape || j_ == J::kHex || j_ == J::kUtf8);
   }
   const std::string& value_string() const { return value_str_; }
+  // The same for numbers: inside one now, its text so far (kept until the next opens), and
+  // how many have opened.
+  bool in_value_number() const { return st_ == St::kInValue && j_ == J::kNumber; }
+  const std::string& number_string() const { return num_str_; }
+  int value_numbers() const { return value_numbers_; }
   int value_strings() const { return value_strings_; }  // string values opened so far
-  // A string value may begin within the next bytes: in a key, before a value, in `":`.
+  // A string or number value may begin within the next bytes (in a key, before a value, in
+  // `":`), or one is being written.
   bool value_ahead() const {
-    return st_ == St::kKey || st_ == St::kValue || (st_ == St::kLit && next_ == St::kValue) || in_value_string();
+    return st_ == St::kKey || st_ == St::kValue || (st_ == St::kLit && next_ == St::kValue) || in_value_string() ||
+           in_value_number();
   }
 
  private:
@@ -146,6 +153,7 @@ class CallGrammar {
   // Feed to the generic value machine. Returns 1 consumed, 0 reject, 2 value finished
   // without consuming c (numbers end on the next byte).
   int feed_json(uint8_t c);
+  int num_byte(uint8_t c);  // a byte taken inside a number: kept in num_str_; returns 1
   bool json_value_finished() const { return j_ == J::kIdle; }
   void json_end_value();  // a value inside the machine ended: pop to the container state
   std::string json_completion() const;
@@ -179,6 +187,8 @@ class CallGrammar {
   int tool_ = -1;                  // index of the chosen tool in this call
   int names_chosen_ = 0;           // names closed so far
   std::string value_str_;          // the last string value's bytes (in_value_string)
+  std::string num_str_;            // the last number's text (in_value_number)
+  int value_numbers_ = 0;
   int value_strings_ = 0;
   int param_ = -1;                 // index of the current key's parameter
   std::vector<uint8_t> used_;      // per parameter of the chosen tool: key already written

@@ -154,16 +154,43 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       return spec.name_weight * sc[static_cast<size_t>(after.tool_index())];
     return 0.0f;
   };
-  // The copy prior: copy_weight for a token that keeps the string value being written a piece
-  // of the query (ASCII letters compared without case), 0 for one that leaves it.
+  // The copy prior: 0 for a token that makes the string value being written stop being a
+  // piece of the query (ASCII letters compared without case), or the number being written
+  // stop being the start of one of the query's numbers (all of one once it ends); copy_weight
+  // for every other token, those that touch no value included (so a token that stops before
+  // a value does not lose to one that runs into it). A query without digits leaves numbers be.
   std::string source_folded(spec.copy_source);
   for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
+  for (size_t i = 0; i < spec.copy_source.size();) {
+    const auto digit = [&](size_t j) { return j < spec.copy_source.size() && spec.copy_source[j] >= '0' && spec.copy_source[j] <= '9'; };
+    if (!digit(i)) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (digit(j)) ++j;
+    if (j + 1 < spec.copy_source.size() && spec.copy_source[j] == '.' && digit(j + 1))
+      for (++j; digit(j); ++j) {}
+    source_numbers.emplace_back(spec.copy_source.substr(i, j - i));
+    if (i > 0 && spec.copy_source[i - 1] == '-') source_numbers.push_back("-" + source_numbers.back());  // "-20" too
+    i = j;
+  }
   std::string folded;
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
-    if (!before.in_value_string() && after.value_strings() == before.value_strings()) return 0.0f;
-    folded = after.value_string();
-    for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return source_folded.find(folded) != std::string::npos ? spec.copy_weight : 0.0f;
+    if (before.in_value_string() || after.value_strings() != before.value_strings()) {
+      folded = after.value_string();
+      for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return source_folded.find(folded) != std::string::npos ? spec.copy_weight : 0.0f;
+    }
+    if (!source_numbers.empty() && (before.in_value_number() || after.value_numbers() != before.value_numbers())) {
+      const std::string& num = after.number_string();
+      const bool open = after.in_value_number();
+      for (const std::string& s : source_numbers)
+        if (open ? s.compare(0, num.size(), num) == 0 && num.size() <= s.size() : s == num) return spec.copy_weight;
+      return 0.0f;
+    }
+    return spec.copy_weight;  // no value touched: nothing left the query (`":` ties with `":2`)
   };
   CallGrammar chosen(spec.tools);
   // copy: the copy prior's bias, else the tool prior's (one function, not one per bias: size).
