@@ -14,6 +14,7 @@
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
 #include "decode/tool_prior.h"
+#include "np/dataset.h"
 #include "np/model.h"
 #include "np/tool_caller.h"
 #include "np/tools.h"
@@ -505,4 +506,51 @@ TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[
       CHECK((out.prior_overrides > 0) == (weight > 0.0f));
     }
   }
+}
+
+TEST_CASE("the tool-list token memo: each list tokenized once while remembered, the oldest dropped", "[tool_caller]") {
+  np::ToolsTokenMemo memo;
+  int encodes = 0;
+  const auto encode = [&](const std::string& j) {
+    ++encodes;
+    return std::vector<int32_t>(j.begin(), j.end());
+  };
+  CHECK(memo.get("[a]", encode) == std::vector<int32_t>{'[', 'a', ']'});
+  CHECK(memo.get("[a]", encode) == std::vector<int32_t>{'[', 'a', ']'});
+  CHECK(encodes == 1);
+  for (size_t i = 0; i < np::ToolsTokenMemo::kEntries - 1; ++i) memo.get("[" + std::to_string(i) + "]", encode);
+  CHECK(encodes == static_cast<int>(np::ToolsTokenMemo::kEntries));
+  memo.get("[a]", encode);  // still remembered (8 entries), and now the most recent
+  CHECK(encodes == static_cast<int>(np::ToolsTokenMemo::kEntries));
+  memo.get("[new]", encode);  // drops the oldest, "[0]"
+  memo.get("[0]", encode);
+  CHECK(encodes == static_cast<int>(np::ToolsTokenMemo::kEntries) + 2);
+  memo.get("[a]", encode);
+  CHECK(encodes == static_cast<int>(np::ToolsTokenMemo::kEntries) + 2);
+
+  // Through a ToolCaller: the ids are the tokenizer's whether the list was remembered or not.
+  np::GgufWriter w;
+  auto tok = np::synthetic_tokenizer(512);
+  REQUIRE(tok.ok());
+  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, np::GgmlType::F32, &w).ok());
+  auto bytes = w.to_bytes();
+  REQUIRE(bytes.ok());
+  auto f = np::GgufFile::open_bytes(bytes.take());
+  REQUIRE(f.ok());
+  auto m = np::Model::load(f.take());
+  REQUIRE(m.ok());
+  np::ToolCaller caller(m.take());
+  const std::string a = R"([{"name":"get_weather","description":"Weather.","parameters":{"city":{"type":"string"}}}])";
+  const std::string b = R"([{"name":"set_alarm","description":"Alarm.","parameters":{"time":{"type":"string"}}}])";
+  const auto expected = [&](const std::string& tools) {
+    bool truncated = false;
+    return np::build_encoder_ids(caller.model().tokenizer(), caller.model().config(), "hi there",
+                                 np::parse_tools(tools).value().normalized_json, &truncated);
+  };
+  for (const std::string* t : {&a, &b, &a, &b}) {
+    auto r = caller.call("hi there", *t);
+    REQUIRE(r.ok());
+    CHECK(r.value().input_ids == expected(*t));
+  }
+  CHECK(expected(a) != expected(b));
 }

@@ -64,9 +64,12 @@ Status parse_example(std::string_view line, int64_t line_no, bool check_argument
 // (config.tools_id, encode(tools_json) cut the same way), then encode(query); *block_prefix
 // (when given) gets the tool block's length, which the encoder's mask needs (0 for the
 // bidirectional mask).
+// tools_ids: encode(tools_json) when the caller has it already (ToolCaller remembers the last
+// few lists'), else null.
 std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
                                        std::string_view query, const std::string& tools_json,
-                                       bool* truncated, int32_t* block_prefix = nullptr);
+                                       bool* truncated, int32_t* block_prefix = nullptr,
+                                       const std::vector<int32_t>* tools_ids = nullptr);
 
 // What a target token is, for the loss weight. Structure is everything that is not a tool
 // name, an argument key or an argument value: brackets, braces, quotes, colons, commas, the

@@ -198,9 +198,29 @@ uint64_t call_thread_scratch_bytes(const ModelConfig& c, int64_t encoder_tokens)
          + T * widest * sizeof(int16_t) + T * (widest / 32) * sizeof(float);  // + int16 activations (gemm_q8_int16.h)
 }
 
+std::vector<int32_t> ToolsTokenMemo::get(const std::string& json,
+                                         const std::function<std::vector<int32_t>(const std::string&)>& encode) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i].first == json) {
+        std::rotate(entries_.begin() + static_cast<std::ptrdiff_t>(i), entries_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                    entries_.end());  // now the most recent
+        return entries_.back().second;
+      }
+  }
+  std::vector<int32_t> ids = encode(json);  // outside the lock: tokenizing takes a while
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
+  entries_.emplace_back(json, ids);
+  return ids;
+}
+
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,
                                                      bool* truncated, int32_t* block_prefix) const {
-  return build_encoder_ids(model_->tokenizer(), model_->config(), query, tools_json, truncated, block_prefix);
+  const Tokenizer& tok = model_->tokenizer();
+  const std::vector<int32_t> tools_ids = tools_memo_->get(tools_json, [&](const std::string& j) { return tok.encode(j); });
+  return build_encoder_ids(tok, model_->config(), query, tools_json, truncated, block_prefix, &tools_ids);
 }
 
 Result<int32_t> ToolCaller::prepare_catalog(std::string_view tools_json, std::string* status) const {

@@ -18,7 +18,7 @@ using data_detail::json;
 // The one definition of the encoder layout; ToolCaller::build_encoder_input calls it.
 std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelConfig& config,
                                        std::string_view query, const std::string& tools_json,
-                                       bool* truncated, int32_t* block_prefix) {
+                                       bool* truncated, int32_t* block_prefix, const std::vector<int32_t>* tools_ids) {
   const size_t L = static_cast<size_t>(config.max_enc_len);
   *truncated = false;
   std::vector<int32_t> q = tokenizer.encode(query);
@@ -26,7 +26,7 @@ std::vector<int32_t> build_encoder_ids(const Tokenizer& tokenizer, const ModelCo
     q.resize(L - 2);
     *truncated = true;
   }
-  std::vector<int32_t> t = tokenizer.encode(tools_json);
+  std::vector<int32_t> t = tools_ids ? *tools_ids : tokenizer.encode(tools_json);
   const size_t room = L - 1 - q.size();
   if (t.size() > room) {
     t.resize(room);
