@@ -18,6 +18,7 @@
 #include "np/model.h"
 #include "np/tool_caller.h"
 #include "np/tools.h"
+#include "test_util.h"
 
 using np::Code;
 
@@ -529,17 +530,7 @@ TEST_CASE("the tool-list token memo: each list tokenized once while remembered, 
   CHECK(encodes == static_cast<int>(np::ToolsTokenMemo::kEntries) + 2);
 
   // Through a ToolCaller: the ids are the tokenizer's whether the list was remembered or not.
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, np::GgmlType::F32, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
-  REQUIRE(m.ok());
-  np::ToolCaller caller(m.take());
+  np::ToolCaller caller(np_test::random_model(5));
   const std::string a = R"([{"name":"get_weather","description":"Weather.","parameters":{"city":{"type":"string"}}}])";
   const std::string b = R"([{"name":"set_alarm","description":"Alarm.","parameters":{"time":{"type":"string"}}}])";
   const auto expected = [&](const std::string& tools) {

@@ -12,6 +12,7 @@
 
 #include "np/gguf.h"
 #include "np/model.h"
+#include "test_util.h"
 
 using np::Code;
 using np::GgufValue;
@@ -92,20 +93,12 @@ TEST_CASE("known keys with a wrong type or value are refused, each with its code
 }
 
 TEST_CASE("the lexical tool prior's weights are read from the file, 0 without them", "[model]") {
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
   for (const bool with_keys : {false, true}) {
-    np::GgufWriter w;
     np::ModelConfig c = np::ModelConfig::small();
-    if (with_keys) c.tool_prior_name = 1.5f, c.tool_prior_call = 4.0f;  // written by model_config_to_gguf
-    REQUIRE(np::model_write_random(c, tok.value(), 9, np::GgmlType::F32, &w).ok());
-    auto bytes = w.to_bytes();
-    REQUIRE(bytes.ok());
-    auto f = np::GgufFile::open_bytes(bytes.take());
-    REQUIRE(f.ok());
-    auto m = np::Model::load(f.take());
-    REQUIRE(m.ok());
-    CHECK(m.value()->config().tool_prior_name == (with_keys ? 1.5f : 0.0f));
-    CHECK(m.value()->config().tool_prior_call == (with_keys ? 4.0f : 0.0f));
+    if (with_keys) c.tool_prior_name = 1.5f, c.tool_prior_call = 4.0f, c.copy_prior = 2.0f;  // model_config_to_gguf writes them
+    const auto m = np_test::random_model(9, c);
+    CHECK(m->config().tool_prior_name == (with_keys ? 1.5f : 0.0f));
+    CHECK(m->config().tool_prior_call == (with_keys ? 4.0f : 0.0f));
+    CHECK(m->config().copy_prior == (with_keys ? 2.0f : 0.0f));
   }
 }

@@ -41,8 +41,9 @@ struct DecodeSpec {
   const std::vector<float>* tool_scores = nullptr;
   float name_weight = 0.0f;
   float call_weight = 0.0f;
-  // Copy prior, constrained only: where a string value is being written, the tokens that keep
-  // it a piece of `copy_source` (the query; ASCII case ignored) gain copy_weight. 0: off.
+  // Copy prior, constrained only: where a value may be written, every allowed token gains
+  // copy_weight except those that make a string value stop being a piece of `copy_source` (the
+  // query; ASCII case ignored) or a number stop being (the start of) one of its numbers. 0: off.
   std::string_view copy_source;
   float copy_weight = 0.0f;
   std::function<bool(int32_t id, const std::string& text)> on_token;
