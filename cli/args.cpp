@@ -68,7 +68,8 @@ bool read_examples_in_order(const std::string& path, std::vector<np::Example>* o
   return true;
 }
 
-bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* copy_weight, std::string* error) {
+bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
+                     std::string* error) {
   std::string v;
   const auto number = [](const std::string& t, float* out) {
     char* end = nullptr;
@@ -82,10 +83,17 @@ bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, f
     return false;
   }
   if (!arg_value(args, "--tool-prior", &v)) return true;
-  const size_t comma = v.find(',');
-  if (!number(v.substr(0, comma), name_weight) ||
-      !number(comma == std::string::npos ? v : v.substr(comma + 1), call_weight)) {
-    *error = "--tool-prior wants NAME[,CALL], numbers from 0 to 100 (got '" + v + "')";
+  // NAME[,CALL[,MARGIN]]: CALL defaults to NAME; MARGIN to the model's.
+  std::vector<std::string> parts;
+  for (size_t at = 0;;) {
+    const size_t comma = v.find(',', at);
+    parts.push_back(v.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  if (parts.size() > 3 || !number(parts[0], name_weight) || !number(parts.size() > 1 ? parts[1] : parts[0], call_weight) ||
+      (parts.size() > 2 && !number(parts[2], margin))) {
+    *error = "--tool-prior wants NAME[,CALL[,MARGIN]], numbers from 0 to 100 (got '" + v + "')";
     return false;
   }
   return true;

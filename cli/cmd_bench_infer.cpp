@@ -119,6 +119,7 @@ int cmd_bench(const Args& args) {
     np::CallOptions opt;
     opt.use_catalog_cache = cached;
     opt.max_tokens = max_tokens;
+    opt.sparse_logits = !arg_flag(args, "--full-logits");
     std::vector<double> total, encode, decode;
     json last;
     for (int i = 0; i < n + 2; ++i) {  // two warm-ups (the first fills the cache)

@@ -224,9 +224,11 @@ int train_command(const Args& args, bool finetune) {
   if (f.has("--no-augment")) tc.pair.augment.enabled = false;
   f.num("--rename-tools", &tc.pair.augment.rename_tools);
   f.num("--rename-params", &tc.pair.augment.rename_params);
+  f.num("--swap-words", &tc.pair.augment.swap_words);
   if (!(tc.pair.augment.rename_tools >= 0 && tc.pair.augment.rename_tools <= 1 &&
-        tc.pair.augment.rename_params >= 0 && tc.pair.augment.rename_params <= 1))
-    return usage_error("--rename-tools and --rename-params are probabilities in [0, 1]");
+        tc.pair.augment.rename_params >= 0 && tc.pair.augment.rename_params <= 1 &&
+        tc.pair.augment.swap_words >= 0 && tc.pair.augment.swap_words <= 1))
+    return usage_error("--rename-tools, --rename-params and --swap-words are probabilities in [0, 1]");
   if (f.str("--qat", &s)) {
     if (s == "q8_0") tc.qat = np::GgmlType::Q8_0;
     else if (s == "q4_0") tc.qat = np::GgmlType::Q4_0;
@@ -443,9 +445,10 @@ int cmd_eval(const Args& args) {
   if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
   if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
   opt.jump_forward = arg_flag(args, "--jump-forward");
+  opt.sparse_logits = !arg_flag(args, "--full-logits");
   {
     std::string prior_error;
-    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.copy_prior, &prior_error)) return usage_error(prior_error);
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.copy_prior, &prior_error)) return usage_error(prior_error);
   }
   size_t limit = examples.size();
   if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));

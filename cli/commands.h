@@ -50,6 +50,7 @@ int usage_error(const std::string& message);  // prints message + hint, returns 
 // --tool-prior NAME[,CALL]: the lexical tool prior's weights for run/eval/bench (CallOptions
 // tool_prior_name/_call; CALL defaults to NAME); false with *error set on a bad value.
 // --copy-prior W: the copy prior's weight (CallOptions::copy_prior).
-bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* copy_weight, std::string* error);
+bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
+                     std::string* error);
 
 }  // namespace np_cli

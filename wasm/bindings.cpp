@@ -192,13 +192,15 @@ class Engine {
   // Result: {ok, json: call_result_to_json text, outputIds: Int32Array, inputIds: Int32Array}.
   // preselectAbove / preselectK: np::CallOptions' tool pre-selection (-1 above: never).
   // toolPriorName / toolPriorCall / copyPrior: the decoding priors' weights (negative: the model's).
-  val call(const std::string& query, const std::string& tools, int max_tokens, bool constrained,
+  // mode: bit 0 constrained decoding, bit 1 every step's full logits (no sparse steps).
+  val call(const std::string& query, const std::string& tools, int max_tokens, int mode,
            int preselect_above, int preselect_k, double tool_prior_name, double tool_prior_call, double copy_prior,
            val on_token) {
     if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
     np::CallOptions opt;
     opt.max_tokens = max_tokens > 0 ? max_tokens : 0;
-    opt.constrained = constrained;
+    opt.constrained = (mode & 1) != 0;
+    opt.sparse_logits = (mode & 2) == 0;
     opt.preselect_above = preselect_above;
     opt.preselect_k = preselect_k;
     opt.tool_prior_name = static_cast<float>(tool_prior_name);

@@ -1106,3 +1106,74 @@ TEST_CASE("renaming augmentation renames tools and parameters in the list and th
   CHECK_FALSE(np::rename_tools_and_calls(&t2, &calls, o, 4));
   CHECK(t2 == set.value().normalized_json);
 }
+
+TEST_CASE("word swap replaces shared words in the request, the tools and the answer alike", "[data][augment]") {
+  auto set = np::parse_tools(R"([
+    {"name":"set_timer","description":"Start a countdown timer with a label","parameters":{
+      "minutes":{"type":"integer","description":"Length of the countdown","required":true},
+      "timer_label":{"type":"string","description":"Shown when the timer rings","enum":["Tea timer","eggs"]}}},
+    {"name":"play_music","description":"Play a song or an artist","parameters":{
+      "query":{"type":"string","description":"What to play","required":true}}}])");
+  REQUIRE(set.ok());
+  const std::string query0 = "Set a countdown TIMER for 10 minutes called Tea timer";
+  std::vector<np::AnswerCall> calls0(1);
+  calls0[0].name = "set_timer";
+  calls0[0].original_name = "set_timer";
+  calls0[0].arguments = {{"minutes", 10}, {"timer_label", "Tea timer"}};
+  const std::vector<std::string> pool = {"lantern", "orbit", "velvet", "harbor", "quartz", "meadow",
+                                         "pepper", "falcon", "cobalt", "tundra", "glacier", "sonnet"};
+  np::AugmentOptions o;
+  o.swap_words = 1.0;
+  std::set<std::string> swapped_into;
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    std::string query = query0, tools = set.value().normalized_json;
+    std::vector<np::AnswerCall> calls = calls0;
+    const int n = np::swap_shared_words(&query, &tools, &calls, pool, o, seed);
+    REQUIRE(n >= 1);  // the request shares "countdown", "timer", "minutes" with the list
+    std::string q2 = query0, t2 = set.value().normalized_json;
+    std::vector<np::AnswerCall> c2 = calls0;
+    CHECK(np::swap_shared_words(&q2, &t2, &c2, pool, o, seed) == n);
+    CHECK((q2 == query && t2 == tools && c2[0].arguments == calls[0].arguments));  // deterministic
+    CHECK(query != query0);
+    // Still a valid list; the answer names one of its tools with its parameters, and its
+    // string value is still a piece of the request.
+    auto now = np::parse_tools(tools);
+    REQUIRE(now.ok());
+    const np::Tool* t = now.value().find(calls[0].name);
+    REQUIRE(t != nullptr);
+    for (auto it = calls[0].arguments.begin(); it != calls[0].arguments.end(); ++it) {
+      CHECK(std::any_of(t->params.begin(), t->params.end(), [&](const np::ToolParam& p) { return p.name == it.key(); }));
+      if (it.value().is_string()) CHECK(query.find(it.value().get<std::string>()) != std::string::npos);
+      else CHECK(it.value() == 10);  // numbers untouched
+    }
+    // "timer" moved everywhere or nowhere, in its case pattern.
+    const bool timer_gone = query.find("TIMER") == std::string::npos;
+    CHECK(timer_gone == (query.find("timer") == std::string::npos));
+    CHECK(timer_gone == (tools.find("timer") == std::string::npos));
+    CHECK(timer_gone == (calls[0].name != "set_timer"));
+    for (const std::string& w : pool)
+      if (query.find(w) != std::string::npos) swapped_into.insert(w);
+    CHECK(query.find("Set a ") == 0);  // short and common words stay
+    CHECK(tools.find("\"required\":true") != std::string::npos);  // the structure stays
+  }
+  CHECK(swapped_into.size() >= 4);  // replacements vary with the seed
+  // A word only the tools use may move too, but never one the request alone uses.
+  np::AugmentOptions none;  // probability 0: nothing changes
+  std::string query = query0, tools = set.value().normalized_json;
+  std::vector<np::AnswerCall> calls = calls0;
+  CHECK(np::swap_shared_words(&query, &tools, &calls, pool, none, 3) == 0);
+  CHECK(query == query0);
+  CHECK(tools == set.value().normalized_json);
+  CHECK(calls[0].name == "set_timer");
+  // The pool of a tokenizer: its whole-word pieces of 4-10 lower-case letters.
+  std::vector<std::string> pieces = {"<pad>", "</s>", "<s>", "<unk>", "\xE2\x96\x81" "lantern", "\xE2\x96\x81" "Orbit",
+                                     "\xE2\x96\x81" "ab", "velvet", "\xE2\x96\x81" "harbor", "\xE2\x96\x81" "please"};
+  std::vector<np::TokenType> types(pieces.size(), np::TokenType::kNormal);
+  for (int i = 0; i < 3; ++i) types[i] = np::TokenType::kControl;
+  types[3] = np::TokenType::kUnknown;
+  np::TokenizerConfig cfg;
+  cfg.byte_fallback = false;
+  auto tok = np::Tokenizer::from_pieces(pieces, std::vector<float>(pieces.size(), 0.0f), types, cfg);
+  REQUIRE(tok.ok());
+  CHECK(np::swap_word_pool(tok.value()) == std::vector<std::string>{"lantern", "harbor"});
+}

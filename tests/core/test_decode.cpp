@@ -13,6 +13,7 @@
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "decode/token_trie.h"
 #include "decode/tool_prior.h"
 #include "np/dataset.h"
 #include "np/model.h"
@@ -292,6 +293,9 @@ TEST_CASE("tool caller on a random model: always a valid answer", "[tool_caller]
     np::CallOptions o;
     o.tool_prior_call = bad;
     CHECK(caller.call("hi", tools, o).status().code() == Code::kInvalidInput);
+    np::CallOptions m;
+    m.tool_prior_margin = bad;
+    CHECK(caller.call("hi", tools, m).status().code() == Code::kInvalidInput);
   }
 
   // The result JSON is valid JSON with the documented fields.
@@ -360,13 +364,14 @@ TEST_CASE("constrained decoding takes the best allowed token however deep it ran
 namespace {
 
 np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>& tools, const std::vector<float>& scores,
-                                   float name_weight, float call_weight) {
+                                   float name_weight, float call_weight, float call_margin = 0.0f) {
   np::DecodeSpec spec;
   spec.budget = 200;
   spec.tools = &tools;
   spec.tool_scores = &scores;
   spec.name_weight = name_weight;
   spec.call_weight = call_weight;
+  spec.call_margin = call_margin;
   return decode_spec(s, spec);
 }
 
@@ -418,6 +423,27 @@ TEST_CASE("the lexical tool prior weighs against an empty answer when a tool mat
         CHECK(out.prior_overrides == 0);
       }
       CHECK(out.no_call_prob > 0.5f);  // the model's own probability, whatever the prior chose
+    }
+  }
+}
+
+TEST_CASE("the empty answer's margin favours `[]` where no tool shares a word with the query", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::string call = "<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\"}}]";
+  for (const float margin : {0.0f, 1.0f, 4.0f}) {
+    for (const float best : {0.0f, 8.0f}) {
+      INFO("margin " << margin << ", best score " << best);
+      Script s{call};
+      const np::DecodeOutput out = decode_with_prior(s, tools, {best, 0.0f}, 0.0f, 4.0f, margin);
+      // `[]` gets 4 * (margin - best): 16 beats the model's logit of 10 (noise 2 at most), 4 does not.
+      if (4.0f * (margin - best) > 12.0f) {
+        CHECK(out.text == "[]");
+        CHECK(out.prior_overrides >= 1);
+      } else {
+        CHECK(out.text != "[]");
+        CHECK_FALSE(s.diverged);
+      }
     }
   }
 }
@@ -544,4 +570,149 @@ TEST_CASE("the tool-list token memo: each list tokenized once while remembered, 
     CHECK(r.value().input_ids == expected(*t));
   }
   CHECK(expected(a) != expected(b));
+}
+
+TEST_CASE("the token trie lists exactly the tokens the grammar allows", "[decode][sparse]") {
+  const np::Tokenizer& tok = tokenizer();
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const np::TokenTrie trie(tok);
+  std::vector<np::CallGrammar> scratch;
+  // States along an answer, byte by byte: structure, names, keys, values, enums, numbers.
+  const std::string answer = " [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"San Francisco\",\"days\":31}},"
+                             "{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}]";
+  np::CallGrammar g(&tools);
+  int checked = 0, limited = 0;
+  for (size_t i = 0; i <= answer.size(); ++i) {
+    std::vector<int32_t> want;
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+      const np::TokenType type = tok.type(id);
+      if (type == np::TokenType::kControl || type == np::TokenType::kUnknown || type == np::TokenType::kUnused) continue;
+      const std::string& text = tok.token_text(id);
+      np::CallGrammar t = g;
+      if (!text.empty() && t.feed(text)) want.push_back(id);
+    }
+    std::vector<int32_t> got;
+    REQUIRE(trie.allowed(g, 100000, &got, &scratch));
+    std::sort(got.begin(), got.end());
+    INFO("after " << answer.substr(0, i));
+    CHECK(got == want);
+    ++checked;
+    // A limit below the count: refused (the caller then computes every logit).
+    if (want.size() > 1) {
+      CHECK_FALSE(trie.allowed(g, want.size() - 1, &got, &scratch));
+      ++limited;
+    }
+    if (i < answer.size()) REQUIRE(g.feed_byte(static_cast<uint8_t>(answer[i])));
+  }
+  CHECK(checked == static_cast<int>(answer.size()) + 1);
+  CHECK(limited > 100);
+}
+
+TEST_CASE("sparse logits choose what full logits choose", "[decode][sparse]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const np::TokenTrie trie(tokenizer());
+  const std::vector<std::string> targets = {
+      "<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"San Francisco\",\"days\":3}}]",
+      "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"kitchen\"}}]",
+      "<tool_call> [{\"name\":\"get_wrong\",\"arguments\":{}}]",       // diverges in the name: noise decides
+      "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"dim\":4}}]",  // a key the tool lacks
+      "<tool_call> []"};
+  for (const std::string& target : targets) {
+    for (const bool priors : {false, true}) {
+      np::DecodeSpec base;
+      base.budget = 60;
+      base.tools = &tools;
+      const std::vector<float> scores = {1.0f, 2.0f};
+      if (priors) {
+        base.tool_scores = &scores;
+        base.name_weight = 1.0f;
+        base.call_weight = 2.0f;
+        base.copy_source = "weather in San Francisco for 3 days";
+        base.copy_weight = 2.0f;
+      }
+      Script full_script{target};
+      const np::DecodeOutput full = decode_spec(full_script, base);
+      Script sparse_script{target};
+      np::DecodeSpec sparse = base;
+      sparse.trie = &trie;
+      sparse.sparse_limit = 1024;
+      std::vector<float> all(static_cast<size_t>(tokenizer().vocab_size()));
+      size_t rows_seen = 0;
+      sparse.step_rows = [&](int32_t token, float* logits, const std::vector<int32_t>& rows) {
+        NP_RETURN_IF_ERROR(sparse_script.step(token, all.data()));  // the same script, the same noise
+        for (int32_t r : rows) logits[r] = all[static_cast<size_t>(r)];
+        rows_seen += rows.size();
+        return np::Status::Ok();
+      };
+      const np::DecodeOutput out = decode_spec(sparse_script, sparse);
+      INFO(target << (priors ? " (priors)" : ""));
+      CHECK(out.ids == full.ids);
+      CHECK(out.text == full.text);
+      CHECK(out.no_call_prob == full.no_call_prob);
+      if (full.text != "[]") CHECK(out.sparse_steps > 0);  // an answer with a call
+      else CHECK(out.sparse_steps == 0);                    // no step after the first call began
+      CHECK(rows_seen < static_cast<size_t>(out.sparse_steps) * 1024 + 1);
+      CHECK(full.sparse_steps == 0);
+      // A choice among fewer tokens weighs more: each probability at least the full one.
+      REQUIRE(out.token_probs.size() == full.token_probs.size());
+      for (size_t i = 0; i < out.token_probs.size(); ++i) CHECK(out.token_probs[i] >= full.token_probs[i] * (1 - 1e-6f));
+    }
+  }
+}
+
+TEST_CASE("decode_step_rows gives the chosen rows the logits decode_step gives them", "[decode][sparse]") {
+  for (const np::GgmlType type : {np::GgmlType::F32, np::GgmlType::Q8_0}) {
+    np::GgufWriter w;
+    auto tok = np::synthetic_tokenizer(512);
+    REQUIRE(tok.ok());
+    REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, type, &w).ok());
+    auto bytes = w.to_bytes();
+    REQUIRE(bytes.ok());
+    auto file = np::GgufFile::open_bytes(bytes.take());
+    REQUIRE(file.ok());
+    auto m = np::Model::load(file.take());
+    REQUIRE(m.ok());
+    const np::Model& model = *m.value();
+    np::EncoderOutput enc;
+    REQUIRE(model.encode({7, 8, 9, 10, 11}, &enc).ok());
+    const int V = model.config().vocab_size;
+    np::DecoderState a = model.new_decoder_state(), b = model.new_decoder_state();
+    std::vector<float> full(static_cast<size_t>(V)), part(static_cast<size_t>(V), -7.0f);
+    const std::vector<int32_t> rows = {0, 3, 17, 255, 256, V - 1, 100};
+    for (int32_t token : {1, 40, 41, 300}) {
+      REQUIRE(model.decode_step(enc, a, token, full.data()).ok());
+      std::fill(part.begin(), part.end(), -7.0f);
+      REQUIRE(model.decode_step_rows(enc, b, token, part.data(), rows.data(), static_cast<int>(rows.size())).ok());
+      for (int32_t r : rows) CHECK(part[static_cast<size_t>(r)] == full[static_cast<size_t>(r)]);
+      CHECK(part[1] == -7.0f);  // rows not asked for are left alone
+    }
+    const int32_t bad = V;
+    CHECK(model.decode_step_rows(enc, b, 5, part.data(), &bad, 1).code() == Code::kInvalidInput);
+  }
+}
+
+TEST_CASE("the tool caller's sparse steps give the answer full logits give", "[tool_caller][sparse]") {
+  np::ToolCaller caller(np_test::random_model(11));
+  const std::string tools = R"([{"name":"get_weather","description":"Weather","parameters":{"city":{"type":"string","required":true},"days":{"type":"integer"}}},
+    {"name":"set_timer","description":"Timer","parameters":{"minutes":{"type":"integer","required":true}}}])";
+  for (const char* q : {"weather in Paris", "timer for 5 minutes", "weather and timer"}) {
+    np::CallOptions sparse, full;
+    full.sparse_logits = false;
+    sparse.max_tokens = full.max_tokens = 40;
+    // A strong tool prior, so that the random model calls a tool rather than answer `[]`.
+    sparse.tool_prior_name = full.tool_prior_name = 1.0f;
+    sparse.tool_prior_call = full.tool_prior_call = 100.0f;
+    auto a = caller.call(q, tools, sparse);
+    auto b = caller.call(q, tools, full);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a.value().raw == b.value().raw);
+    CHECK(a.value().output_ids == b.value().output_ids);
+    CHECK(b.value().sparse_steps == 0);
+    INFO(a.value().raw);
+    CHECK(a.value().sparse_steps > 0);
+    CHECK(a.value().confidence_raw >= b.value().confidence_raw);
+  }
 }

@@ -122,6 +122,27 @@ test("decoding priors: the option reaches the engine as the CLI's flags do; bad 
   }
 });
 
+test("sparse logits: the answer full logits give, fewer logits computed; fullLogits reaches the engine", async () => {
+  const tools = CATALOG.slice(0, 7);
+  let sparseSteps = 0;
+  for (const query of ["take a photo of the sky", "directions to the station"]) {
+    const priors = { toolName: 100, toolCall: 100, copy: 0 };  // a call, so steps after its start
+    const sparse = await tc.call(query, tools, { priors });
+    const full = await tc.call(query, tools, { priors, fullLogits: true });
+    assert.equal(sparse.raw, full.raw);
+    assert.deepEqual(sparse.calls, full.calls);
+    assert.equal(full.tokens.sparse, 0);
+    assert.ok(sparse.confidence >= full.confidence, `${sparse.confidence} >= ${full.confidence}`);  // no calibration here
+    sparseSteps += sparse.tokens.sparse;
+    // The CLI's --full-logits gives the same.
+    assert.equal(full.raw, nativeRun(models.small_f32, query, tools, { toolPrior: "100,100", copyPrior: 0 }, dir).raw);
+  }
+  assert.ok(sparseSteps > 0);
+  for (const bad of ["yes", 1, null]) {
+    await assert.rejects(tc.call("x", CATALOG, { fullLogits: bad }), np.InvalidInputError, JSON.stringify(bad));
+  }
+});
+
 test("hand-off to an OpenAI-compatible endpoint on 127.0.0.1: low confidence goes to the fallback", async () => {
   const fallback = np.openAICompatibleFallback({ baseUrl: llm.baseUrl, model: "test-model", apiKey: "k123" });
   const e = await np.createToolCaller({ model: models.small_f32, build: "st", fallback, confidenceThreshold: 1 });

@@ -38,7 +38,7 @@ head -n 1000 "$W/dev.jsonl" > "$B/dev-a.jsonl"
 tail -n +1001 "$W/dev.jsonl" > "$B/dev-b.jsonl"
 # The decoding priors the shipped model carries (docs/engine.md, "Decoding priors"; v0.3's).
 # shellcheck disable=SC2086
-"$CLI" calibrate --model "$B/model-raw.gguf" --data "$B/dev-b.jsonl" --out "$B/model.gguf" ${PRIORS:---tool-prior 1,4 --copy-prior 2} | tee "$B/calibration.json"
+"$CLI" calibrate --model "$B/model-raw.gguf" --data "$B/dev-b.jsonl" --out "$B/model.gguf" ${PRIORS:---tool-prior 1,4,1 --copy-prior 2} | tee "$B/calibration.json"
 "$CLI" eval --model "$B/model.gguf" --data "$B/dev-a.jsonl" --json --out "$B/dev-a.preds.jsonl" | tee "$B/dev-a.metrics.json"
 "$CLI" eval --model "$B/model.gguf" --data "$W/test.jsonl" --json --out "$B/test.preds.jsonl" | tee "$B/test.metrics.json"
 "$CLI" eval-retrieval --model "$B/model.gguf" --data "$W/test.jsonl" --k 1,3,5,8,10 | tee "$B/retrieval-test.json"

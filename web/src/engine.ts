@@ -36,7 +36,7 @@ interface CoreResultJson {
   dropped_calls: number; reason: string;
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
   catalog: CatalogStatus;
-  tokens: { input: number; output: number; forced: number };
+  tokens: { input: number; output: number; forced: number; sparse: number };
   prior_overrides: number;
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
 }
@@ -109,6 +109,8 @@ export class InThreadEngine implements ToolCaller {
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError("maxTokens must be a non-negative integer");
     const [preselectAbove, preselectK] = preselectOptions(options);
     const [toolPriorName, toolPriorCall, copyPrior] = priorWeights(options);
+    if (options.fullLogits !== undefined && typeof options.fullLogits !== "boolean")
+      throw new InvalidInputError("fullLogits must be true or false");
     checkFallbackOptions(this.settings, options);
     if (this.busy) throw new InvalidInputError("a call is already running on this engine (calls are not reentrant)");
     const t0 = performance.now();
@@ -133,7 +135,8 @@ export class InThreadEngine implements ToolCaller {
     this.busy = true;
     let r;
     try {
-      r = native.call(query, toolsJson, maxTokens, options.constrained !== false, preselectAbove, preselectK,
+      const mode = (options.constrained !== false ? 1 : 0) | (options.fullLogits ? 2 : 0);
+      r = native.call(query, toolsJson, maxTokens, mode, preselectAbove, preselectK,
                       toolPriorName, toolPriorCall, copyPrior, cb);
     } finally {
       this.busy = false;
@@ -159,7 +162,7 @@ export class InThreadEngine implements ToolCaller {
       preselected: j.preselected,
       catalog: j.catalog,
       source: "local",
-      tokens: { input: j.tokens.input, output: j.tokens.output, forced: j.tokens.forced },
+      tokens: { input: j.tokens.input, output: j.tokens.output, forced: j.tokens.forced, sparse: j.tokens.sparse },
       priorOverrides: j.prior_overrides,
       outputIds: Array.from(r.outputIds ?? []),
       timings: {

@@ -23,7 +23,7 @@ export interface NativeEngine {
   loaded(): boolean;
   modelBytes(): NativeStatus & { bytes?: Uint8Array };
   info(): NativeInfo;
-  call(query: string, tools: string, maxTokens: number, constrained: boolean, preselectAbove: number,
+  call(query: string, tools: string, maxTokens: number, mode: number, preselectAbove: number,
        preselectK: number, toolPriorName: number, toolPriorCall: number, copyPrior: number,
        onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
   retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };

@@ -11,7 +11,7 @@ export type Request =
   | { type: "create"; id: number; model: WireModel; threads?: number; build: Build; cache?: boolean; memoryLimit?: number;
       catalogCacheBytes?: number }
   | { type: "call"; id: number; query: string; tools: string; maxTokens?: number; constrained?: boolean;
-      preselectAbove?: number; preselectK?: number; priors?: CallOptions["priors"]; wantTokens: boolean;
+      preselectAbove?: number; preselectK?: number; priors?: CallOptions["priors"]; fullLogits?: boolean; wantTokens: boolean;
       abortFlag?: SharedArrayBuffer }
   | { type: "tokenize"; id: number; text: string }
   | { type: "memory"; id: number }

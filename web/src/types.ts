@@ -87,6 +87,12 @@ export interface CallOptions {
    * tuned weights (0 when it has none); `false`: off, the model's scores alone; an object:
    * these weights, each 0-100 (one left out keeps the model's). */
   priors?: boolean | { toolName?: number; toolCall?: number; copy?: number };
+  /** Compute every decoding step's logits over the whole vocabulary (docs/engine.md, "Sparse
+   * logits"). Default false: where the grammar allows few tokens (JSON structure, names, keys,
+   * enums, numbers) only theirs are computed, which is faster and gives the same answer; the
+   * confidence then weighs each such choice among the allowed tokens only, which on tools the
+   * model never saw ranks right and wrong answers a little less well. */
+  fullLogits?: boolean;
   /** Hand-off: called when the local answer is not good enough (see `fallbackWhen`); its
    * calls become the result (`source: "fallback"`). Overrides CreateOptions.fallback. */
   fallback?: Fallback;
@@ -172,8 +178,9 @@ export interface CallResult {
   source: "local" | "fallback";
   /** Present when the call was handed off (or the hand-off failed). */
   handoff?: Handoff;
-  /** Encoder tokens, generated tokens, and how many of those jump-forward appended (docs/engine.md). */
-  tokens: { input: number; output: number; forced: number };
+  /** Encoder tokens, generated tokens, how many of those jump-forward appended, and the decoding
+   * steps that computed only the allowed tokens' logits (sparse steps; docs/engine.md). */
+  tokens: { input: number; output: number; forced: number; sparse: number };
   /** Decoding steps where a prior (CallOptions.priors) chose another token than the model's
    * scores alone would have. */
   priorOverrides: number;

@@ -3,7 +3,7 @@
 // errors rebuilt from {name, code, message}. Abort: with SharedArrayBuffer (cross-origin
 // isolated pages) a shared flag stops the running call within one token; without it the
 // promise rejects at once and the Worker's late answer is dropped.
-import { AbortError, DisposedError, InternalError, errorFromWire } from "./errors.js";
+import { AbortError, DisposedError, InternalError, InvalidInputError, errorFromWire } from "./errors.js";
 import { preselectOptions, priorWeights, toolsToJson } from "./engine.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
 import { planFinetune } from "./finetune.js";
@@ -85,13 +85,16 @@ class WorkerToolCaller implements ToolCaller {
     if (signal?.aborted) throw new AbortError("the call was aborted before it started");
     const [preselectAbove, preselectK] = preselectOptions(options);
     priorWeights(options);  // checked here, so a bad value fails before the worker is asked
+    if (options.fullLogits !== undefined && typeof options.fullLogits !== "boolean")
+      throw new InvalidInputError("fullLogits must be true or false");
     checkFallbackOptions(this.settings, options);
     const sab = typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated
       ? new SharedArrayBuffer(4) : undefined;
     const t0 = performance.now();
     const { id, promise } = this.request(
       { type: "call", query, tools: toolsJson, maxTokens: options.maxTokens, constrained: options.constrained,
-        preselectAbove, preselectK, priors: options.priors, wantTokens: !!options.onToken, abortFlag: sab },
+        preselectAbove, preselectK, priors: options.priors, fullLogits: options.fullLogits, wantTokens: !!options.onToken,
+        abortFlag: sab },
       { onToken: options.onToken });
     const onAbort = () => {
       if (sab) Atomics.store(new Int32Array(sab), 0, 1);

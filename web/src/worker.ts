@@ -34,7 +34,7 @@ async function handle(req: Request): Promise<void> {
         const flag = req.abortFlag ? new Int32Array(req.abortFlag) : null;
         const value = await engine.call(req.query, req.tools, {
           maxTokens: req.maxTokens, constrained: req.constrained, preselectAbove: req.preselectAbove, preselectK: req.preselectK,
-          priors: req.priors,
+          priors: req.priors, fullLogits: req.fullLogits,
           onToken: req.wantTokens ? (token) => post({ type: "token", id: req.id, token }) : undefined,
           shouldStop: flag ? () => Atomics.load(flag, 0) !== 0 : undefined,
         });

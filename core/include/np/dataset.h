@@ -120,6 +120,12 @@ struct AugmentOptions {
   // rather than remember them. 0 = never (the default).
   double rename_tools = 0.0;
   double rename_params = 0.0;
+  // Word swapping (the same section): with this probability an example's words that the
+  // request shares with its tools (each with probability 1/2, at least one) and a few words
+  // only the tools use (0.15 each) are replaced everywhere, in the request, the tool list
+  // and the answer, by other words of the tokenizer's vocabulary, so the model learns to
+  // match requests to tools by the words they share. 0 = never (the default).
+  double swap_words = 0.0;
 };
 
 // Renames tools and parameters of a normalised tool list (`tools_json`, as parse_tools writes
@@ -127,6 +133,13 @@ struct AugmentOptions {
 // drawn from `seed`. Returns false (and leaves both alone) when a call names an unknown tool.
 bool rename_tools_and_calls(std::string* tools_json, std::vector<AnswerCall>* calls,
                             const AugmentOptions& options, uint64_t seed);
+// The word swap of AugmentOptions::swap_words on a request, its normalised tool list and its
+// answer, with replacement words drawn from `pool` (swap_word_pool) by `seed`. Returns how
+// many words were swapped; 0 leaves all three alone.
+int swap_shared_words(std::string* query, std::string* tools_json, std::vector<AnswerCall>* calls,
+                      const std::vector<std::string>& pool, const AugmentOptions& options, uint64_t seed);
+// A tokenizer's whole-word pieces of 4 to 10 lower-case letters (common words left out).
+std::vector<std::string> swap_word_pool(const Tokenizer& tokenizer);
 // A permuted copy of `tools` (an array of tool objects in any shape parse_tools accepts):
 // the same tools and parameters, in an order drawn from `seed`.
 nlohmann::ordered_json augment_tools(const nlohmann::ordered_json& tools,

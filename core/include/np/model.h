@@ -43,6 +43,7 @@ struct ModelConfig {
   // docs/engine.md "Lexical tool prior"): `needlepoint.decode.tool_prior_name` and
   // `..._call`, 0 (the model's scores alone) when the file has none. Calls may override them.
   float tool_prior_name = 0.0f, tool_prior_call = 0.0f;
+  float tool_prior_margin = 0.0f;  // needlepoint.decode.tool_prior_margin (greedy.h, call_margin)
   // The copy prior's weight (`needlepoint.decode.copy_prior`, docs/engine.md "Copy prior").
   float copy_prior = 0.0f;
 
@@ -200,6 +201,11 @@ class Model {
   // caller already knows the next token). InvalidInput when the cache is full.
   Status decode_step(const EncoderOutput& enc, DecoderState& state, int32_t token,
                      float* logits) const;
+  // The same with the logits of rows[0, n) only: logits[r] for each r of rows gets the value
+  // decode_step gives it (bit for bit); the other entries are left alone. Constrained
+  // decoding's sparse steps (docs/engine.md, "Sparse logits"). Ids must lie in the vocabulary.
+  Status decode_step_rows(const EncoderOutput& enc, DecoderState& state, int32_t token, float* logits,
+                          const int32_t* rows, int n) const;
 
   // Embedding + all layers' weights (tests and the later training engine read these).
   const Matrix& embedding() const { return embedding_; }
@@ -208,6 +214,8 @@ class Model {
 
  private:
   Status bind_weights();
+  Status decode_step_impl(const EncoderOutput& enc, DecoderState& state, int32_t token, float* logits,
+                          const int32_t* rows, int n) const;
   Status check_ids(const std::vector<int32_t>& ids, int32_t offset) const;
   // Encoder layers over x (R tokens at positions P..P+R-1, P = block ? block->T : 0); keys are
   // the block's cached ones then the tokens' own. keep_k/keep_v (or null) get each layer's

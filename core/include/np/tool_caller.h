@@ -62,9 +62,16 @@ struct CallOptions {
   // none). 0 and 0: the model's scores alone.
   float tool_prior_name = -1.0f;
   float tool_prior_call = -1.0f;
+  // The empty answer's margin (greedy.h, DecodeSpec::call_margin): where no offered tool shares
+  // a word with the query, `[]` gains tool_prior_call times this. Negative: the model's own.
+  float tool_prior_margin = -1.0f;
   // The copy prior (docs/engine.md, "Copy prior"): how much keeping a string value a piece of
   // the query weighs. Negative: the model's own (ModelConfig::copy_prior); 0: off.
   float copy_prior = -1.0f;
+  // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): where the grammar
+  // allows few tokens (structure, names, keys, enums, numbers), compute only their logits.
+  // The same answer; the confidence then weighs each such choice among the allowed tokens.
+  bool sparse_logits = true;
 };
 
 struct CallTimings {
@@ -97,6 +104,7 @@ struct CallResult {
   int32_t input_tokens = 0;     // encoder tokens used
   int32_t output_tokens = 0;    // decoder tokens generated
   int32_t forced_tokens = 0;    // of those, appended by jump-forward without logits
+  int32_t sparse_steps = 0;     // steps that computed only the allowed tokens' logits
   int32_t prior_overrides = 0;  // decoding steps where the lexical tool prior changed the choice
   // The catalog mask's tool block: "hit" (reused from the cache: only the query was
   // encoded), "miss" (encoded and kept), "off" (encoded, not kept: cache disabled or the
@@ -121,11 +129,11 @@ class ToolsTokenMemo {
   std::vector<std::pair<std::string, std::vector<int32_t>>> entries_;  // the most recent last
 };
 
+class TokenTrie;
+
 class ToolCaller {
  public:
-  explicit ToolCaller(std::shared_ptr<const Model> model)
-      : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)),
-        catalog_(std::make_shared<CatalogCache>()), tools_memo_(std::make_shared<ToolsTokenMemo>()) {}
+  explicit ToolCaller(std::shared_ptr<const Model> model);
   const Model& model() const { return *model_; }
   std::shared_ptr<const Model> model_ptr() const { return model_; }
   // The retriever calls use for pre-selection (its tool-embedding cache is shared by them).
@@ -155,6 +163,7 @@ class ToolCaller {
   std::shared_ptr<ToolRetriever> retriever_;
   std::shared_ptr<CatalogCache> catalog_;
   std::shared_ptr<ToolsTokenMemo> tools_memo_;
+  std::shared_ptr<const TokenTrie> trie_;  // the vocabulary by text, for sparse logits
   // The encoded tool block for these ids: from the cache ("hit"), else encoded and kept
   // ("miss"); null when it would not be kept ("off": use_cache false, or bigger than the
   // cache's budget), and then nothing is encoded.

@@ -142,7 +142,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
   auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     const std::vector<float>& sc = *spec.tool_scores;
-    if (after.done() && before.before_first_call()) return -spec.call_weight * max_score;  // "[]"
+    if (after.done() && before.before_first_call()) return spec.call_weight * (spec.call_margin - max_score);  // "[]"
     if (after.in_name()) {  // the best of the names this prefix leaves
       const std::string_view p = after.name_prefix();
       float best = -std::numeric_limits<float>::infinity();
@@ -249,6 +249,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return best;
   };
 
+  const bool sparse_on = spec.constrained && spec.trie && spec.step_rows && spec.sparse_limit > 0;
+  std::vector<int32_t> rows;                 // sparse steps: the allowed tokens
+  std::vector<CallGrammar> trie_states;      // the trie walk's scratch
   for (int32_t n = 0; n < spec.budget; ++n) {
     if (spec.constrained && spec.jump_forward && !no_jump && forced_at == forced.size()) {
       const std::string_view lit = grammar.forced_literal();
@@ -288,7 +291,15 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       continue;
     }
     no_jump = false;
-    NP_RETURN_IF_ERROR(step(token, logits.data()));
+    bool sparse = false;
+    if (sparse_on && !grammar.before_first_call() && !grammar.in_value_string() &&
+        spec.trie->allowed(grammar, static_cast<size_t>(spec.sparse_limit), &rows, &trie_states) && !rows.empty()) {
+      std::fill(logits.begin(), logits.end(), std::numeric_limits<float>::lowest());
+      NP_RETURN_IF_ERROR(spec.step_rows(token, logits.data(), rows));
+      sparse = true;
+      ++out->sparse_steps;
+    }
+    if (!sparse) NP_RETURN_IF_ERROR(step(token, logits.data()));
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     // log-sum-exp of the full distribution, for the probability of the token chosen below.
     // The exps and their sum run in the attention softmax's SIMD kernel (softmax.h, within
@@ -317,7 +328,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if ((tool_prior_on && grammar.name_ahead()) || (copy_prior_on && grammar.value_ahead())) {
       int32_t plain = -1;
       if (tool_prior_on && grammar.name_ahead())
-        next = biased_choice(out->ids.empty(), std::max(0.0f, spec.name_weight * max_score), false, &plain);
+        next = biased_choice(out->ids.empty(),
+                             std::max({0.0f, spec.name_weight * max_score, spec.call_weight * (spec.call_margin - max_score)}),
+                             false, &plain);
       else
         next = biased_choice(out->ids.empty(), spec.copy_weight, true, &plain);
       if (next < 0) break;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "decode/call_grammar.h"
+#include "decode/token_trie.h"
 #include "np/status.h"
 #include "np/tokenizer.h"
 
@@ -41,12 +42,25 @@ struct DecodeSpec {
   const std::vector<float>* tool_scores = nullptr;
   float name_weight = 0.0f;
   float call_weight = 0.0f;
+  // The empty answer's side of the same prior: the tokens that close the answer empty get
+  // call_weight * (call_margin - best score), so when no tool shares a word with the query
+  // they gain call_weight * call_margin (0: they only ever lose).
+  float call_margin = 0.0f;
   // Copy prior, constrained only: where a value may be written, every allowed token gains
   // copy_weight except those that make a string value stop being a piece of `copy_source` (the
   // query; ASCII case ignored) or a number stop being (the start of) one of its numbers. 0: off.
   std::string_view copy_source;
   float copy_weight = 0.0f;
   std::function<bool(int32_t id, const std::string& text)> on_token;
+  // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): at a step after the
+  // answer's first call began and outside a string value, where walking `trie` finds at most
+  // sparse_limit tokens the grammar allows, step_rows computes the logits of those tokens
+  // only and every other token counts as impossible (the lowest float): the same choice as
+  // over all logits, and the chosen token's probability is its share among the allowed ones.
+  // null trie or step_rows, or a limit of 0: every step computes all logits.
+  const TokenTrie* trie = nullptr;
+  std::function<Status(int32_t token, float* logits, const std::vector<int32_t>& rows)> step_rows;
+  int32_t sparse_limit = 0;
 };
 
 struct DecodeOutput {
@@ -58,7 +72,8 @@ struct DecodeOutput {
                                  // were cut off by the budget and finished by the grammar)
   std::string stop_reason;       // "complete", "eos", "max_tokens"
   // Per generated token: its probability under the model's full softmax (a token the grammar
-  // forced against the model's choice gets the low probability the model gave it), and the
+  // forced against the model's choice gets the low probability the model gave it; at sparse
+  // steps, its share among the tokens the grammar allowed there), and the
   // index of the call it belongs to (calls closed before it; constrained decoding only, else 0).
   std::vector<float> token_probs;   // forced tokens (jump-forward): 1
   std::vector<int32_t> token_call;
@@ -70,6 +85,7 @@ struct DecodeOutput {
   float no_call_prob = -1.0f;
   // Steps where the tool or copy prior chose another token than the model's logits would.
   int32_t prior_overrides = 0;
+  int32_t sparse_steps = 0;         // steps that computed only the allowed tokens' logits
 };
 
 Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* out);

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
+#include "decode/token_trie.h"
 #include "decode/tool_prior.h"
 #include "ops/gemm.h"
 #include "np/dataset.h"
@@ -253,6 +255,15 @@ Result<std::shared_ptr<const EncoderBlock>> ToolCaller::catalog_block(const std:
   return std::shared_ptr<const EncoderBlock>(std::move(fresh));
 }
 
+// The most tokens a sparse step computes logits for: an eighth of Needle's vocabulary (the
+// trie walk stops there and the step computes all of them).
+constexpr int32_t kSparseLogitsLimit = 1024;
+
+ToolCaller::ToolCaller(std::shared_ptr<const Model> model)
+    : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)),
+      catalog_(std::make_shared<CatalogCache>()), tools_memo_(std::make_shared<ToolsTokenMemo>()),
+      trie_(std::make_shared<TokenTrie>(model_->tokenizer())) {}
+
 Result<CallResult> ToolCaller::call(std::string_view query, std::string_view tools_json,
                                     const CallOptions& options) const {
   const auto t_start = Clock::now();
@@ -263,7 +274,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     return Status(Code::kInvalidInput, "query is " + std::to_string(query.size()) + " bytes; the limit is " +
                                            std::to_string(kMaxQueryBytes));
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
-  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.copy_prior})
+  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin, options.copy_prior})
     if (!(std::isfinite(w) && w <= 100.0f))
       return Status(Code::kInvalidInput, "prior weights must be numbers up to 100 (negative: the model's own)");
   auto tools = parse_tools(tools_json);
@@ -353,6 +364,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     spec.tool_scores = &tool_scores;
     spec.name_weight = prior_name;
     spec.call_weight = prior_call;
+    spec.call_margin = options.tool_prior_margin >= 0 ? options.tool_prior_margin : c.tool_prior_margin;
   }
   const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
   if (options.constrained && copy > 0) {
@@ -360,6 +372,13 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     spec.copy_weight = copy;
   }
   DecoderState state = model_->new_decoder_state();
+  if (options.constrained && options.sparse_logits) {
+    spec.trie = trie_.get();
+    spec.sparse_limit = kSparseLogitsLimit;
+    spec.step_rows = [&](int32_t token, float* logits, const std::vector<int32_t>& rows) {
+      return model_->decode_step_rows(enc, state, token, logits, rows.data(), static_cast<int>(rows.size()));
+    };
+  }
   DecodeOutput dec;
   NP_RETURN_IF_ERROR(greedy_decode(spec, [&](int32_t token, float* logits) {
     return model_->decode_step(enc, state, token, logits);
@@ -368,6 +387,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.output_tokens = static_cast<int32_t>(dec.ids.size());
   r.forced_tokens = dec.forced_tokens;
   r.prior_overrides = dec.prior_overrides;
+  r.sparse_steps = dec.sparse_steps;
   r.raw = dec.text;
   r.completed = dec.completed;
   r.stop_reason = dec.stop_reason;
@@ -433,7 +453,8 @@ std::string call_result_to_json(const CallResult& r) {
   j["no_call_probability"] = r.no_call_probability;
   j["preselected"] = r.preselected;
   j["catalog"] = r.catalog;
-  j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}, {"forced", r.forced_tokens}};
+  j["tokens"] = {{"input", r.input_tokens}, {"output", r.output_tokens}, {"forced", r.forced_tokens},
+                 {"sparse", r.sparse_steps}};
   j["prior_overrides"] = r.prior_overrides;
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
                   {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};

@@ -115,6 +115,7 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   NP_RETURN_IF_ERROR(get_i32(f, "needle.contrastive.dim", &c.contrastive_dim, false));
   for (const auto& [key, dst] : {std::pair<const char*, float*>{"needlepoint.decode.tool_prior_name", &c.tool_prior_name},
                                  std::pair<const char*, float*>{"needlepoint.decode.tool_prior_call", &c.tool_prior_call},
+                                 std::pair<const char*, float*>{"needlepoint.decode.tool_prior_margin", &c.tool_prior_margin},
                                  std::pair<const char*, float*>{"needlepoint.decode.copy_prior", &c.copy_prior}}) {
     if (!f.find(key)) continue;
     NP_RETURN_IF_ERROR(f.get_f32(key, dst));
@@ -154,6 +155,7 @@ void model_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   if (c.contrastive_dim > 0) w.set_kv("needle.contrastive.dim", GgufValue::make_u32(c.contrastive_dim));
   if (c.tool_prior_name > 0) w.set_kv("needlepoint.decode.tool_prior_name", GgufValue::make_f32(c.tool_prior_name));
   if (c.tool_prior_call > 0) w.set_kv("needlepoint.decode.tool_prior_call", GgufValue::make_f32(c.tool_prior_call));
+  if (c.tool_prior_margin > 0) w.set_kv("needlepoint.decode.tool_prior_margin", GgufValue::make_f32(c.tool_prior_margin));
   if (c.copy_prior > 0) w.set_kv("needlepoint.decode.copy_prior", GgufValue::make_f32(c.copy_prior));
   if (c.d_ff > 0) {
     w.set_kv("needle.feed_forward_length", GgufValue::make_u32(c.d_ff));

@@ -339,6 +339,19 @@ DecoderState Model::new_decoder_state() const {
 
 Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t token,
                           float* logits) const {
+  return decode_step_impl(enc, state, token, logits, nullptr, 0);
+}
+
+Status Model::decode_step_rows(const EncoderOutput& enc, DecoderState& state, int32_t token, float* logits,
+                               const int32_t* rows, int n) const {
+  for (int i = 0; i < n; ++i)
+    if (rows[i] < 0 || rows[i] >= config_.vocab_size)
+      return Status(Code::kInvalidInput, "logit row " + std::to_string(rows[i]) + " outside the vocabulary");
+  return decode_step_impl(enc, state, token, logits, rows, n);
+}
+
+Status Model::decode_step_impl(const EncoderOutput& enc, DecoderState& state, int32_t token, float* logits,
+                               const int32_t* rows, int n) const {
   const ModelConfig& c = config_;
   if (token < 0 || token >= c.vocab_size) return Status(Code::kInvalidInput, "decoder token id " + std::to_string(token) + " outside the vocabulary");
   if (state.pos >= c.max_dec_len) return Status(Code::kInvalidInput, "decoder context full (" + std::to_string(c.max_dec_len) + " tokens)");
@@ -390,8 +403,9 @@ Status Model::decode_step(const EncoderOutput& enc, DecoderState& state, int32_t
   state.pos = pos + 1;
   if (!logits) return Status::Ok();  // the token is only fed (its successor is already known)
   zcrmsnorm_forward(h.data(), x.data(), dec_out_norm_.data(), 1, d, c.norm_eps);
-  // tied logits: h @ E^T
-  linear_forward(logits, h.data(), embedding_, 1);
+  // tied logits: h @ E^T (all, or the rows asked for)
+  if (rows) linear_rows_forward(logits, h.data(), embedding_, rows, n);
+  else linear_forward(logits, h.data(), embedding_, 1);
   return Status::Ok();
 }
 

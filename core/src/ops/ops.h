@@ -14,6 +14,9 @@ namespace np {
 
 // out (T, W.rows) = inp (T, W.cols) @ W^T            [linear.cpp]
 void linear_forward(float* out, const float* inp, const Matrix& W, int T);
+// out[r] = inp . W_r for each r of rows[0, n) (one token): the values linear_forward(out, inp,
+// W, 1) writes there, bit for bit; the other entries of out are left alone. [linear.cpp]
+void linear_rows_forward(float* out, const float* inp, const Matrix& W, const int32_t* rows, int n);
 // out (T, R) += or = ... variant with a bias: out[t][r] += bias[r]
 void add_bias(float* out, const float* bias, int T, int R);
 

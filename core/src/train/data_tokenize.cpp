@@ -332,6 +332,7 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
 
   // Tools the encoder sees (augmented: permuted, maybe renamed) and the answer to match.
   std::vector<AnswerCall> answers = example.answers;
+  std::string query = example.query;
   if (options.augment.enabled) {
     const json tools = augment_tools(example.tools, options.augment, augment_seed);
     auto set = parse_tools(json_dumps_compact(tools));
@@ -339,6 +340,9 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
     out->tools_json = std::move(set.value().normalized_json);
     if (options.augment.rename_tools > 0 || options.augment.rename_params > 0)
       rename_tools_and_calls(&out->tools_json, &answers, options.augment, augment_seed ^ 0x5bd1e9955bd1e995ull);
+    if (options.augment.swap_words > 0)
+      swap_shared_words(&query, &out->tools_json, &answers, swap_word_pool(tokenizer), options.augment,
+                        augment_seed ^ 0x2545f4914f6cdd1dull);
   } else {
     out->tools_json = example.toolset.normalized_json;
   }
@@ -352,7 +356,7 @@ Status make_train_pair(const Tokenizer& tokenizer, const ModelConfig& config,
     return Status::Ok();
   }
 
-  out->enc_ids = build_encoder_ids(tokenizer, config, example.query, out->tools_json, &out->enc_truncated,
+  out->enc_ids = build_encoder_ids(tokenizer, config, query, out->tools_json, &out->enc_truncated,
                                    &out->enc_prefix);
 
   std::vector<TokenRole> roles;
