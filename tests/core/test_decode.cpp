@@ -218,17 +218,7 @@ TEST_CASE("the token callback sees every token and can stop the call", "[decode]
 }
 
 TEST_CASE("tool caller on a random model: always a valid answer", "[tool_caller]") {
-  np::GgufWriter w;
-  auto tok = np::synthetic_tokenizer(512);
-  REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, np::GgmlType::Q8_0, &w).ok());
-  auto bytes = w.to_bytes();
-  REQUIRE(bytes.ok());
-  auto f = np::GgufFile::open_bytes(bytes.take());
-  REQUIRE(f.ok());
-  auto m = np::Model::load(f.take());
-  REQUIRE(m.ok());
-  np::ToolCaller caller(m.take());
+  np::ToolCaller caller(np_test::random_model(5, np::ModelConfig::small(), np::GgmlType::Q8_0));
   const std::string tools = R"([{"name":"get_weather","description":"Get current weather for a city.","parameters":{"location":{"type":"string","description":"City name.","required":true}}}])";
 
   auto r = caller.call("What's the weather in San Francisco?", tools);
@@ -664,17 +654,8 @@ TEST_CASE("sparse logits choose what full logits choose", "[decode][sparse]") {
 
 TEST_CASE("decode_step_rows gives the chosen rows the logits decode_step gives them", "[decode][sparse]") {
   for (const np::GgmlType type : {np::GgmlType::F32, np::GgmlType::Q8_0}) {
-    np::GgufWriter w;
-    auto tok = np::synthetic_tokenizer(512);
-    REQUIRE(tok.ok());
-    REQUIRE(np::model_write_random(np::ModelConfig::small(), tok.value(), 5, type, &w).ok());
-    auto bytes = w.to_bytes();
-    REQUIRE(bytes.ok());
-    auto file = np::GgufFile::open_bytes(bytes.take());
-    REQUIRE(file.ok());
-    auto m = np::Model::load(file.take());
-    REQUIRE(m.ok());
-    const np::Model& model = *m.value();
+    const auto m = np_test::random_model(5, np::ModelConfig::small(), type);
+    const np::Model& model = *m;
     np::EncoderOutput enc;
     REQUIRE(model.encode({7, 8, 9, 10, 11}, &enc).ok());
     const int V = model.config().vocab_size;

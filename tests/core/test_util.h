@@ -40,14 +40,15 @@ struct TempDir {
   }
 };
 
-// The file of a model with random weights (F32, a 512-piece synthetic tokenizer), in memory:
-// `config` defaults to ModelConfig::small().
+// The file of a model with random weights (F32 unless `type` says, a 512-piece synthetic
+// tokenizer), in memory: `config` defaults to ModelConfig::small().
 inline std::shared_ptr<np::GgufFile> random_model_file(uint64_t seed,
-                                                       const np::ModelConfig& config = np::ModelConfig::small()) {
+                                                       const np::ModelConfig& config = np::ModelConfig::small(),
+                                                       np::GgmlType type = np::GgmlType::F32) {
   np::GgufWriter w;
   auto tok = np::synthetic_tokenizer(512);
   REQUIRE(tok.ok());
-  REQUIRE(np::model_write_random(config, tok.value(), seed, np::GgmlType::F32, &w).ok());
+  REQUIRE(np::model_write_random(config, tok.value(), seed, type, &w).ok());
   auto bytes = w.to_bytes();
   REQUIRE(bytes.ok());
   auto f = np::GgufFile::open_bytes(bytes.take());
@@ -57,8 +58,9 @@ inline std::shared_ptr<np::GgufFile> random_model_file(uint64_t seed,
 
 // That model, loaded.
 inline std::shared_ptr<const np::Model> random_model(uint64_t seed,
-                                                     const np::ModelConfig& config = np::ModelConfig::small()) {
-  auto m = np::Model::load(random_model_file(seed, config));
+                                                     const np::ModelConfig& config = np::ModelConfig::small(),
+                                                     np::GgmlType type = np::GgmlType::F32) {
+  auto m = np::Model::load(random_model_file(seed, config, type));
   REQUIRE(m.ok());
   return m.take();
 }
