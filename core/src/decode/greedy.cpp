@@ -301,7 +301,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     }
     if (!sparse) NP_RETURN_IF_ERROR(step(token, logits.data()));
     int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    // log-sum-exp of the full distribution, for the probability of the token chosen below.
+    // log-sum-exp of the full distribution (at a sparse step: of the allowed tokens, the others
+    // being the lowest float), for the probability of the token chosen below.
     // The exps and their sum run in the attention softmax's SIMD kernel (softmax.h, within
     // 2 ulp of std::exp) on a copy: 8192 double exps per step were 5% of a WebAssembly step.
     double lse = 0;
