@@ -19,10 +19,6 @@ constexpr std::string_view kFunctionWords[] = {
     "our", "out", "please", "so", "some", "that", "the", "there", "this", "to", "up", "us", "we",
     "what", "will", "with", "would", "you", "your"};
 
-bool is_function_word(const std::string& w) {
-  return std::binary_search(std::begin(kFunctionWords), std::end(kFunctionWords), std::string_view(w));
-}
-
 // "alarms" -> "alarm", "playing" -> "play", "scheduled" -> "schedul", "boxes" -> "box"; words
 // of four letters or fewer stay whole ("bus", "gas", "news").
 std::string stem(std::string w) {
@@ -67,6 +63,10 @@ float word_match(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+bool is_function_word(std::string_view w) {
+  return std::binary_search(std::begin(kFunctionWords), std::end(kFunctionWords), w);
+}
 
 std::vector<std::string> prior_words(std::string_view text) {
   std::vector<std::string> out;

@@ -24,6 +24,10 @@ struct ToolSet;
 // function words ("for"): {"set", "alarm", "tomorrow"}.
 std::vector<std::string> prior_words(std::string_view text);
 
+// Whether a lower-case word is one of the common English function words the prior drops
+// ("the", "with", "please"...).
+bool is_function_word(std::string_view w);
+
 // One score per tool of `set`, in its order; all 0 when the query shares no word with any.
 std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set);
 

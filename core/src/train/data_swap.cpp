@@ -5,12 +5,14 @@
 // Not here: the other augmentations (data_tokenize.cpp).
 #include <algorithm>
 #include <map>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "np/dataset.h"
 #include "np/tokenizer.h"
+#include "decode/tool_prior.h"
 #include "np/tools.h"
 #include "train/data_internal.h"
 #include "util/rng.h"
@@ -49,14 +51,14 @@ void for_each_piece(std::string_view text, F f) {
   }
 }
 
-// Function words stay (they link nothing); the list is the lexical prior's, plus a few verbs
-// every request uses.
+// Common words stay (they link nothing): the lexical prior's function words, and a few more
+// words every request uses (sorted, for the binary search).
+constexpr std::string_view kMoreCommon[] = {"about", "also",  "been",  "false", "have",  "like",
+                                            "make",  "need",  "null",  "their", "them",  "then",
+                                            "these", "true",  "want",  "when",  "where", "which"};
+
 bool is_common(const std::string& w) {
-  static const std::set<std::string> kCommon = {
-      "about", "also", "been", "could", "does", "from", "have", "here", "into", "just", "like", "make",
-      "need", "please", "some", "that", "their", "them", "then", "there", "these", "this", "want",
-      "what", "when", "where", "which", "will", "with", "would", "your", "true", "false", "null"};
-  return kCommon.count(w) > 0;
+  return is_function_word(w) || std::binary_search(std::begin(kMoreCommon), std::end(kMoreCommon), std::string_view(w));
 }
 
 void add_words(std::string_view text, std::set<std::string>* out) {
