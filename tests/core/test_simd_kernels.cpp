@@ -416,6 +416,10 @@ TEST_CASE("quantize_act_q16 rounds each block as its definition says", "[matvec]
     x[3] = 0.0f, x[5] = -x[4];
     if (C > 32) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
     x[C - 1] = 1e6f;                                               // a block ruled by one value
+    if (C > 64) {  // a block of exact halves: max 32767, so x * inv = x, and -15.5 .. 15.5 round to even
+      for (int j = 0; j < 31; ++j) x[64 + j] = static_cast<float>(j) - 15.5f;
+      x[95] = 32767.0f;
+    }
     std::vector<int16_t> q(static_cast<size_t>(C));
     VecF s(static_cast<size_t>(C / 32));
     np::quantize_act_q16(x.data(), C, q.data(), s.data());

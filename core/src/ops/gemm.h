@@ -36,9 +36,10 @@ void gemm(int M, int N, int K, ConstView A, ConstView B, float* C, int64_t ldc, 
 // multiple of 32): W's panels are dequantized while packing (float(q) * d, as a dequantized
 // copy holds them), so C is the same bits as gemm(A, W^T) over the dequantized W at fp32.
 // Always fp32 (the bf16 precision does not apply), threaded like gemm.
-// In the 128-bit builds (WebAssembly, the native twin), which have no FMA, it is instead the
-// integer product of gemm_q8_int16.h (int16 activations, exact int32 block sums): within the
-// Q8_0 matvec's quantization bound of the float product, and gemm_q8_uses_int16() is true.
+// In the 128-bit builds (WebAssembly, the native twin), which have no FMA, and where AVX-512
+// VNNI is, it is instead the integer product of gemm_q8_int16.h (int16 activations, exact
+// int32 block sums, the same bits on all of them): within the Q8_0 matvec's quantization
+// bound of the float product, and gemm_q8_uses_int16() is true.
 struct Q8Rows;
 void gemm_q8(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, int64_t ldc);
 bool gemm_q8_uses_int16();

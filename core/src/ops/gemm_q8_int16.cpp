@@ -1,7 +1,8 @@
 // gemm_q8_int16.cpp — C (M, N) = A (M, K) W^T for a Q8_0 W in integer arithmetic, the
 // encoder's products in the 128-bit builds (WebAssembly and its native twin), where SIMD128
 // has no fused multiply-add: a float product costs a multiply and an add per 4 products,
-// while i32x4.dot_i16x8_s does 8 products in one instruction.
+// while i32x4.dot_i16x8_s does 8 products in one instruction; and natively where AVX-512
+// VNNI is: vpdpwssd does 32 products and their sums in one instruction, a float FMA 16.
 //
 // Arithmetic (gemm_q8_int16_ref is its definition, the kernel gives its bits):
 //   - each row of A is quantized per 32-value block to int16 as the decoder's matvec does
@@ -15,13 +16,19 @@
 //
 // Layout: the caller's threads quantize A once into strips of 4 rows, each k-pair of a
 // strip as 4 int32 (a row's two int16); each thread packs its own column panels of W, 8
-// columns wide, each k-pair as 8 int32 (a column's two int8 widened to int16). The kernel
-// splats a row's pair over the 4 lanes and dot-multiplies it with 4 columns' pairs.
+// columns wide (32 with AVX-512 VNNI), each k-pair as 8 (32) int32 (a column's two int8
+// widened to int16). The kernel splats a row's pair over the lanes and dot-multiplies it
+// with 4 (16) columns' pairs: i32x4.dot_i16x8_s, or vpdpwssd, which adds in the same
+// instruction. The float steps (scale, convert, add) are separate multiplies and adds on
+// every build (this file is compiled with -ffp-contract=off), so AVX-512 gives the
+// WebAssembly build's bits.
 #include "ops/gemm_q8_int16.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "ops/f32vec.h"  // the intrinsics of every ISA, and GCC 12's AVX-512 false positive silenced
 
 #include "np/threads.h"
 #include "ops/matvec.h"
@@ -31,8 +38,12 @@ namespace np {
 
 namespace {
 
-constexpr int kRows = 4;   // a strip of A
+constexpr int kRows = 4;   // a strip of A (6 with VNNI measured slower: 277 against 324 GFLOP/s)
+#if defined(NP_GEMM_INT16_VNNI)
+constexpr int kCols = 32;  // a panel of W: two vectors of 16 columns
+#else
 constexpr int kCols = 8;   // a panel of W: two vectors of 4 columns
+#endif
 constexpr int kBlock = 32; // Q8_0
 constexpr int kPairs = kBlock / 2;
 // Below this many multiply-adds per thread a product runs on one thread.
@@ -56,35 +67,115 @@ void quantize_row(const float* x, int64_t cs, int K, int16_t* q, float* s, float
   quantize_act_q16(row, K, q, s);
 }
 
+// dst[4 p + r] = row r's pair p (int16 2p and 2p + 1 as one int32, the first in the low half)
+// for p < n: four rows' pairs interleaved, by 4 x 4 transposes where there are vectors.
+void interleave4(const int16_t* const rows[kRows], int64_t n, int32_t* dst) {
+  static_assert(kRows == 4, "a strip is 4 rows");
+  int64_t p = 0;
+#if defined(NP_SIMD128)
+  for (; p + 4 <= n; p += 4) {
+    const v128_t a = wasm_v128_load(rows[0] + 2 * p), b = wasm_v128_load(rows[1] + 2 * p);
+    const v128_t c = wasm_v128_load(rows[2] + 2 * p), d = wasm_v128_load(rows[3] + 2 * p);
+    const v128_t ab_lo = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), ab_hi = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+    const v128_t cd_lo = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), cd_hi = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+    wasm_v128_store(dst + 4 * p, wasm_i32x4_shuffle(ab_lo, cd_lo, 0, 1, 4, 5));
+    wasm_v128_store(dst + 4 * p + 4, wasm_i32x4_shuffle(ab_lo, cd_lo, 2, 3, 6, 7));
+    wasm_v128_store(dst + 4 * p + 8, wasm_i32x4_shuffle(ab_hi, cd_hi, 0, 1, 4, 5));
+    wasm_v128_store(dst + 4 * p + 12, wasm_i32x4_shuffle(ab_hi, cd_hi, 2, 3, 6, 7));
+  }
+#elif defined(__SSE2__)
+  for (; p + 4 <= n; p += 4) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + 2 * p));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + 2 * p));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + 2 * p));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[3] + 2 * p));
+    const __m128i ab_lo = _mm_unpacklo_epi32(a, b), ab_hi = _mm_unpackhi_epi32(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi32(c, d), cd_hi = _mm_unpackhi_epi32(c, d);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * p), _mm_unpacklo_epi64(ab_lo, cd_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * p + 4), _mm_unpackhi_epi64(ab_lo, cd_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * p + 8), _mm_unpacklo_epi64(ab_hi, cd_hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * p + 12), _mm_unpackhi_epi64(ab_hi, cd_hi));
+  }
+#endif
+  for (; p < n; ++p)
+    for (int r = 0; r < kRows; ++r) std::memcpy(dst + 4 * p + r, rows[r] + 2 * p, 4);
+}
+
 void pack_a(int M, int K, ConstView A, PackedA* pa) {
   const int strips = (M + kRows - 1) / kRows, np_ = K / 2, nb = K / kBlock;
-  pa->qa.assign(static_cast<size_t>(strips) * np_ * kRows, 0);
-  pa->sa.assign(static_cast<size_t>(strips) * nb * kRows, 0.0f);
+  pa->qa.resize(static_cast<size_t>(strips) * np_ * kRows);
+  pa->sa.resize(static_cast<size_t>(strips) * nb * kRows);
   const int64_t min_strips = std::max<int64_t>(1, 16384 / (static_cast<int64_t>(kRows) * K));
   parallel_for(strips, min_strips, [&](int64_t s0, int64_t s1) {
-    std::vector<int16_t> q(static_cast<size_t>(K));
-    std::vector<float> sc(static_cast<size_t>(nb)), tmp(A.cs == 1 ? 0 : static_cast<size_t>(K));
-    for (int64_t s = s0; s < s1; ++s)
+    // A strip's rows quantized (rows past M zero), then interleaved.
+    std::vector<int16_t> q(static_cast<size_t>(kRows) * K);
+    std::vector<float> sc(static_cast<size_t>(kRows) * nb), tmp(A.cs == 1 ? 0 : static_cast<size_t>(K));
+    const int16_t* rows[kRows];
+    for (int r = 0; r < kRows; ++r) rows[r] = q.data() + static_cast<size_t>(r) * K;
+    for (int64_t s = s0; s < s1; ++s) {
       for (int r = 0; r < kRows; ++r) {
         const int64_t i = s * kRows + r;
-        if (i >= M) break;
-        quantize_row(A.p + i * A.rs, A.cs, K, q.data(), sc.data(), tmp.data());
-        int32_t* dst = pa->qa.data() + static_cast<size_t>(s) * np_ * kRows + r;
-        for (int p = 0; p < np_; ++p) {
-          uint32_t pair = static_cast<uint16_t>(q[2 * p]) | (static_cast<uint32_t>(static_cast<uint16_t>(q[2 * p + 1])) << 16);
-          std::memcpy(dst + static_cast<size_t>(p) * kRows, &pair, 4);
+        int16_t* qr = q.data() + static_cast<size_t>(r) * K;
+        if (i < M) {
+          quantize_row(A.p + i * A.rs, A.cs, K, qr, sc.data() + static_cast<size_t>(r) * nb, tmp.data());
+        } else {
+          std::fill(qr, qr + K, int16_t{0});
+          std::fill(sc.begin() + static_cast<std::ptrdiff_t>(r) * nb, sc.begin() + static_cast<std::ptrdiff_t>(r + 1) * nb, 0.0f);
         }
-        float* sdst = pa->sa.data() + static_cast<size_t>(s) * nb * kRows + r;
-        for (int b = 0; b < nb; ++b) sdst[static_cast<size_t>(b) * kRows] = sc[b];
       }
+      interleave4(rows, np_, pa->qa.data() + static_cast<size_t>(s) * np_ * kRows);
+      float* sdst = pa->sa.data() + static_cast<size_t>(s) * nb * kRows;
+      for (int b = 0; b < nb; ++b)
+        for (int r = 0; r < kRows; ++r) sdst[b * kRows + r] = sc[static_cast<size_t>(r) * nb + b];
+    }
   });
 }
 
 // Columns [j0, j0 + nc) of W^T: qb [pair][col] as int32 pairs, sb [block][col]; columns past
 // nc are zero.
+#if defined(NP_GEMM_INT16_VNNI)
+// 16 columns of one block (w: the first column's 32 int8, rows row_bytes apart) -> dst[p * kCols
+// + c] = column c's pair p, for p < 16. Each column's block widened to int16 is one vector
+// whose int32 lane p is its pair p; the 16 vectors are transposed as int32 (pairs within
+// 128-bit lanes, then 128-bit lanes across vectors).
+void pack16(const uint8_t* w, int64_t row_bytes, int32_t* dst) {
+  __m512i z[16], t[16], v[4][4];
+  for (int c = 0; c < 16; ++c)
+    z[c] = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * row_bytes)));
+  for (int c = 0; c < 16; c += 2) {
+    t[c] = _mm512_unpacklo_epi32(z[c], z[c + 1]);      // lane L: c[4L], c+1[4L], c[4L+1], c+1[4L+1]
+    t[c + 1] = _mm512_unpackhi_epi32(z[c], z[c + 1]);  // the same for pairs 4L+2, 4L+3
+  }
+  for (int g = 0; g < 4; ++g) {  // v[g][q], lane L: pair 4L+q of columns 4g..4g+3
+    v[g][0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    v[g][1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    v[g][2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    v[g][3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int q = 0; q < 4; ++q) {  // pair 4L+q: lane g of its vector is v[g][q]'s lane L
+    const __m512i a = _mm512_shuffle_i32x4(v[0][q], v[1][q], 0x44), b = _mm512_shuffle_i32x4(v[0][q], v[1][q], 0xEE);
+    const __m512i c = _mm512_shuffle_i32x4(v[2][q], v[3][q], 0x44), d = _mm512_shuffle_i32x4(v[2][q], v[3][q], 0xEE);
+    _mm512_storeu_si512(dst + (0 + q) * kCols, _mm512_shuffle_i32x4(a, c, 0x88));
+    _mm512_storeu_si512(dst + (4 + q) * kCols, _mm512_shuffle_i32x4(a, c, 0xDD));
+    _mm512_storeu_si512(dst + (8 + q) * kCols, _mm512_shuffle_i32x4(b, d, 0x88));
+    _mm512_storeu_si512(dst + (12 + q) * kCols, _mm512_shuffle_i32x4(b, d, 0xDD));
+  }
+}
+#endif
+
 void pack_panel(const Q8Rows& W, int K, int64_t j0, int nc, int32_t* qb, float* sb) {
   const int nb = K / kBlock;
   const int64_t row_bytes = static_cast<int64_t>(nb) * 34;
+#if defined(NP_GEMM_INT16_VNNI)
+  if (nc == kCols) {
+    for (int b = 0; b < nb; ++b) {
+      for (int c = 0; c < kCols; ++c) sb[b * kCols + c] = W.scales[(j0 + c) * nb + b];
+      for (int h = 0; h < kCols; h += 16)
+        pack16(W.blocks + (j0 + h) * row_bytes + b * 34 + 2, row_bytes, qb + static_cast<size_t>(b) * kPairs * kCols + h);
+    }
+    return;
+  }
+#endif
 #if defined(NP_SIMD128)
   if (nc == kCols) {
     // Four columns at a time: each column's 8 weights widened to int16 are 4 pairs (int32
@@ -171,9 +262,55 @@ void kernel(int nb, const int32_t* qa, const float* sa, const int32_t* qb, const
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nc; ++j) c[i * ldc + j] = tile[i][j];
 }
+#elif defined(NP_GEMM_INT16_VNNI)
+// One strip (4 rows) x one panel (32 columns) over every block; writes mr x nc of C.
+void kernel(int nb, const int32_t* qa, const float* sa, const int32_t* qb, const float* sb, float* c, int64_t ldc,
+            int mr, int nc) {
+  __m512 acc[kRows][2];
+  for (int i = 0; i < kRows; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    __m512i ia[kRows][2];
+    for (int i = 0; i < kRows; ++i) ia[i][0] = ia[i][1] = _mm512_setzero_si512();
+    for (int p = 0; p < kPairs; ++p) {
+      __m512i b0 = _mm512_loadu_si512(qb), b1 = _mm512_loadu_si512(qb + 16);
+      // Kept in registers: GCC otherwise folds the loads into each vpdpwssd, 12 loads per 8
+      // products where 6 (2 panels, 4 broadcasts) do, and the loads become the bound.
+      asm("" : "+v"(b0), "+v"(b1));
+      for (int i = 0; i < kRows; ++i) {
+        const __m512i a = _mm512_set1_epi32(qa[i]);
+        ia[i][0] = _mm512_dpwssd_epi32(ia[i][0], a, b0);
+        ia[i][1] = _mm512_dpwssd_epi32(ia[i][1], a, b1);
+      }
+      qa += kRows;
+      qb += kCols;
+    }
+    const __m512 s0 = _mm512_loadu_ps(sb), s1 = _mm512_loadu_ps(sb + 16);
+    for (int i = 0; i < kRows; ++i) {
+      const __m512 sx = _mm512_set1_ps(sa[i]);
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_mul_ps(_mm512_cvtepi32_ps(ia[i][0]), _mm512_mul_ps(s0, sx)));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_mul_ps(_mm512_cvtepi32_ps(ia[i][1]), _mm512_mul_ps(s1, sx)));
+    }
+    sa += kRows;
+    sb += kCols;
+  }
+  if (mr == kRows && nc == kCols) {
+    for (int i = 0; i < kRows; ++i) {
+      _mm512_storeu_ps(c + i * ldc, acc[i][0]);
+      _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
+    }
+    return;
+  }
+  alignas(64) float tile[kRows][kCols];
+  for (int i = 0; i < kRows; ++i) {
+    _mm512_store_ps(&tile[i][0], acc[i][0]);
+    _mm512_store_ps(&tile[i][16], acc[i][1]);
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nc; ++j) c[i * ldc + j] = tile[i][j];
+}
 #else
-// Portable loops with the kernel's arithmetic (builds without SIMD128 use gemm_q8's float
-// path; this keeps the file whole there and is what gemm_q8_int16_ref checks natively).
+// Portable loops with the kernel's arithmetic (builds without SIMD128 or VNNI use gemm_q8's
+// float path; this keeps the file whole there and is what gemm_q8_int16_ref checks natively).
 void kernel(int nb, const int32_t* qa, const float* sa, const int32_t* qb, const float* sb, float* c, int64_t ldc,
             int mr, int nc) {
   float acc[kRows][kCols] = {};

@@ -1,8 +1,13 @@
 // gemm_q8_int16.h — the integer product of activations and a Q8_0 W (gemm_q8_int16.cpp has
 // the arithmetic). gemm_q8 (gemm.h) runs it in the 128-bit builds (WebAssembly and its
-// native twin); the AVX2/AVX-512 builds keep the float GEMM, which has FMA.
+// native twin) and where AVX-512 VNNI is (vpdpwssd: 32 int16 products per instruction, twice
+// a float FMA's 16); the AVX2 and plain AVX-512 builds keep the float GEMM, which has FMA.
 #pragma once
 #include <cstdint>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define NP_GEMM_INT16_VNNI 1
+#endif
 
 #include "ops/gemm.h"
 
