@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# finetune.sh — the default model v0.4 from v0.3 (docs/models.md): 2,600 steps of full
+# finetune.sh — the default model v0.4.1 (v0.4's weights) from v0.3 (docs/models.md): 2,600 steps of full
 # fine-tuning with word swapping (docs/training.md, "Augmentation") on build.sh's training
 # split, validated on unseen tools (a draw with another seed than the test split's), then
-# calibrated on dev examples 1,001-2,000 decoding with the priors v0.4 ships (name 1, call 4,
-# the empty answer's margin 1, copy 2), then evaluated on dev-a and the unseen-tool test split.
+# calibrated on dev examples 1,001-2,000 decoding with the priors v0.4.1 ships (name 1.5, call
+# 4, the empty answer's margin 1, copy 2; v0.4 had name 1), then evaluated on dev-a and the
+# unseen-tool test split.
 # About 25 minutes on this machine's 2 cores. Resumable (checkpoints every 100 steps).
 #   BASE=v0.3.gguf bash tools/default-model/finetune.sh   # then: cp $F/model.gguf models/needlepoint-default.gguf
 set -euo pipefail
@@ -13,7 +14,7 @@ CLI=${NP_CLI:-build/needlepoint}
 F=${FT_DIR:-build/ft-swap}
 BASE=${BASE:-models/needlepoint-default.gguf}
 STEPS=${STEPS:-2600}
-PRIORS=${PRIORS:---tool-prior 1,4,1 --copy-prior 2}
+PRIORS=${PRIORS:---tool-prior 1.5,4,1 --copy-prior 2}   # v0.4.1's (v0.4 itself: 1,4,1)
 mkdir -p "$F"
 [ -s "$W/train.jsonl" ] && [ -s "$W/dev.jsonl" ] && [ -s "$W/test.jsonl" ] || { echo "run tools/default-model/build.sh first (data)" >&2; exit 1; }
 [ -s "$F/val-unseen.jsonl" ] || "$CLI" generate-data --out "$F/val-unseen.jsonl" --count 600 --seed 11 --split test
