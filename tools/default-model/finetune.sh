@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# finetune.sh — the default model v0.4.1 (v0.4's weights) from v0.3 (docs/models.md): 2,600 steps of full
-# fine-tuning with word swapping (docs/training.md, "Augmentation") on build.sh's training
-# split, validated on unseen tools (a draw with another seed than the test split's), then
-# calibrated on dev examples 1,001-2,000 decoding with the priors v0.4.1 ships (name 1.5, call
-# 4, the empty answer's margin 1, copy 2; v0.4 had name 1), then evaluated on dev-a and the
-# unseen-tool test split.
+# finetune.sh — a fine-tuning round of the default model (docs/models.md): full fine-tuning
+# with word swapping (docs/training.md, "Augmentation") on build.sh's training split, validated
+# on unseen tools (a draw with another seed than the test split's), then calibrated on dev
+# examples 1,001-2,000 decoding with the shipped priors (tool name 1.5, call 4, the empty
+# answer's margin 1, copy 2), then evaluated on dev-a and the unseen-tool test split.
 # About 25 minutes on this machine's 2 cores. Resumable (checkpoints every 100 steps).
-#   BASE=v0.3.gguf bash tools/default-model/finetune.sh   # then: cp $F/model.gguf models/needlepoint-default.gguf
+#   v0.4 (from v0.3): BASE=v0.3.gguf PRIORS='--tool-prior 1,4,1 --copy-prior 2' bash tools/default-model/finetune.sh
+#   v0.5 (from v0.4): BASE=v0.4.gguf FT_DIR=build/ft-v05 STEPS=2000 LR=5e-4 MUON_LR=0.005 SWAP=1.0 SEED=9 \
+#                     bash tools/default-model/finetune.sh
+#   then: cp $FT_DIR/model.gguf models/needlepoint-default.gguf
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${NP_WORK:-build/default-model}
@@ -14,7 +16,11 @@ CLI=${NP_CLI:-build/needlepoint}
 F=${FT_DIR:-build/ft-swap}
 BASE=${BASE:-models/needlepoint-default.gguf}
 STEPS=${STEPS:-2600}
-PRIORS=${PRIORS:---tool-prior 1.5,4,1 --copy-prior 2}   # v0.4.1's (v0.4 itself: 1,4,1)
+PRIORS=${PRIORS:---tool-prior 1.5,4,1 --copy-prior 2}   # v0.4.1's and v0.5's (v0.4 itself: 1,4,1)
+LR=${LR:-1e-3}
+MUON_LR=${MUON_LR:-0.01}
+SWAP=${SWAP:-0.5}
+SEED=${SEED:-7}
 mkdir -p "$F"
 [ -s "$W/train.jsonl" ] && [ -s "$W/dev.jsonl" ] && [ -s "$W/test.jsonl" ] || { echo "run tools/default-model/build.sh first (data)" >&2; exit 1; }
 [ -s "$F/val-unseen.jsonl" ] || "$CLI" generate-data --out "$F/val-unseen.jsonl" --count 600 --seed 11 --split test
@@ -22,8 +28,8 @@ head -n 1000 "$W/dev.jsonl" > "$F/dev-a.jsonl"
 tail -n +1001 "$W/dev.jsonl" > "$F/dev-b.jsonl"
 # shellcheck disable=SC2086
 "$CLI" train --model "$BASE" --data "$W/train.jsonl" --out "$F/model-raw.gguf" --type q8_0 \
-  --steps "$STEPS" --batch 16 --lr 1e-3 --muon-lr 0.01 --schedule wsd --warmup 0.05 --decay 0.25 --seed 7 --contrastive 0.1 \
-  --rename-tools 0.5 --rename-params 0.3 --swap-words 0.5 --encoder-mask catalog \
+  --steps "$STEPS" --batch 16 --lr "$LR" --muon-lr "$MUON_LR" --schedule wsd --warmup 0.05 --decay 0.25 --seed "$SEED" --contrastive 0.1 \
+  --rename-tools 0.5 --rename-params 0.3 --swap-words "$SWAP" --encoder-mask catalog \
   --val-data "$F/val-unseen.jsonl" --val-max 300 --eval-every 400 \
   --checkpoint-dir "$F/ckpt" --checkpoint-every 100 --resume --log "$F/loss.csv" --log-every 50 | tee "$F/train-summary.json"
 # shellcheck disable=SC2086
