@@ -73,9 +73,12 @@ int cmd_bench(const Args& args) {
   json out = {{"model", model_path}, {"threads", np::num_threads()}, {"encoder_mask", c.encoder_mask},
               {"load_ms", load_ms}, {"runs", n}};
 
+  // --calls-only: the calls alone (profiling a call without the raw rates around it).
+  const bool calls_only = arg_flag(args, "--calls-only");
   // Prefill: the whole encoder (and the cross-attention K/V) over T tokens.
   json prefill = json::object();
   for (int T : {300, 512}) {
+    if (calls_only) break;
     const int t = std::min(T, c.max_enc_len);
     const std::vector<int32_t> ids = text_ids(*model, tools, t);
     std::vector<double> times;
@@ -92,7 +95,7 @@ int cmd_bench(const Args& args) {
   out["prefill"] = prefill;
 
   // Decode: steps with logits over a 300-token encoder context (positions 0..S-1).
-  {
+  if (!calls_only) {
     const int t = std::min(300, c.max_enc_len), S = std::min(32, c.max_dec_len);
     np::EncoderOutput enc;
     np::Status s = model->encode(text_ids(*model, tools, t), &enc);
@@ -116,6 +119,7 @@ int cmd_bench(const Args& args) {
   json calls = json::object();
   for (bool cached : {false, true}) {
     if (cached && !c.catalog_mask()) break;
+    if (calls_only && !cached && c.catalog_mask()) continue;
     np::CallOptions opt;
     opt.use_catalog_cache = cached;
     opt.max_tokens = max_tokens;

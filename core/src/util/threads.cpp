@@ -60,10 +60,17 @@ inline void cpu_relax() {
 // variable, and how long the caller polls for the last chunks to finish. A decoder step is
 // some 70 small jobs a few microseconds apart: waking a sleeping thread (a futex natively, an
 // Atomics.wait in WebAssembly) costs about as much as each job, which made two threads
-// slower than one. 2^14 pause iterations (a few hundred microseconds), then sleep. Measured
-// on the 26M decoder (docs/benchmarks.md): 2^11 and 2^13 decode alike when idle; yielding
-// the core between polls gave it away for whole time slices under load.
+// slower than one. About a quarter of a millisecond of polling, then sleep: natively 2^14
+// pause iterations (measured 0.4 ms on this machine); WebAssembly has no pause, so a poll is
+// a bare reload and 2^14 of them took only 23 us, short enough that workers fell asleep
+// between a call's steps and in its query encode: 2^20 (250 us; a cached 26M call in Node
+// mt 31-39 -> 26-28 ms, docs/benchmarks.md). Natively 2^11 and 2^13 decode alike when idle;
+// yielding the core between polls gave it away for whole time slices under load.
+#ifdef __EMSCRIPTEN__
+constexpr int kSpinPauses = 1 << 20;
+#else
 constexpr int kSpinPauses = 1 << 14;
+#endif
 
 // One step of a polling wait: false once the poll has run its course (then sleep).
 inline bool poll_step(int spin) {
