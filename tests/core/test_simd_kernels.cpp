@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "np/threads.h"
+#include "ops/attention_q8.h"
 #include "ops/attention_rows.h"
 #include "ops/gemm.h"
 #include "ops/gemm_q8_int16.h"
@@ -527,5 +528,168 @@ TEST_CASE("Q8_0 in place: the GEMM gives the same bits as over the dequantized m
         }
       }
     }
+  np::set_num_threads(0);
+}
+
+TEST_CASE("int8 block keys and values: layouts, the integer kernels against their _ref, exact int32 sums",
+          "[simd][attention][q8]") {
+  np::Rng rng(77);
+  CHECK(np::kv_q8_supported(64));
+  CHECK(np::kv_q8_supported(4));
+  CHECK_FALSE(np::kv_q8_supported(6));
+  CHECK_FALSE(np::kv_q8_supported(516));
+  for (int HS : {4, 8, 12, 64, 128}) {
+    for (int T : {1, 2, 3, 4, 5, 15, 17, 31, 33, 63, 300}) {
+      for (int NKV : {1, 2}) {
+        INFO("HS " << HS << ", T " << T << ", NKV " << NKV);
+        const size_t row = static_cast<size_t>(NKV) * HS;
+        VecF k = randn(rng, T * row), v = randn(rng, T * row);
+        if (T > 2) std::fill(k.begin() + row, k.begin() + 2 * row, 0.0f);  // an all-zero token: scale 0
+        np::KVQ8 K, V;
+        np::quantize_keys_q8(k.data(), T, NKV, HS, &K);
+        np::quantize_values_q8(v.data(), T, NKV, HS, &V);
+        REQUIRE(K.T == T);
+        REQUIRE(K.rows == (T + 3) / 4 * 4);
+        REQUIRE(V.rows == (T + 1) / 2 * 2);
+        CHECK(K.bytes() == np::kv_q8_bytes(T, NKV, HS, true));
+        CHECK(V.bytes() == np::kv_q8_bytes(T, NKV, HS, false));
+        // Dequantized: within half a step of each token's head; the padding is zeros.
+        for (auto [x, Q, keys] : {std::tuple{&k, &K, true}, std::tuple{&v, &V, false}}) {
+          VecF back(x->size());
+          np::dequantize_kv_q8(*Q, NKV, HS, keys, back.data());
+          bool within = true;
+          for (size_t i = 0; i < x->size(); i += HS) {
+            float m = 0.0f;
+            for (int c = 0; c < HS; ++c) m = std::max(m, std::fabs((*x)[i + c]));
+            for (int c = 0; c < HS; ++c) within &= std::fabs((*x)[i + c] - back[i + c]) <= m / 254.0f * 1.0001f;
+          }
+          CHECK(within);
+          for (int g = 0; g < NKV; ++g)
+            for (int j = T; j < Q->rows; ++j) CHECK(Q->scale[static_cast<size_t>(g) * Q->rows + j] == 0.0f);
+        }
+        std::vector<int16_t> q16(HS), w16(V.rows);
+        for (int g = 0; g < NKV; ++g) {
+          // Scores: the kernel gives its _ref's bits, and the float product of the dequantized
+          // values within the int16 rounding of the query.
+          const VecF q = randn(rng, HS);
+          const float qs = np::quantize_q16(q.data(), HS, q16.data());
+          VecF p(T, -1.0f), pr(T, -2.0f);
+          np::scores_q8(p.data(), q16.data(), qs, K, g, HS);
+          np::scores_q8_ref(pr.data(), q16.data(), qs, K, g, HS);
+          CHECK(same_bits(p, pr));
+          VecF kd(T * row);
+          np::dequantize_kv_q8(K, NKV, HS, true, kd.data());
+          // The query's rounding is at most half of max|q| / 32767 per column: the scale is
+          // max|q| sum|k| (a wrong or missing term is far more than 2e-5 of it).
+          double qmax = 0;
+          for (float x : q) qmax = std::max(qmax, static_cast<double>(std::fabs(x)));
+          VecF want(T);
+          std::vector<double> scale(T);
+          for (int j = 0; j < T; ++j) {
+            double sum = 0, ksum = 0;
+            for (int c = 0; c < HS; ++c) {
+              sum += static_cast<double>(q[c]) * kd[j * row + static_cast<size_t>(g) * HS + c];
+              ksum += std::fabs(kd[j * row + static_cast<size_t>(g) * HS + c]);
+            }
+            want[j] = static_cast<float>(sum);
+            scale[j] = qmax * ksum;
+          }
+          check_close("scores", p, want, scale, 2e-5);
+          // Weighted sums: the kernel gives its _ref's bits; with weights summing to 1, the
+          // float sum of the dequantized values within the weights' int16 rounding.
+          VecF w(V.rows, 0.0f);
+          double total = 0;
+          for (int j = 0; j < T; ++j) total += w[j] = static_cast<float>(std::fabs(rng.normal()));
+          for (int j = 0; j < T; ++j) w[j] = static_cast<float>(w[j] / total);
+          VecF wv(V.rows, 0.0f);
+          for (int j = 0; j < T; ++j) wv[j] = w[j] * V.scale[static_cast<size_t>(g) * V.rows + j];
+          const float ws = np::quantize_weights_q16(wv.data(), V.rows, w16.data());
+          for (int j = T; j < V.rows; ++j) CHECK(w16[j] == 0);
+          VecF o(HS, -1.0f), orf(HS, -2.0f);
+          np::weighted_sum_q8(o.data(), w16.data(), ws, V, g, HS);
+          np::weighted_sum_q8_ref(orf.data(), w16.data(), ws, V, g, HS);
+          CHECK(same_bits(o, orf));
+          VecF vd(T * row);
+          np::dequantize_kv_q8(V, NKV, HS, false, vd.data());
+          VecF owant(HS);
+          std::vector<double> oscale(HS);
+          double vmax = 0;
+          for (float x : vd) vmax = std::max(vmax, static_cast<double>(std::fabs(x)));
+          for (int c = 0; c < HS; ++c) {
+            double sum = 0;
+            for (int j = 0; j < T; ++j) sum += static_cast<double>(w[j]) * vd[j * row + static_cast<size_t>(g) * HS + c];
+            owant[c] = static_cast<float>(sum);
+            oscale[c] = vmax;
+          }
+          check_close("weighted sum", o, owant, oscale, 2e-4);
+        }
+      }
+    }
+  }
+  // The largest sums stay exact int32: every key and query at full scale (HS 512), and 1,024
+  // equal weights over values at full scale.
+  {
+    const int HS = 512, T = 1024;
+    VecF k(static_cast<size_t>(T) * HS, 1.0f), v(static_cast<size_t>(T) * HS, -1.0f);
+    np::KVQ8 K, V;
+    np::quantize_keys_q8(k.data(), T, 1, HS, &K);
+    np::quantize_values_q8(v.data(), T, 1, HS, &V);
+    std::vector<int16_t> q16(HS), w16(T);
+    const VecF q(HS, 2.0f), w(T, 1.0f / T);
+    const float qs = np::quantize_q16(q.data(), HS, q16.data());
+    CHECK(q16[0] == 32767);
+    VecF p(T);
+    np::scores_q8(p.data(), q16.data(), qs, K, 0, HS);
+    const int64_t exact = int64_t{32767} * 127 * HS;  // 2,130,896,896 < 2^31
+    CHECK(p[T - 1] == static_cast<float>(exact) * (qs * K.scale[T - 1]));
+    const float ws = np::quantize_weights_q16(w.data(), T, w16.data());
+    int64_t total = 0;
+    for (int16_t x : w16) total += x;
+    CHECK(total * 127 < (int64_t{1} << 31));
+    VecF o(HS), orf(HS);
+    np::weighted_sum_q8(o.data(), w16.data(), ws, V, 0, HS);
+    CHECK(o[0] == static_cast<float>(-127 * total) * ws);
+    CHECK(std::fabs(o[0] * V.scale[0] + 1.0f) < 1e-3f);  // about -1 (values -1, weights summing to 1)
+  }
+}
+
+TEST_CASE("attention rows over an int8 block then float keys: close to the float attention over the dequantized "
+          "block, the same bits at 1 and 2 threads",
+          "[simd][attention][q8][threads]") {
+  np::Rng rng(78);
+  const int NH = 8, NKV = 4, HS = 64;
+  const size_t row = static_cast<size_t>(NKV) * HS;
+  for (int P : {1, 5, 300}) {
+    for (int R : {1, 12}) {
+      for (int Tq : {1, 2}) {
+        INFO("block " << P << ", rest " << R << ", rows " << Tq);
+        const VecF q = randn(rng, static_cast<size_t>(Tq) * NH * HS);
+        const VecF kb = randn(rng, P * row), vb = randn(rng, P * row), kr = randn(rng, R * row), vr = randn(rng, R * row);
+        std::vector<uint8_t> valid(P + R, 1);
+        if (P > 3) valid[2] = 0;  // a pad key in the block
+        np::KVQ8 K, V;
+        np::quantize_keys_q8(kb.data(), P, NKV, HS, &K);
+        np::quantize_values_q8(vb.data(), P, NKV, HS, &V);
+        VecF kd(kb.size()), vd(vb.size());
+        np::dequantize_kv_q8(K, NKV, HS, true, kd.data());
+        np::dequantize_kv_q8(V, NKV, HS, false, vd.data());
+        const size_t nq = static_cast<size_t>(Tq) * NH * HS;
+        VecF got1(nq, -1.0f), got2(nq, -2.0f), want(nq, -3.0f);
+        np::set_num_threads(1);
+        np::attention_rows_forward(got1.data(), q.data(), np::KVSegment{nullptr, nullptr, P, nullptr, nullptr, &K, &V},
+                                   np::KVSegment{kr.data(), vr.data(), R}, Tq, NH, NKV, HS, valid.data());
+        np::set_num_threads(2);
+        np::attention_rows_forward(got2.data(), q.data(), np::KVSegment{nullptr, nullptr, P, nullptr, nullptr, &K, &V},
+                                   np::KVSegment{kr.data(), vr.data(), R}, Tq, NH, NKV, HS, valid.data());
+        np::attention_rows_forward(want.data(), q.data(), np::KVSegment{kd.data(), vd.data(), P},
+                                   np::KVSegment{kr.data(), vr.data(), R}, Tq, NH, NKV, HS, valid.data());
+        CHECK(same_bits(got1, got2));
+        float worst = 0.0f;
+        for (size_t i = 0; i < nq; ++i) worst = std::max(worst, std::fabs(got1[i] - want[i]));
+        CHECK(worst < 2e-3f);  // outputs are O(1): values are N(0, 1)
+        CHECK(worst > 0.0f);   // the integer path ran
+      }
+    }
+  }
   np::set_num_threads(0);
 }

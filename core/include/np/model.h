@@ -10,6 +10,7 @@
 
 #include "np/confidence.h"
 #include "np/gguf.h"
+#include "np/kv_q8.h"
 #include "np/status.h"
 #include "np/tokenizer.h"
 
@@ -152,6 +153,11 @@ struct EncoderBlock {
   // reads for the block's keys.
   std::vector<std::vector<uint16_t>> k, v;    // [enc layer] (T, kv_dim)
   std::vector<float> out;                     // (T, d)
+  // The cross-attention keys and values every decoder step reads: int8 with a scale per
+  // token and kv head, in the layouts of the decoder's integer kernels (KVQ8,
+  // core/src/ops/attention_q8.h), where the head size suits them (every Needle shape's);
+  // else bf16 bits in cross_k / cross_v. One of the two pairs is filled.
+  std::vector<KVQ8> cross_kq, cross_vq;       // [dec layer]
   std::vector<std::vector<uint16_t>> cross_k; // [dec layer] (T, kv_dim)
   std::vector<std::vector<uint16_t>> cross_v; // [dec layer] (T, kv_dim)
   uint64_t bytes() const;                     // what the block holds
@@ -226,9 +232,8 @@ class Model {
   // Final norm of R states into out->out, and the cross-attention K/V of those rows.
   void finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
                       std::vector<std::vector<float>>* cross_v) const;
-  // The same with the cross-attention keys and values as bf16 bits (an EncoderBlock's).
-  void finish_encoder_bf16(const float* x, int R, std::vector<float>* out, std::vector<std::vector<uint16_t>>* cross_k,
-                           std::vector<std::vector<uint16_t>>* cross_v) const;
+  // The same into a block: its cross-attention keys and values in int8 (or bf16 bits).
+  void finish_encoder_block(const float* x, int R, EncoderBlock* block) const;
   std::shared_ptr<const GgufFile> file_;
   ModelConfig config_;
   Tokenizer tokenizer_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "ops/attention_q8.h"
 #include "ops/attention_rows.h"
 #include "ops/ops.h"
 #include "ops/simd128.h"
@@ -159,15 +160,29 @@ void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::
                       });
 }
 
-// One layer at a time through the float scratch: a block never holds fp32 and bf16 at once.
-void Model::finish_encoder_bf16(const float* x, int R, std::vector<float>* out, std::vector<std::vector<uint16_t>>* cross_k,
-                                std::vector<std::vector<uint16_t>>* cross_v) const {
-  cross_k->assign(config_.n_dec_layers, {});
-  cross_v->assign(config_.n_dec_layers, {});
-  finish_encoder_with(config_, enc_out_norm_, dec_layers_, x, R, out,
+namespace {
+// Whether a kept block holds its cross-attention keys and values in int8 for this shape (the
+// decoder reads them with attention_rows' integer path), else in bf16.
+bool block_cross_q8(const ModelConfig& c) { return kv_q8_supported(c.head_dim()) && attention_rows_supported(c.head_dim()); }
+}  // namespace
+
+// One layer at a time through the float scratch: a block never holds them in fp32 whole.
+void Model::finish_encoder_block(const float* x, int R, EncoderBlock* block) const {
+  const ModelConfig& c = config_;
+  const bool q8 = block_cross_q8(c);
+  block->cross_kq.assign(q8 ? c.n_dec_layers : 0, {});
+  block->cross_vq.assign(q8 ? c.n_dec_layers : 0, {});
+  block->cross_k.assign(q8 ? 0 : c.n_dec_layers, {});
+  block->cross_v.assign(q8 ? 0 : c.n_dec_layers, {});
+  finish_encoder_with(c, enc_out_norm_, dec_layers_, x, R, &block->out,
                       [&](int l, std::vector<float>& k, std::vector<float>& v) {
-                        to_bf16(k.data(), k.size(), &(*cross_k)[l]);
-                        to_bf16(v.data(), v.size(), &(*cross_v)[l]);
+                        if (q8) {
+                          quantize_keys_q8(k.data(), R, c.n_kv_heads, c.head_dim(), &block->cross_kq[l]);
+                          quantize_values_q8(v.data(), R, c.n_kv_heads, c.head_dim(), &block->cross_vq[l]);
+                        } else {
+                          to_bf16(k.data(), k.size(), &block->cross_k[l]);
+                          to_bf16(v.data(), v.size(), &block->cross_v[l]);
+                        }
                       });
 }
 
@@ -196,15 +211,19 @@ Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_
 
 uint64_t encoder_block_bytes(const ModelConfig& c, int64_t T) {
   const uint64_t t = static_cast<uint64_t>(T < 0 ? 0 : T), kv = static_cast<uint64_t>(c.kv_dim());
-  return t * (sizeof(int32_t) + 1) +
-         sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers + c.n_dec_layers) * kv +
-         sizeof(float) * t * static_cast<uint64_t>(c.d_model);
+  const uint64_t cross = block_cross_q8(c)
+                             ? kv_q8_bytes(T, c.n_kv_heads, c.head_dim(), true) + kv_q8_bytes(T, c.n_kv_heads, c.head_dim(), false)
+                             : sizeof(uint16_t) * t * 2 * kv;
+  return t * (sizeof(int32_t) + 1) + sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers) * kv +
+         cross * static_cast<uint64_t>(c.n_dec_layers) + sizeof(float) * t * static_cast<uint64_t>(c.d_model);
 }
 
 uint64_t EncoderBlock::bytes() const {
   uint64_t n = ids.size() * sizeof(int32_t) + key_valid.size() + out.size() * sizeof(float);
   for (const auto* lists : {&k, &v, &cross_k, &cross_v})
     for (const std::vector<uint16_t>& a : *lists) n += a.size() * sizeof(uint16_t);
+  for (const auto* lists : {&cross_kq, &cross_vq})
+    for (const KVQ8& a : *lists) n += a.bytes();
   return n;
 }
 
@@ -224,14 +243,14 @@ Status Model::encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* 
   std::vector<float> x(static_cast<size_t>(T) * c.d_model);
   embed_tokens(x.data(), embedding_, block_ids.data(), T, c.d_model);
   run_encoder_layers(x.data(), T, out->key_valid, nullptr, 0, &out->k, &out->v);
-  finish_encoder_bf16(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
+  finish_encoder_block(x.data(), T, out);
   return Status::Ok();
 }
 
 namespace {
 
 // Copies an output's prefix rows in front of its own and drops the prefix: one list of keys.
-void flatten_prefix(EncoderOutput* out) {
+void flatten_prefix(EncoderOutput* out, const ModelConfig& c) {
   if (!out->prefix) return;
   const EncoderBlock& block = *out->prefix;
   out->out.insert(out->out.begin(), block.out.begin(), block.out.end());
@@ -239,9 +258,18 @@ void flatten_prefix(EncoderOutput* out) {
     b->insert(b->begin(), a.size(), 0.0f);
     from_bf16(a, b->data());
   };
+  const auto prepend_q8 = [&](const KVQ8& a, bool keys, std::vector<float>* b) {  // dequantized
+    b->insert(b->begin(), static_cast<size_t>(a.T) * c.kv_dim(), 0.0f);
+    dequantize_kv_q8(a, c.n_kv_heads, c.head_dim(), keys, b->data());
+  };
   for (size_t l = 0; l < out->cross_k.size(); ++l) {
-    prepend(block.cross_k[l], &out->cross_k[l]);
-    prepend(block.cross_v[l], &out->cross_v[l]);
+    if (!block.cross_kq.empty()) {
+      prepend_q8(block.cross_kq[l], true, &out->cross_k[l]);
+      prepend_q8(block.cross_vq[l], false, &out->cross_v[l]);
+    } else {
+      prepend(block.cross_k[l], &out->cross_k[l]);
+      prepend(block.cross_v[l], &out->cross_v[l]);
+    }
   }
   out->prefix.reset();
 }
@@ -254,7 +282,7 @@ Status Model::encode_after(const EncoderBlock& block, const std::vector<int32_t>
                            EncoderOutput* out) const {
   // A non-owning pointer: `block` outlives this call, and the prefix is flattened before it returns.
   NP_RETURN_IF_ERROR(encode_after(std::shared_ptr<const EncoderBlock>(&block, [](const EncoderBlock*) {}), rest_ids, out));
-  flatten_prefix(out);
+  flatten_prefix(out, config_);
   return Status::Ok();
 }
 
@@ -267,11 +295,22 @@ Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const 
   const int P = block.T, R = static_cast<int>(rest_ids.size());
   if (R < 1) return Status(Code::kInvalidInput, "nothing follows the encoder block");
   bool fits = P >= 1 && static_cast<int>(block.k.size()) == c.n_enc_layers && block.v.size() == block.k.size() &&
-              static_cast<int>(block.cross_k.size()) == c.n_dec_layers && block.cross_v.size() == block.cross_k.size() &&
               block.key_valid.size() == static_cast<size_t>(P);
   const size_t Pkv = static_cast<size_t>(P) * static_cast<size_t>(c.kv_dim());
   for (size_t l = 0; fits && l < block.k.size(); ++l) fits = block.k[l].size() == Pkv && block.v[l].size() == Pkv;
-  for (size_t l = 0; fits && l < block.cross_k.size(); ++l) fits = block.cross_k[l].size() == Pkv && block.cross_v[l].size() == Pkv;
+  if (block_cross_q8(c)) {  // int8 (the bf16 lists empty)
+    fits = fits && block.cross_k.empty() && block.cross_v.empty() && static_cast<int>(block.cross_kq.size()) == c.n_dec_layers &&
+           block.cross_vq.size() == block.cross_kq.size();
+    const auto sized = [&](const KVQ8& a, bool keys) {
+      return a.T == P && static_cast<uint64_t>(a.q.size()) + a.scale.size() * sizeof(float) == kv_q8_bytes(P, c.n_kv_heads, c.head_dim(), keys) &&
+             a.scale.size() * static_cast<size_t>(c.head_dim()) == a.q.size() && a.rows * static_cast<size_t>(c.n_kv_heads) == a.scale.size();
+    };
+    for (size_t l = 0; fits && l < block.cross_kq.size(); ++l) fits = sized(block.cross_kq[l], true) && sized(block.cross_vq[l], false);
+  } else {
+    fits = fits && block.cross_kq.empty() && block.cross_vq.empty() && static_cast<int>(block.cross_k.size()) == c.n_dec_layers &&
+           block.cross_v.size() == block.cross_k.size();
+    for (size_t l = 0; fits && l < block.cross_k.size(); ++l) fits = block.cross_k[l].size() == Pkv && block.cross_v[l].size() == Pkv;
+  }
   if (!fits) return Status(Code::kInvalidInput, "encoder block does not belong to this model");
   if (P + R > c.max_enc_len)
     return Status(Code::kInvalidInput, "encoder input has " + std::to_string(P + R) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
@@ -287,7 +326,7 @@ Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const 
   out->key_valid = std::move(valid);
   out->prefix = std::move(block_ptr);  // the decoder reads the block's rows in place
   // ...with the few-row attention kernel; the general one needs one list of keys.
-  if (!attention_rows_supported(c.head_dim())) flatten_prefix(out);
+  if (!attention_rows_supported(c.head_dim())) flatten_prefix(out, c);
   return Status::Ok();
 }
 
@@ -357,7 +396,8 @@ Status Model::decode_step_impl(const EncoderOutput& enc, DecoderState& state, in
   if (state.pos >= c.max_dec_len) return Status(Code::kInvalidInput, "decoder context full (" + std::to_string(c.max_dec_len) + " tokens)");
   if (static_cast<int>(state.k.size()) != c.n_dec_layers) return Status(Code::kInvalidInput, "decoder state does not belong to this model");
   if (enc.T < 1 || static_cast<int>(enc.cross_k.size()) != c.n_dec_layers ||
-      (enc.prefix && (static_cast<int>(enc.prefix->cross_k.size()) != c.n_dec_layers || enc.prefix->T >= enc.T)))
+      (enc.prefix && (static_cast<int>(std::max(enc.prefix->cross_k.size(), enc.prefix->cross_kq.size())) != c.n_dec_layers ||
+                       enc.prefix->T >= enc.T)))
     return Status(Code::kInvalidInput, "encoder output does not belong to this model");
   const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
   const int pos = state.pos;
@@ -390,8 +430,11 @@ Status Model::decode_step_impl(const EncoderOutput& enc, DecoderState& state, in
     const uint8_t* valid = enc.key_valid.empty() ? nullptr : enc.key_valid.data();
     if (enc.prefix) {  // the cached block's keys, then the query's (EncoderOutput::prefix)
       const int P = enc.prefix->T;
-      attention_rows_forward(att.data(), q.data(),
-                             KVSegment{nullptr, nullptr, P, enc.prefix->cross_k[l].data(), enc.prefix->cross_v[l].data()},
+      const EncoderBlock& b = *enc.prefix;
+      const KVSegment block_kv = b.cross_kq.empty()
+                                     ? KVSegment{nullptr, nullptr, P, b.cross_k[l].data(), b.cross_v[l].data()}
+                                     : KVSegment{nullptr, nullptr, P, nullptr, nullptr, &b.cross_kq[l], &b.cross_vq[l]};
+      attention_rows_forward(att.data(), q.data(), block_kv,
                              KVSegment{enc.cross_k[l].data(), enc.cross_v[l].data(), enc.T - P}, 1, NH, NKV, HS, valid);
     } else {
       attention_forward(att.data(), q.data(), enc.cross_k[l].data(), enc.cross_v[l].data(), 1, enc.T, NH, NKV, HS, valid, -1);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "np/threads.h"
+#include "ops/attention_q8.h"
 #include "ops/f32vec.h"
 #include "ops/softmax.h"
 
@@ -24,6 +25,21 @@ float* row_scratch(size_t n) {
   thread_local std::vector<float> scratch;
   if (scratch.size() < n) scratch.resize(n);
   return scratch.data();
+}
+
+// The int8 segment's scratch: the query row in int16, the weights and their int16 form.
+struct Q8Scratch {
+  std::vector<int16_t> q16, w16;
+  std::vector<float> w;
+};
+Q8Scratch& q8_scratch(size_t hs, size_t rows) {
+  thread_local Q8Scratch s;
+  if (s.q16.size() < hs) s.q16.resize(hs);
+  if (s.w.size() < rows) {
+    s.w.resize(rows);
+    s.w16.resize(rows);
+  }
+  return s;
 }
 
 // One vector of a key or value row: floats, or bf16 bits widened.
@@ -76,10 +92,12 @@ void accumulate(F32Vec* acc, const float* p, const V* v, int n, int64_t ldv) {
 
 // out[c0, c0 + NV * kLanes) = sum_j p[j] v_j[c0, ...) over the keys with p[j] != 0, the keys
 // running through the segments in order (p indexes them as one list).
+// With `onto`, the sums start from out's values (the int8 segment's part) instead of zero.
 template <int NV>
-void weighted_sum(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int c0) {
+void weighted_sum(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int c0,
+                  bool onto) {
   F32Vec acc[NV];
-  for (int u = 0; u < NV; ++u) acc[u] = F32Vec::zero();
+  for (int u = 0; u < NV; ++u) acc[u] = onto ? F32Vec::load(out + c0 + u * kLanes) : F32Vec::zero();
   for (int s = 0; s < nseg; ++s) {
     if (segs[s].v16) accumulate<NV>(acc, p, segs[s].v16 + vo + c0, segs[s].n, ldv);
     else accumulate<NV>(acc, p, segs[s].v + vo + c0, segs[s].n, ldv);
@@ -88,19 +106,20 @@ void weighted_sum(float* out, const float* p, const KVSegment* segs, int nseg, i
   for (int u = 0; u < NV; ++u) acc[u].store(out + c0 + u * kLanes);
 }
 
-void weighted_sum_all(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int HS) {
+void weighted_sum_all(float* out, const float* p, const KVSegment* segs, int nseg, int64_t vo, int64_t ldv, int HS,
+                      bool onto) {
   const int nv = HS / kLanes;
   int u = 0;
-  for (; u + 8 <= nv; u += 8) weighted_sum<8>(out, p, segs, nseg, vo, ldv, u * kLanes);
+  for (; u + 8 <= nv; u += 8) weighted_sum<8>(out, p, segs, nseg, vo, ldv, u * kLanes, onto);
   if (u + 4 <= nv) {
-    weighted_sum<4>(out, p, segs, nseg, vo, ldv, u * kLanes);
+    weighted_sum<4>(out, p, segs, nseg, vo, ldv, u * kLanes, onto);
     u += 4;
   }
   if (u + 2 <= nv) {
-    weighted_sum<2>(out, p, segs, nseg, vo, ldv, u * kLanes);
+    weighted_sum<2>(out, p, segs, nseg, vo, ldv, u * kLanes, onto);
     u += 2;
   }
-  if (u < nv) weighted_sum<1>(out, p, segs, nseg, vo, ldv, u * kLanes);
+  if (u < nv) weighted_sum<1>(out, p, segs, nseg, vo, ldv, u * kLanes, onto);
 }
 
 void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int nseg, int Tq, int NH, int NKV,
@@ -115,13 +134,26 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
   // multiply-adds (a 26M decoder step's cross-attention over 300 keys: 38K per head).
   const int64_t per_head = 2 * static_cast<int64_t>(Tq) * Tk * HS;
   const int64_t min_heads = std::max<int64_t>(1, 65536 / (per_head + 1));
+  // An int8 first segment (a kept block): its products in integers (attention_q8.h), the
+  // other segments' on top in float.
+  const KVQ8* kq = nseg > 0 ? segs[0].kq : nullptr;
+  const KVQ8* vq = nseg > 0 ? segs[0].vq : nullptr;
   parallel_for(NH, min_heads, [&](int64_t h0, int64_t h1) {
     float* p = row_scratch(static_cast<size_t>(Tk));
+    Q8Scratch* qs = kq ? &q8_scratch(static_cast<size_t>(HS), static_cast<size_t>(vq->rows)) : nullptr;
     for (int h = static_cast<int>(h0); h < static_cast<int>(h1); ++h) {
-      const int64_t kvo = static_cast<int64_t>(h / group) * HS;
+      const int g = h / group;
+      const int64_t kvo = static_cast<int64_t>(g) * HS;
       for (int i = 0; i < Tq; ++i) {
         const float* qi = q + i * qstride + static_cast<int64_t>(h) * HS;
-        for (int s = 0, off = 0; s < nseg; off += segs[s].n, ++s) segment_scores(p + off, qi, segs[s], kvo, kvstride, HS);
+        for (int s = 0, off = 0; s < nseg; off += segs[s].n, ++s) {
+          if (s == 0 && kq) {
+            const float sq = quantize_q16(qi, HS, qs->q16.data());
+            scores_q8(p, qs->q16.data(), sq, *kq, g, HS);
+          } else {
+            segment_scores(p + off, qi, segs[s], kvo, kvstride, HS);
+          }
+        }
         float maxv = lowest;
         for (int j = 0; j < Tk; ++j) {
           const float sc = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
@@ -130,7 +162,17 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
         }
         const float inv = 1.0f / softmax_exp_sum(p, Tk, maxv);
         for (int j = 0; j < Tk; ++j) p[j] *= inv;
-        weighted_sum_all(out + i * qstride + static_cast<int64_t>(h) * HS, p, segs, nseg, kvo, kvstride, HS);
+        float* oi = out + i * qstride + static_cast<int64_t>(h) * HS;
+        if (vq) {
+          const float* vs = vq->scale.data() + static_cast<size_t>(g) * vq->rows;
+          for (int j = 0; j < vq->T; ++j) qs->w[j] = p[j] * vs[j];
+          for (int j = vq->T; j < vq->rows; ++j) qs->w[j] = 0.0f;
+          const float ws = quantize_weights_q16(qs->w.data(), vq->rows, qs->w16.data());
+          weighted_sum_q8(oi, qs->w16.data(), ws, *vq, g, HS);
+          weighted_sum_all(oi, p + vq->T, segs + 1, nseg - 1, kvo, kvstride, HS, true);
+        } else {
+          weighted_sum_all(oi, p, segs, nseg, kvo, kvstride, HS, false);
+        }
       }
     }
   });

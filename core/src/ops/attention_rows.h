@@ -33,15 +33,19 @@ bool attention_rows_supported(int HS);
 void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
                             int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix);
 
+struct KVQ8;
 // Rows of keys and values (n rows of NKV*HS floats each) that live apart from others; or,
-// with k and v null, the same as bf16 bits in k16 and v16 (a kept catalog block's
-// cross-attention keys and values), read as the floats they widen to.
+// with k and v null, the same as bf16 bits in k16 and v16, read as the floats they widen to;
+// or, with kq and vq set, as int8 (a kept catalog block's cross-attention keys and values,
+// ops/attention_q8.h: n == kq->T == vq->T, the products in integers; first segment only).
 struct KVSegment {
   const float* k;
   const float* v;
   int n;
   const uint16_t* k16 = nullptr;
   const uint16_t* v16 = nullptr;
+  const KVQ8* kq = nullptr;
+  const KVQ8* vq = nullptr;
 };
 // The same over the keys of a then those of b as one list (key_valid indexes that list; no
 // causal or block mask): what attention_rows_forward gives on their concatenation, bit for

@@ -1,0 +1,264 @@
+// attention_q8.cpp — int8 keys and values of a kept block and the integer attention products
+// over them (attention_q8.h): quantizers, the layouts, and the two kernels with their _ref
+// twins. The kernels run on 128-bit integer vectors: WebAssembly SIMD128 (and the native
+// SIMD128 twin, through simd128.h), SSE4.1 natively; a build with neither runs the _ref loops.
+#include "ops/attention_q8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/simd128.h"
+
+#if defined(NP_SIMD128)
+#define NP_Q8_ATTN_VEC 1
+#elif defined(__SSE4_1__)
+#include <smmintrin.h>
+#define NP_Q8_ATTN_VEC 1
+#endif
+
+namespace np {
+
+namespace {
+
+constexpr int kKeyGroup = 4;    // tokens per key group
+constexpr int kValuePair = 2;   // tokens per value pair
+// The weights' int16 total stays under this (127 times it is below 2^31 with room for the
+// rounding of up to 2 * 2^20 weights, far beyond any context).
+constexpr double kWeightTotal = 16000000.0;
+
+int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+// x / scale rounded to the nearest integer, within [-lim, lim] (scale > 0).
+inline int32_t quant(float x, float inv, int32_t lim) {
+  const float r = std::nearbyint(x * inv);
+  return static_cast<int32_t>(std::min(std::max(r, static_cast<float>(-lim)), static_cast<float>(lim)));
+}
+
+// Scale of one token's head (HS values at stride 1): largest magnitude / 127.
+float row_scale(const float* x, int HS, float* inv) {
+  float m = 0.0f;
+  for (int c = 0; c < HS; ++c) m = std::max(m, std::fabs(x[c]));
+  *inv = m > 0.0f ? 127.0f / m : 0.0f;
+  return m / 127.0f;
+}
+
+void quantize_kv(const float* x, int T, int NKV, int HS, bool keys, KVQ8* out) {
+  const int group = keys ? kKeyGroup : kValuePair;
+  out->T = T;
+  out->rows = round_up(T, group);
+  out->q.assign(static_cast<size_t>(NKV) * out->rows * HS, 0);
+  out->scale.assign(static_cast<size_t>(NKV) * out->rows, 0.0f);
+  const int64_t ld = static_cast<int64_t>(NKV) * HS;
+  for (int g = 0; g < NKV; ++g) {
+    int8_t* head = out->q.data() + static_cast<size_t>(g) * out->rows * HS;
+    for (int j = 0; j < T; ++j) {
+      const float* row = x + j * ld + static_cast<int64_t>(g) * HS;
+      float inv;
+      out->scale[static_cast<size_t>(g) * out->rows + j] = row_scale(row, HS, &inv);
+      const int jg = j / group, jj = j % group;
+      for (int c = 0; c < HS; ++c) {
+        // keys: unit c / 2 of group jg, token jj, column parity c % 2
+        // values: unit c / 4 of pair jg, column c % 4, token jj
+        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
+                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
+        head[at] = static_cast<int8_t>(quant(row[c], inv, 127));
+      }
+    }
+  }
+}
+
+#if defined(NP_SIMD128)
+using IVec = v128_t;
+using FVec = v128_t;
+inline IVec iv_zero() { return wasm_i32x4_splat(0); }
+inline IVec iv_load8(const int8_t* p) { return wasm_i16x8_load8x8(p); }
+inline IVec iv_pair(const int16_t* p) { return wasm_v128_load32_splat(p); }
+inline IVec iv_dot_add(IVec acc, IVec a, IVec b) { return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(a, b)); }
+inline FVec fv_splat(float x) { return wasm_f32x4_splat(x); }
+inline FVec fv_load(const float* p) { return wasm_v128_load(p); }
+inline FVec fv_mul(FVec a, FVec b) { return wasm_f32x4_mul(a, b); }
+inline void store_scaled(float* out, IVec acc, FVec s) { wasm_v128_store(out, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), s)); }
+#elif defined(NP_Q8_ATTN_VEC)
+using IVec = __m128i;
+using FVec = __m128;
+inline IVec iv_zero() { return _mm_setzero_si128(); }
+inline IVec iv_load8(const int8_t* p) { return _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+inline IVec iv_pair(const int16_t* p) {
+  int32_t x;
+  std::memcpy(&x, p, sizeof x);
+  return _mm_set1_epi32(x);
+}
+inline IVec iv_dot_add(IVec acc, IVec a, IVec b) { return _mm_add_epi32(acc, _mm_madd_epi16(a, b)); }
+inline FVec fv_splat(float x) { return _mm_set1_ps(x); }
+inline FVec fv_load(const float* p) { return _mm_loadu_ps(p); }
+inline FVec fv_mul(FVec a, FVec b) { return _mm_mul_ps(a, b); }
+inline void store_scaled(float* out, IVec acc, FVec s) { _mm_storeu_ps(out, _mm_mul_ps(_mm_cvtepi32_ps(acc), s)); }
+#endif
+
+}  // namespace
+
+bool kv_q8_supported(int HS) { return HS > 0 && HS % 4 == 0 && HS <= 512; }
+
+uint64_t kv_q8_bytes(int64_t T, int NKV, int HS, bool keys) {
+  const int64_t group = keys ? kKeyGroup : kValuePair;
+  const uint64_t rows = static_cast<uint64_t>((std::max<int64_t>(T, 0) + group - 1) / group * group);
+  return rows * static_cast<uint64_t>(NKV) * (static_cast<uint64_t>(HS) + sizeof(float));
+}
+
+void quantize_keys_q8(const float* k, int T, int NKV, int HS, KVQ8* out) { quantize_kv(k, T, NKV, HS, true, out); }
+void quantize_values_q8(const float* v, int T, int NKV, int HS, KVQ8* out) { quantize_kv(v, T, NKV, HS, false, out); }
+
+void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out) {
+  const int group = keys ? kKeyGroup : kValuePair;
+  const int64_t ld = static_cast<int64_t>(NKV) * HS;
+  for (int g = 0; g < NKV; ++g) {
+    const int8_t* head = kv.q.data() + static_cast<size_t>(g) * kv.rows * HS;
+    for (int j = 0; j < kv.T; ++j) {
+      const float s = kv.scale[static_cast<size_t>(g) * kv.rows + j];
+      const int jg = j / group, jj = j % group;
+      for (int c = 0; c < HS; ++c) {
+        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
+                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
+        out[j * ld + static_cast<int64_t>(g) * HS + c] = static_cast<float>(head[at]) * s;
+      }
+    }
+  }
+}
+
+float quantize_q16(const float* x, int n, int16_t* out) {
+  float m = 0.0f;
+  for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  if (!(m > 0.0f)) {
+    std::fill(out, out + n, int16_t{0});
+    return 0.0f;
+  }
+  const float inv = 32767.0f / m;
+  for (int i = 0; i < n; ++i) out[i] = static_cast<int16_t>(quant(x[i], inv, 32767));
+  return m / 32767.0f;
+}
+
+float quantize_weights_q16(const float* w, int n, int16_t* out) {
+  float m = 0.0f;
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) {
+    m = std::max(m, w[i]);
+    total += w[i];
+  }
+  if (!(m > 0.0f)) {
+    std::fill(out, out + n, int16_t{0});
+    return 0.0f;
+  }
+  const float scale = std::max(m / 32767.0f, static_cast<float>(total / kWeightTotal));
+  const float inv = 1.0f / scale;
+  for (int i = 0; i < n; ++i) out[i] = static_cast<int16_t>(quant(std::max(w[i], 0.0f), inv, 32767));
+  return scale;
+}
+
+void scores_q8_ref(float* p, const int16_t* q16, float qs, const KVQ8& K, int g, int HS) {
+  const int8_t* head = K.q.data() + static_cast<size_t>(g) * K.rows * HS;
+  const float* ks = K.scale.data() + static_cast<size_t>(g) * K.rows;
+  for (int j = 0; j < K.T; ++j) {
+    const int jg = j / kKeyGroup, jj = j % kKeyGroup;
+    int32_t acc = 0;
+    for (int u = 0; u < HS / 2; ++u) {
+      const int8_t* unit = head + (static_cast<int64_t>(jg) * (HS / 2) + u) * 8 + jj * 2;
+      acc += static_cast<int32_t>(unit[0]) * q16[2 * u] + static_cast<int32_t>(unit[1]) * q16[2 * u + 1];
+    }
+    p[j] = static_cast<float>(acc) * (qs * ks[j]);
+  }
+}
+
+void weighted_sum_q8_ref(float* out, const int16_t* w16, float ws, const KVQ8& V, int g, int HS) {
+  const int8_t* head = V.q.data() + static_cast<size_t>(g) * V.rows * HS;
+  for (int c = 0; c < HS; ++c) {
+    int32_t acc = 0;
+    for (int jp = 0; jp < V.rows / kValuePair; ++jp) {
+      const int8_t* unit = head + (static_cast<int64_t>(jp) * (HS / 4) + c / 4) * 8 + (c % 4) * 2;
+      acc += static_cast<int32_t>(unit[0]) * w16[2 * jp] + static_cast<int32_t>(unit[1]) * w16[2 * jp + 1];
+    }
+    out[c] = static_cast<float>(acc) * ws;
+  }
+}
+
+#if defined(NP_Q8_ATTN_VEC)
+// Four key groups (16 tokens) per pass, one accumulator each; the last groups one at a time.
+void scores_q8(float* p, const int16_t* q16, float qs, const KVQ8& K, int g, int HS) {
+  const int units = HS / 2;
+  const int8_t* head = K.q.data() + static_cast<size_t>(g) * K.rows * HS;
+  const float* ks = K.scale.data() + static_cast<size_t>(g) * K.rows;
+  const FVec sq = fv_splat(qs);
+  const int groups = K.rows / kKeyGroup;
+  const auto finish = [&](int jg, IVec acc) {
+    const int j = jg * kKeyGroup;
+    const FVec s = fv_mul(sq, fv_load(ks + j));
+    if (j + kKeyGroup <= K.T) {
+      store_scaled(p + j, acc, s);
+    } else {
+      float tail[kKeyGroup];
+      store_scaled(tail, acc, s);
+      for (int t = 0; j + t < K.T; ++t) p[j + t] = tail[t];
+    }
+  };
+  int jg = 0;
+  for (; jg + 4 <= groups; jg += 4) {
+    const int8_t* b = head + static_cast<int64_t>(jg) * units * 8;
+    IVec a0 = iv_zero(), a1 = iv_zero(), a2 = iv_zero(), a3 = iv_zero();
+    for (int u = 0; u < units; ++u) {
+      const IVec q = iv_pair(q16 + 2 * u);
+      a0 = iv_dot_add(a0, iv_load8(b + u * 8), q);
+      a1 = iv_dot_add(a1, iv_load8(b + (units + u) * 8), q);
+      a2 = iv_dot_add(a2, iv_load8(b + (2 * units + u) * 8), q);
+      a3 = iv_dot_add(a3, iv_load8(b + (3 * units + u) * 8), q);
+    }
+    finish(jg, a0);
+    finish(jg + 1, a1);
+    finish(jg + 2, a2);
+    finish(jg + 3, a3);
+  }
+  for (; jg < groups; ++jg) {
+    const int8_t* b = head + static_cast<int64_t>(jg) * units * 8;
+    IVec a = iv_zero();
+    for (int u = 0; u < units; ++u) a = iv_dot_add(a, iv_load8(b + u * 8), iv_pair(q16 + 2 * u));
+    finish(jg, a);
+  }
+}
+
+// Sixteen output columns (four units) per pass over the token pairs; the rest four at a time.
+void weighted_sum_q8(float* out, const int16_t* w16, float ws, const KVQ8& V, int g, int HS) {
+  const int units = HS / 4, pairs = V.rows / kValuePair;
+  const int8_t* head = V.q.data() + static_cast<size_t>(g) * V.rows * HS;
+  const FVec s = fv_splat(ws);
+  int u0 = 0;
+  for (; u0 + 4 <= units; u0 += 4) {
+    IVec a0 = iv_zero(), a1 = iv_zero(), a2 = iv_zero(), a3 = iv_zero();
+    const int8_t* b = head + static_cast<int64_t>(u0) * 8;
+    for (int jp = 0; jp < pairs; ++jp, b += static_cast<int64_t>(units) * 8) {
+      const IVec w = iv_pair(w16 + 2 * jp);
+      a0 = iv_dot_add(a0, iv_load8(b), w);
+      a1 = iv_dot_add(a1, iv_load8(b + 8), w);
+      a2 = iv_dot_add(a2, iv_load8(b + 16), w);
+      a3 = iv_dot_add(a3, iv_load8(b + 24), w);
+    }
+    store_scaled(out + 4 * u0, a0, s);
+    store_scaled(out + 4 * u0 + 4, a1, s);
+    store_scaled(out + 4 * u0 + 8, a2, s);
+    store_scaled(out + 4 * u0 + 12, a3, s);
+  }
+  for (; u0 < units; ++u0) {
+    IVec a = iv_zero();
+    const int8_t* b = head + static_cast<int64_t>(u0) * 8;
+    for (int jp = 0; jp < pairs; ++jp, b += static_cast<int64_t>(units) * 8) a = iv_dot_add(a, iv_load8(b), iv_pair(w16 + 2 * jp));
+    store_scaled(out + 4 * u0, a, s);
+  }
+}
+#else
+void scores_q8(float* p, const int16_t* q16, float qs, const KVQ8& K, int g, int HS) {
+  scores_q8_ref(p, q16, qs, K, g, HS);
+}
+void weighted_sum_q8(float* out, const int16_t* w16, float ws, const KVQ8& V, int g, int HS) {
+  weighted_sum_q8_ref(out, w16, ws, V, g, HS);
+}
+#endif
+
+}  // namespace np
