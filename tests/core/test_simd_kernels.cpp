@@ -531,6 +531,49 @@ TEST_CASE("Q8_0 in place: the GEMM gives the same bits as over the dequantized m
   np::set_num_threads(0);
 }
 
+TEST_CASE("the int16 quantizers of queries and attention weights round as their definitions say", "[simd][q8]") {
+  np::Rng rng(76);
+  for (int n : {1, 3, 4, 7, 8, 9, 15, 16, 17, 64, 300, 301}) {
+    INFO("n " << n);
+    VecF x = randn(rng, n);
+    std::vector<int16_t> q(n);
+    const float s = np::quantize_q16(x.data(), n, q.data());
+    float m = 0.0f;
+    for (float v : x) m = std::max(m, std::fabs(v));
+    CHECK(s == m / 32767.0f);
+    bool exact = true;
+    for (int i = 0; i < n; ++i) exact &= q[i] == static_cast<int16_t>(std::nearbyint(x[i] * (32767.0f / m)));
+    CHECK(exact);
+    // Weights: non-negative; the scale is the largest's unless the total needs a larger one,
+    // each weight rounded at 1 / scale.
+    VecF w(n);
+    for (float& v : w) v = static_cast<float>(std::fabs(rng.normal()));
+    if (n > 2) w[1] = 0.0f;
+    const float ws = np::quantize_weights_q16(w.data(), n, q.data());
+    float wm = 0.0f;
+    for (float v : w) wm = std::max(wm, v);
+    CHECK(ws == wm / 32767.0f);  // a few hundred weights: the largest sets the scale
+    exact = true;
+    for (int i = 0; i < n; ++i) exact &= q[i] == static_cast<int16_t>(std::nearbyint(w[i] * (1.0f / ws)));
+    CHECK(exact);
+  }
+  // Many equal weights: the total sets the scale, and their int16 sum stays under 2^31 / 127.
+  const int n = 100000;
+  VecF w(n, 0.25f);
+  std::vector<int16_t> q(n);
+  const float ws = np::quantize_weights_q16(w.data(), n, q.data());
+  CHECK(ws > 0.25f / 32767.0f);
+  int64_t total = 0;
+  for (int16_t v : q) total += v;
+  CHECK(total * 127 < (int64_t{1} << 31));
+  CHECK(q[0] == static_cast<int16_t>(std::nearbyint(0.25f * (1.0f / ws))));
+  // All zeros: scale 0, zeros out.
+  const VecF z(9, 0.0f);
+  CHECK(np::quantize_q16(z.data(), 9, q.data()) == 0.0f);
+  CHECK(np::quantize_weights_q16(z.data(), 9, q.data()) == 0.0f);
+  CHECK(q[8] == 0);
+}
+
 TEST_CASE("int8 block keys and values: layouts, the integer kernels against their _ref, exact int32 sums",
           "[simd][attention][q8]") {
   np::Rng rng(77);

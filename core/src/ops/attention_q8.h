@@ -47,9 +47,9 @@ void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out);
 // x (n values) to int16 with the largest magnitude at 32767; returns the scale (0 when x is
 // all zeros), so that x ~= scale * out.
 float quantize_q16(const float* x, int n, int16_t* out);
-// Non-negative weights w (n values; the softmax's probabilities times the value scales) to
-// int16 as above, but with a scale large enough that the weights' int16 total stays under
-// 2^31 / 127 - 2^15 whatever n (so the weighted sums are exact int32).
+// Non-negative weights w (n values; the softmax's exps times the value scales) to int16 as
+// above, but with a scale large enough that the weights' int16 total stays under 16.1M
+// (2^31 / 127 is 16.9M) whatever n up to a million (so the weighted sums are exact int32).
 float quantize_weights_q16(const float* w, int n, int16_t* out);
 
 // p[j] = float(sum_c q16[c] * k_j[c]) * (qs * ks_j) for head g's T tokens (p holds K.T).

@@ -137,6 +137,11 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
   // An int8 first segment (a kept block): its products in integers (attention_q8.h), the
   // other segments' on top in float.
   const KVQ8* kq = nseg > 0 ? segs[0].kq : nullptr;
+  // No mask at all (the decoder's cross-attention over a block without pad tokens): the
+  // scores' scaling and max run in vectors.
+  bool unmasked = causal_offset < 0 && block_prefix == 0;
+  if (unmasked && key_valid)
+    for (int j = 0; j < Tk && unmasked; ++j) unmasked = key_valid[j] != 0;
   const KVQ8* vq = nseg > 0 ? segs[0].vq : nullptr;
   parallel_for(NH, min_heads, [&](int64_t h0, int64_t h1) {
     float* p = row_scratch(static_cast<size_t>(Tk));
@@ -155,22 +160,45 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
           }
         }
         float maxv = lowest;
-        for (int j = 0; j < Tk; ++j) {
-          const float sc = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
-          p[j] = sc;
-          if (sc > maxv) maxv = sc;
+        if (unmasked) {  // scale and max in vectors (the same values)
+          F32Vec m = F32Vec::splat(lowest);
+          const F32Vec sv = F32Vec::splat(scale);
+          int j = 0;
+          for (; j + kLanes <= Tk; j += kLanes) {
+            const F32Vec x = F32Vec::mul(F32Vec::load(p + j), sv);
+            x.store(p + j);
+            m = F32Vec::max(m, x);
+          }
+          maxv = m.max_lane();
+          for (; j < Tk; ++j) {
+            p[j] *= scale;
+            if (p[j] > maxv) maxv = p[j];
+          }
+        } else {
+          for (int j = 0; j < Tk; ++j) {
+            const float sc = attention_key_masked(key_valid, causal_offset, block_prefix, i, j) ? lowest : p[j] * scale;
+            p[j] = sc;
+            if (sc > maxv) maxv = sc;
+          }
         }
         const float inv = 1.0f / softmax_exp_sum(p, Tk, maxv);
-        for (int j = 0; j < Tk; ++j) p[j] *= inv;
         float* oi = out + i * qstride + static_cast<int64_t>(h) * HS;
         if (vq) {
+          // The int8 segment's weights are its exps (not yet divided by their sum) times the
+          // value scales; the division goes into the weights' scale, the float segments' keys
+          // are normalised as usual.
           const float* vs = vq->scale.data() + static_cast<size_t>(g) * vq->rows;
-          for (int j = 0; j < vq->T; ++j) qs->w[j] = p[j] * vs[j];
-          for (int j = vq->T; j < vq->rows; ++j) qs->w[j] = 0.0f;
-          const float ws = quantize_weights_q16(qs->w.data(), vq->rows, qs->w16.data());
-          weighted_sum_q8(oi, qs->w16.data(), ws, *vq, g, HS);
+          float* w = qs->w.data();
+          int j = 0;
+          for (; j + kLanes <= vq->T; j += kLanes) F32Vec::mul(F32Vec::load(p + j), F32Vec::load(vs + j)).store(w + j);
+          for (; j < vq->T; ++j) w[j] = p[j] * vs[j];
+          for (; j < vq->rows; ++j) w[j] = 0.0f;
+          const float ws = quantize_weights_q16(w, vq->rows, qs->w16.data());
+          weighted_sum_q8(oi, qs->w16.data(), ws * inv, *vq, g, HS);
+          for (int k = vq->T; k < Tk; ++k) p[k] *= inv;
           weighted_sum_all(oi, p + vq->T, segs + 1, nseg - 1, kvo, kvstride, HS, true);
         } else {
+          for (int k = 0; k < Tk; ++k) p[k] *= inv;
           weighted_sum_all(oi, p, segs, nseg, kvo, kvstride, HS, false);
         }
       }
