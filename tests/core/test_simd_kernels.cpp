@@ -382,26 +382,35 @@ TEST_CASE("attention for a few query rows matches the double reference with ever
 namespace {
 
 // A random Q8_0 matrix (R, C) in its file layout (34-byte blocks: 2 bytes of f16 d, which the
-// kernels do not read, then 32 int8), its scales as floats, and the dequantized copy the
-// loader would have made: float(q) * d.
+// kernels do not read, then 32 int8), its scales as floats by row (`by_row`) and in the
+// kernels' layout by row quads (`scales`, matvec.h), and the dequantized copy the loader
+// would have made: float(q) * d.
 struct Q8Fixture {
   std::vector<uint8_t> blocks;
-  VecF scales, dequantized;
+  VecF scales, by_row, dequantized;
   Q8Fixture(np::Rng& rng, int R, int C) {
     const int nb = C / 32;
     blocks.assign(static_cast<size_t>(R) * nb * 34, 0);
-    scales.resize(static_cast<size_t>(R) * nb);
+    by_row.resize(static_cast<size_t>(R) * nb);
     dequantized.resize(static_cast<size_t>(R) * C);
     for (int r = 0; r < R; ++r)
       for (int b = 0; b < nb; ++b) {
         const float d = static_cast<float>(std::fabs(rng.normal()) * 0.02 + 1e-4);
-        scales[static_cast<size_t>(r) * nb + b] = d;
+        by_row[static_cast<size_t>(r) * nb + b] = d;
         for (int j = 0; j < 32; ++j) {
           const int q = static_cast<int>(rng.next_u64() % 255) - 127;
           blocks[(static_cast<size_t>(r) * nb + b) * 34 + 2 + j] = static_cast<uint8_t>(static_cast<int8_t>(q));
           dequantized[static_cast<size_t>(r) * C + b * 32 + j] = static_cast<float>(q) * d;
         }
       }
+    scales = quads(by_row.data(), R, nb);
+  }
+  // Scales by row (R, nb) -> by row quads.
+  static VecF quads(const float* by_row, int64_t R, int64_t nb) {
+    VecF q(static_cast<size_t>(np::q8_scales_size(R, nb)), 0.0f);
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t b = 0; b < nb; ++b) q[static_cast<size_t>(np::q8_scale_index(nb, r, b))] = by_row[r * nb + b];
+    return q;
   }
   np::Q8Rows rows() const { return {blocks.data(), scales.data()}; }
 };
@@ -487,7 +496,8 @@ TEST_CASE("Q8_0 in place: the GEMM gives the same bits as over the dequantized m
           // builds, WebAssembly's test among them, check the block/tail agreement this way)
           for (int shift = 1; shift <= 3 && shift < R; ++shift) {
             const int64_t nb = C / 32;
-            const np::Q8Rows rows{W.blocks.data() + shift * nb * 34, W.scales.data() + shift * nb};
+            const VecF sub_scales = Q8Fixture::quads(W.by_row.data() + shift * nb, R - shift, nb);
+            const np::Q8Rows rows{W.blocks.data() + shift * nb * 34, sub_scales.data()};
             VecF sub(static_cast<size_t>(T) * (R - shift), std::nanf(""));
             np::linear_matvec_q8_forward(sub.data(), x.data(), rows, bias.data() + shift, T, R - shift, C);
             bool same = true;

@@ -8,6 +8,7 @@
 #include "model/tensor_table.h"
 #include "np/model.h"
 #include "np/quant.h"
+#include "ops/matvec.h"
 
 namespace np {
 
@@ -76,10 +77,10 @@ void Matrix::row(int64_t r, float* out) const {
   }
   const int64_t nb = cols / 32;
   const uint8_t* blocks = raw + r * nb * 34;
-  const float* d = q8_scales.data() + r * nb;
   for (int64_t b = 0; b < nb; ++b) {
     const int8_t* q = reinterpret_cast<const int8_t*>(blocks + b * 34 + 2);
-    for (int j = 0; j < 32; ++j) out[b * 32 + j] = static_cast<float>(q[j]) * d[b];
+    const float d = q8_scales[static_cast<size_t>(q8_scale_index(nb, r, b))];
+    for (int j = 0; j < 32; ++j) out[b * 32 + j] = static_cast<float>(q[j]) * d;
   }
 }
 
@@ -101,14 +102,15 @@ struct Binder {
       m->f32 = reinterpret_cast<const float*>(m->raw);
       return;
     }
-    if (t.type == GgmlType::Q8_0 && m->cols % 32 == 0) {  // in place; the scales as floats
-      const int64_t nb = n / 32;
-      m->q8_scales.resize(static_cast<size_t>(nb));
-      for (int64_t b = 0; b < nb; ++b) {
-        uint16_t h;
-        std::memcpy(&h, m->raw + b * 34, sizeof h);
-        m->q8_scales[static_cast<size_t>(b)] = fp16_to_fp32(h);
-      }
+    if (t.type == GgmlType::Q8_0 && m->cols % 32 == 0) {  // in place; the scales as floats, by row quads
+      const int64_t nb = m->cols / 32;
+      m->q8_scales.assign(static_cast<size_t>(q8_scales_size(m->rows, nb)), 0.0f);
+      for (int64_t r = 0; r < m->rows; ++r)
+        for (int64_t b = 0; b < nb; ++b) {
+          uint16_t h;
+          std::memcpy(&h, m->raw + (r * nb + b) * 34, sizeof h);
+          m->q8_scales[static_cast<size_t>(q8_scale_index(nb, r, b))] = fp16_to_fp32(h);
+        }
       return;
     }
     m->storage.resize(static_cast<size_t>(n));

@@ -230,7 +230,7 @@ void pack_b_q8(const Q8Rows& W, int64_t K, int64_t p0, int kc, int64_t j0, int n
       for (int k0 = 0; k0 < kc; k0 += 32) {
         const int64_t b = (p0 + k0) / 32;
         const int8_t* q = reinterpret_cast<const int8_t*>(W.blocks + row * row_bytes + b * 34 + 2);
-        const float d = W.scales[row * nb + b];
+        const float d = W.d(nb, row, b);
         for (int j = 0; j < 32; ++j) panel[static_cast<int64_t>(k0 + j) * kNr + r] = static_cast<float>(q[j]) * d;
       }
     }

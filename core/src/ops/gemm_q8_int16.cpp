@@ -169,7 +169,7 @@ void pack_panel(const Q8Rows& W, int K, int64_t j0, int nc, int32_t* qb, float* 
 #if defined(NP_GEMM_INT16_VNNI)
   if (nc == kCols) {
     for (int b = 0; b < nb; ++b) {
-      for (int c = 0; c < kCols; ++c) sb[b * kCols + c] = W.scales[(j0 + c) * nb + b];
+      for (int c = 0; c < kCols; ++c) sb[b * kCols + c] = W.d(nb, j0 + c, b);
       for (int h = 0; h < kCols; h += 16)
         pack16(W.blocks + (j0 + h) * row_bytes + b * 34 + 2, row_bytes, qb + static_cast<size_t>(b) * kPairs * kCols + h);
     }
@@ -182,7 +182,7 @@ void pack_panel(const Q8Rows& W, int K, int64_t j0, int nc, int32_t* qb, float* 
     // lanes); a 4x4 transpose of those lanes gives each pair's 4 columns. (The packing is a
     // third of a product of a 12-token query in scalar code.)
     for (int b = 0; b < nb; ++b) {
-      for (int c = 0; c < kCols; ++c) sb[b * kCols + c] = W.scales[(j0 + c) * nb + b];
+      for (int c = 0; c < kCols; ++c) sb[b * kCols + c] = W.d(nb, j0 + c, b);
       for (int g = 0; g < kCols; g += 4) {
         const uint8_t* w = W.blocks + (j0 + g) * row_bytes + b * 34 + 2;
         for (int q = 0; q < 4; ++q) {
@@ -205,7 +205,7 @@ void pack_panel(const Q8Rows& W, int K, int64_t j0, int nc, int32_t* qb, float* 
     const bool live = c < nc;
     const int8_t* w = live ? reinterpret_cast<const int8_t*>(W.blocks + (j0 + c) * row_bytes) : nullptr;
     for (int b = 0; b < nb; ++b) {
-      sb[b * kCols + c] = live ? W.scales[(j0 + c) * nb + b] : 0.0f;
+      sb[b * kCols + c] = live ? W.d(nb, j0 + c, b) : 0.0f;
       for (int p = 0; p < kPairs; ++p) {
         uint32_t pair = 0;
         if (live) {
@@ -397,7 +397,7 @@ void gemm_q8_int16_ref(int M, int N, int K, ConstView A, const Q8Rows& W, float*
       for (int b = 0; b < nb; ++b) {
         int32_t isum = 0;
         for (int k = 0; k < kBlock; ++k) isum += static_cast<int32_t>(q[b * kBlock + k]) * w[b * 34 + 2 + k];
-        const float scale = W.scales[static_cast<int64_t>(j) * nb + b] * sx[b];
+        const float scale = W.d(nb, j, b) * sx[b];
         const float term = static_cast<float>(isum) * scale;
         acc = acc + term;
       }

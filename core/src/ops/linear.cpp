@@ -193,7 +193,7 @@ void matvec_block_q8(float* out, int64_t ldo, const int16_t* xq, const float* xs
     }
     for (int r = 0; r < NR; ++r) {
       const W16 w = W16::load(reinterpret_cast<const int8_t*>(W.blocks + (r0 + r) * row_bytes + b * 34 + 2));
-      const float d = W.scales[(r0 + r) * nb + b];
+      const float d = W.d(nb, r0 + r, b);
       for (int t = 0; t < NT; ++t)
         acc[r][t] = F32Vec::madd(acc[r][t], w.dot(xq + static_cast<int64_t>(t) * C + b * 32), F32Vec::splat(xs[t * nb + b] * d));
     }
@@ -224,26 +224,27 @@ v128_t block_sums(const uint8_t* w, v128_t x0, v128_t x1, v128_t x2, v128_t x3) 
 }
 
 // Block b's contribution to four consecutive rows (row i in lane i): float(total_i) *
-// (d_i * s_x). wb points at the first row's block, d at its scales.
-v128_t four_rows_block(const uint8_t* wb, int64_t row_bytes, const float* d, int64_t nb, int64_t b, v128_t x0,
-                       v128_t x1, v128_t x2, v128_t x3, v128_t sx) {
+// (d_i * s_x). wb points at the first row's block, d4 at the row quad's scales (matvec.h).
+v128_t four_rows_block(const uint8_t* wb, int64_t row_bytes, const float* d4, int64_t b, v128_t x0, v128_t x1,
+                       v128_t x2, v128_t x3, v128_t sx) {
   const v128_t s0 = block_sums(wb, x0, x1, x2, x3), s1 = block_sums(wb + row_bytes, x0, x1, x2, x3),
                s2 = block_sums(wb + 2 * row_bytes, x0, x1, x2, x3), s3 = block_sums(wb + 3 * row_bytes, x0, x1, x2, x3);
   // lanes (s0_0 + s0_2, s1_0 + s1_2, s0_1 + s0_3, s1_1 + s1_3), the same for s2, s3
   const v128_t t0 = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
   const v128_t t1 = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
   const v128_t tot = wasm_i32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
-  const v128_t scale = wasm_f32x4_mul(wasm_f32x4_make(d[b], d[nb + b], d[2 * nb + b], d[3 * nb + b]), sx);
+  const v128_t scale = wasm_f32x4_mul(wasm_v128_load(d4 + 4 * b), sx);
   return wasm_f32x4_mul(wasm_f32x4_convert_i32x4(tot), scale);
 }
 
-// Rows [r, r + 4G): G groups of four rows per pass over the blocks (two groups keep more
-// loads in flight: decoder steps stream their weights from memory, not cache).
+// Rows [r, r + 4G), r a multiple of 4 (whole row quads of the scales): G groups of four rows
+// per pass over the blocks (two groups keep more loads in flight: decoder steps stream their
+// weights from memory, not cache).
 template <int G>
 void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_t nb, int64_t row_bytes,
                           const Q8Rows& W, const float* bias, int64_t r, int64_t re) {
   const uint8_t* w = W.blocks + r * row_bytes + 2;
-  const float* d = W.scales + r * nb;
+  const float* d4 = W.scales + (r >> 2) * nb * 4;
   v128_t acc[G];
   for (int g = 0; g < G; ++g) acc[g] = wasm_f32x4_splat(0.0f);
   // Touch the next rows' cache lines while this group computes: WebAssembly has no prefetch,
@@ -262,7 +263,7 @@ void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_
     const v128_t x0 = wasm_v128_load(x), x1 = wasm_v128_load(x + 8), x2 = wasm_v128_load(x + 16),
                  x3 = wasm_v128_load(x + 24), sx = wasm_f32x4_splat(xs[b]);
     for (int g = 0; g < G; ++g)
-      acc[g] = wasm_f32x4_add(acc[g], four_rows_block(w + 4 * g * row_bytes + b * 34, row_bytes, d + 4 * g * nb, nb, b,
+      acc[g] = wasm_f32x4_add(acc[g], four_rows_block(w + 4 * g * row_bytes + b * 34, row_bytes, d4 + 4 * g * nb, b,
                                                       x0, x1, x2, x3, sx));
   }
   for (int g = 0; g < G; ++g) {
@@ -271,23 +272,28 @@ void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_
   }
 }
 
+// One row alone (rows before the first whole quad, and after the last): the lanes' arithmetic.
+void matvec_q8_one_row(float* out, const int16_t* xq, const float* xs, int64_t nb, int64_t row_bytes, const Q8Rows& W,
+                       const float* bias, int64_t r) {
+  const uint8_t* w = W.blocks + r * row_bytes + 2;
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int16_t* x = xq + b * 32;
+    const v128_t s = block_sums(w + b * 34, wasm_v128_load(x), wasm_v128_load(x + 8), wasm_v128_load(x + 16),
+                                wasm_v128_load(x + 24));
+    acc += static_cast<float>(block_total(s)) * (W.d(nb, r, b) * xs[b]);
+  }
+  out[r] = bias ? acc + bias[r] : acc;
+}
+
 void matvec_q8_one_token(float* out, const int16_t* xq, const float* xs, int C, const Q8Rows& W, const float* bias,
                          int64_t rb, int64_t re) {
   const int64_t nb = C / 32, row_bytes = nb * 34;
   int64_t r = rb;
+  for (; r < re && (r & 3) != 0; ++r) matvec_q8_one_row(out, xq, xs, nb, row_bytes, W, bias, r);
   for (; r + 8 <= re; r += 8) matvec_q8_row_groups<2>(out, xq, xs, nb, row_bytes, W, bias, r, re);
   for (; r + 4 <= re; r += 4) matvec_q8_row_groups<1>(out, xq, xs, nb, row_bytes, W, bias, r, re);
-  for (; r < re; ++r) {
-    const uint8_t* w = W.blocks + r * row_bytes + 2;
-    float acc = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-      const int16_t* x = xq + b * 32;
-      const v128_t s = block_sums(w + b * 34, wasm_v128_load(x), wasm_v128_load(x + 8), wasm_v128_load(x + 16),
-                                  wasm_v128_load(x + 24));
-      acc += static_cast<float>(block_total(s)) * (W.scales[r * nb + b] * xs[b]);
-    }
-    out[r] = bias ? acc + bias[r] : acc;
-  }
+  for (; r < re; ++r) matvec_q8_one_row(out, xq, xs, nb, row_bytes, W, bias, r);
 }
 #endif
 

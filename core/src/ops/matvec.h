@@ -15,12 +15,20 @@
 namespace np {
 
 // A Q8_0 matrix (R, C) read in place: row r's C / 32 blocks of 34 bytes (f16 d, 32 int8 q)
-// start at blocks + r * (C / 32) * 34; scales (R, C / 32) are the blocks' d as floats.
+// start at blocks + r * (C / 32) * 34; the blocks' d as floats in `scales`, by row quads:
+// block b of rows 4i..4i+3 at scales[(i * (C / 32) + b) * 4 ...] (q8_scale_index), so the
+// WebAssembly decoder step loads four rows' scales in one vector (a gather of four scalars
+// was 12% of a one-thread step); R / 4 rounded up quads (the missing rows' scales zero).
 // Weight (r, c) = float(q) * d, as dequantize_row_q8_0_ref computes it.
 struct Q8Rows {
   const uint8_t* blocks;
   const float* scales;
+  // Block b's scale of row r (nb = C / 32).
+  float d(int64_t nb, int64_t r, int64_t b) const { return scales[((r >> 2) * nb + b) * 4 + (r & 3)]; }
 };
+// Where block b's scale of row r lives in Q8Rows::scales, and how many floats they take.
+inline int64_t q8_scale_index(int64_t nb, int64_t r, int64_t b) { return ((r >> 2) * nb + b) * 4 + (r & 3); }
+inline int64_t q8_scales_size(int64_t R, int64_t nb) { return (R + 3) / 4 * 4 * nb; }
 
 // The largest T that linear_forward<float> sends here. Measured natively (AVX-512, one
 // thread) on a 512 x 512 W: 10, 17, 22, 26 us for T = 1..4 against the GEMM's 50 (its packing
