@@ -1,7 +1,8 @@
-// attention_q8.cpp — int8 keys and values of a kept block and the integer attention products
-// over them (attention_q8.h): quantizers, the layouts, and the two kernels with their _ref
-// twins. The kernels run on 128-bit integer vectors: WebAssembly SIMD128 (and the native
-// SIMD128 twin, through simd128.h), SSE4.1 natively; a build with neither runs the _ref loops.
+// attention_q8.cpp — the integer attention products over a kept block's int8 keys and values
+// (attention_q8.h): the int16 quantizers of queries and weights, and the two kernels with
+// their _ref twins (the layouts themselves: kv_q8.cpp). The kernels run on 128-bit integer
+// vectors: WebAssembly SIMD128 (and the native SIMD128 twin, through simd128.h), SSE4.1
+// natively; a build with neither runs the _ref loops.
 #include "ops/attention_q8.h"
 
 #include <algorithm>
@@ -27,45 +28,10 @@ constexpr int kValuePair = 2;   // tokens per value pair
 // rounding of up to 2 * 2^20 weights, far beyond any context).
 constexpr double kWeightTotal = 16000000.0;
 
-int round_up(int n, int m) { return (n + m - 1) / m * m; }
-
 // x / scale rounded to the nearest integer, within [-lim, lim] (scale > 0).
 inline int32_t quant(float x, float inv, int32_t lim) {
   const float r = std::nearbyint(x * inv);
   return static_cast<int32_t>(std::min(std::max(r, static_cast<float>(-lim)), static_cast<float>(lim)));
-}
-
-// Scale of one token's head (HS values at stride 1): largest magnitude / 127.
-float row_scale(const float* x, int HS, float* inv) {
-  float m = 0.0f;
-  for (int c = 0; c < HS; ++c) m = std::max(m, std::fabs(x[c]));
-  *inv = m > 0.0f ? 127.0f / m : 0.0f;
-  return m / 127.0f;
-}
-
-void quantize_kv(const float* x, int T, int NKV, int HS, bool keys, KVQ8* out) {
-  const int group = keys ? kKeyGroup : kValuePair;
-  out->T = T;
-  out->rows = round_up(T, group);
-  out->q.assign(static_cast<size_t>(NKV) * out->rows * HS, 0);
-  out->scale.assign(static_cast<size_t>(NKV) * out->rows, 0.0f);
-  const int64_t ld = static_cast<int64_t>(NKV) * HS;
-  for (int g = 0; g < NKV; ++g) {
-    int8_t* head = out->q.data() + static_cast<size_t>(g) * out->rows * HS;
-    for (int j = 0; j < T; ++j) {
-      const float* row = x + j * ld + static_cast<int64_t>(g) * HS;
-      float inv;
-      out->scale[static_cast<size_t>(g) * out->rows + j] = row_scale(row, HS, &inv);
-      const int jg = j / group, jj = j % group;
-      for (int c = 0; c < HS; ++c) {
-        // keys: unit c / 2 of group jg, token jj, column parity c % 2
-        // values: unit c / 4 of pair jg, column c % 4, token jj
-        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
-                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
-        head[at] = static_cast<int8_t>(quant(row[c], inv, 127));
-      }
-    }
-  }
 }
 
 #if defined(NP_SIMD128)
@@ -97,34 +63,6 @@ inline void store_scaled(float* out, IVec acc, FVec s) { _mm_storeu_ps(out, _mm_
 #endif
 
 }  // namespace
-
-bool kv_q8_supported(int HS) { return HS > 0 && HS % 4 == 0 && HS <= 512; }
-
-uint64_t kv_q8_bytes(int64_t T, int NKV, int HS, bool keys) {
-  const int64_t group = keys ? kKeyGroup : kValuePair;
-  const uint64_t rows = static_cast<uint64_t>((std::max<int64_t>(T, 0) + group - 1) / group * group);
-  return rows * static_cast<uint64_t>(NKV) * (static_cast<uint64_t>(HS) + sizeof(float));
-}
-
-void quantize_keys_q8(const float* k, int T, int NKV, int HS, KVQ8* out) { quantize_kv(k, T, NKV, HS, true, out); }
-void quantize_values_q8(const float* v, int T, int NKV, int HS, KVQ8* out) { quantize_kv(v, T, NKV, HS, false, out); }
-
-void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out) {
-  const int group = keys ? kKeyGroup : kValuePair;
-  const int64_t ld = static_cast<int64_t>(NKV) * HS;
-  for (int g = 0; g < NKV; ++g) {
-    const int8_t* head = kv.q.data() + static_cast<size_t>(g) * kv.rows * HS;
-    for (int j = 0; j < kv.T; ++j) {
-      const float s = kv.scale[static_cast<size_t>(g) * kv.rows + j];
-      const int jg = j / group, jj = j % group;
-      for (int c = 0; c < HS; ++c) {
-        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
-                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
-        out[j * ld + static_cast<int64_t>(g) * HS + c] = static_cast<float>(head[at]) * s;
-      }
-    }
-  }
-}
 
 // The quantizers in vectors give their scalar loops' bits: the max is exact in any order, the
 // total is summed the same way (four lanes, i mod 4, then (l0 + l1) + (l2 + l3), then the
