@@ -20,7 +20,7 @@ flags=(-O2 -std=c++17 -msimd128 -fexceptions -Icore/include -Icore/src -isystem 
 if [ ! -f "$out/catch_main.o" ] || [ tests/core/catch_main.cpp -nt "$out/catch_main.o" ]; then
   em++ "${flags[@]}" -c tests/core/catch_main.cpp -o "$out/catch_main.o"
 fi
-sources=(tests/core/test_simd_kernels.cpp core/src/ops/linear.cpp core/src/ops/attention.cpp core/src/ops/attention_rows.cpp core/src/ops/attention_q8.cpp core/src/ops/kv_q8.cpp core/src/ops/gemm.cpp core/src/ops/gemm_q8_int16.cpp
+sources=(tests/core/test_simd_kernels.cpp core/src/ops/linear.cpp core/src/ops/attention.cpp core/src/ops/attention_rows.cpp core/src/ops/attention_q8.cpp core/src/ops/kv_q8.cpp core/src/ops/norm.cpp core/src/ops/gemm.cpp core/src/ops/gemm_q8_int16.cpp
          core/src/util/threads.cpp)
 em++ "${flags[@]}" "${sources[@]}" "$out/catch_main.o" -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH=1 \
   -sEXIT_RUNTIME=1 -o "$out/test_simd_kernels.js"

@@ -746,3 +746,33 @@ TEST_CASE("attention rows over an int8 block then float keys: close to the float
   }
   np::set_num_threads(0);
 }
+
+TEST_CASE("zcrmsnorm_forward gives its definition's values (its bits in WebAssembly)", "[simd][norm]") {
+  np::Rng rng(79);
+  for (int C : {1, 3, 7, 8, 9, 16, 17, 64, 512, 513}) {
+    INFO("C " << C);
+    const int rows = 3;
+    const VecF x = randn(rng, static_cast<size_t>(rows) * C), g = randn(rng, C);
+    VecF y(x.size(), -1.0f);
+    np::zcrmsnorm_forward(y.data(), x.data(), g.data(), rows, C, 1e-6f);
+    VecF want(x.size());
+    for (int r = 0; r < rows; ++r) {
+      const float* xr = x.data() + static_cast<size_t>(r) * C;
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int c = 0;
+      for (; c + 8 <= C; c += 8)
+        for (int k = 0; k < 8; ++k) part[k] += static_cast<double>(xr[c + k]) * xr[c + k];
+      double ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+      for (; c < C; ++c) ss += static_cast<double>(xr[c]) * xr[c];
+      const float rs = static_cast<float>(1.0 / std::sqrt(ss / C + static_cast<double>(1e-6f)));
+      for (int k = 0; k < C; ++k) want[static_cast<size_t>(r) * C + k] = xr[k] * rs * (1 + g[k]);
+    }
+#if defined(__wasm_simd128__)
+    CHECK(same_bits(y, want));  // no FMA to contract either loop
+#else
+    std::vector<double> scale(want.size());
+    for (size_t i = 0; i < want.size(); ++i) scale[i] = std::fabs(want[i]) + 1e-30;
+    check_close("norm", y, want, scale, 1e-6);
+#endif
+  }
+}

@@ -56,6 +56,16 @@ inline v128_t wasm_f32x4_ge(v128_t a, v128_t b) { return np_f(_mm_cmpge_ps(np_mf
 inline v128_t wasm_f32x4_convert_i32x4(v128_t a) { return np_f(_mm_cvtepi32_ps(np_mi(a))); }
 inline float wasm_f32x4_extract_lane(v128_t a, int i) { return np_mf(a)[i]; }
 
+inline v128_t wasm_f64x2_splat(double x) { return reinterpret_cast<v128_t>(_mm_set1_pd(x)); }
+inline v128_t wasm_f64x2_promote_low_f32x4(v128_t a) { return reinterpret_cast<v128_t>(_mm_cvtps_pd(np_mf(a))); }
+inline v128_t wasm_f64x2_add(v128_t a, v128_t b) {
+  return reinterpret_cast<v128_t>(_mm_add_pd(reinterpret_cast<__m128d>(a), reinterpret_cast<__m128d>(b)));
+}
+inline v128_t wasm_f64x2_mul(v128_t a, v128_t b) {
+  return reinterpret_cast<v128_t>(_mm_mul_pd(reinterpret_cast<__m128d>(a), reinterpret_cast<__m128d>(b)));
+}
+inline double wasm_f64x2_extract_lane(v128_t a, int i) { return reinterpret_cast<__m128d>(a)[i]; }
+
 inline v128_t wasm_i32x4_splat(int32_t x) { return np_i(_mm_set1_epi32(x)); }
 inline v128_t wasm_i32x4_add(v128_t a, v128_t b) { return np_i(_mm_add_epi32(np_mi(a), np_mi(b))); }
 inline v128_t wasm_i32x4_shl(v128_t a, int n) { return np_i(_mm_sll_epi32(np_mi(a), _mm_cvtsi32_si128(n))); }
