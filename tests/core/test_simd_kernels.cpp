@@ -577,6 +577,29 @@ TEST_CASE("the int16 quantizers of queries and attention weights round as their 
   for (int16_t v : q) total += v;
   CHECK(total * 127 < (int64_t{1} << 31));
   CHECK(q[0] == static_cast<int16_t>(std::nearbyint(0.25f * (1.0f / ws))));
+  // NaN and infinity (a model whose activations overflow): no trap, NaN to 0, the vector and
+  // scalar paths alike (nine values: a vector of eight and a scalar tail).
+  {
+    VecF bad(9, 1.0f);
+    bad[1] = std::nanf("");
+    bad[8] = std::nanf("");
+    std::vector<int16_t> qb(9, 7);
+    const float sb = np::quantize_q16(bad.data(), 9, qb.data());
+    CHECK(sb == 1.0f / 32767.0f);
+    CHECK(qb[1] == 0);
+    CHECK(qb[8] == 0);
+    CHECK(qb[0] == 32767);
+    bad[2] = std::numeric_limits<float>::infinity();
+    (void)np::quantize_q16(bad.data(), 9, qb.data());  // scale infinite: values 0 or NaN -> 0
+    CHECK(qb[0] == 0);
+    CHECK(qb[2] == 0);
+    (void)np::quantize_weights_q16(bad.data(), 9, qb.data());
+    CHECK(qb[8] == 0);
+    np::KVQ8 Kb;
+    np::quantize_keys_q8(bad.data(), 1, 1, 8, &Kb);  // 8 columns of one token, a NaN and an infinity among them
+    CHECK(Kb.q[1] == 0);  // column 1 (NaN): unit 0, second byte
+    CHECK(Kb.q[8] == 0);  // column 2 (infinity): unit 1, first byte
+  }
   // All zeros: scale 0, zeros out.
   const VecF z(9, 0.0f);
   CHECK(np::quantize_q16(z.data(), 9, q.data()) == 0.0f);

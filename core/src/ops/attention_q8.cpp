@@ -29,9 +29,14 @@ constexpr int kValuePair = 2;   // tokens per value pair
 constexpr double kWeightTotal = 16000000.0;
 
 // x / scale rounded to the nearest integer, within [-lim, lim] (scale > 0).
+// NaN gives 0 and infinities the limit, as the vector paths' saturating conversions do (a
+// float-to-int conversion of NaN traps in WebAssembly: a model whose activations overflow
+// gives a wrong answer, never a crash).
 inline int32_t quant(float x, float inv, int32_t lim) {
-  const float r = std::nearbyint(x * inv);
-  return static_cast<int32_t>(std::min(std::max(r, static_cast<float>(-lim)), static_cast<float>(lim)));
+  float r = std::nearbyint(x * inv);
+  if (!(r == r)) return 0;
+  r = std::min(std::max(r, static_cast<float>(-lim)), static_cast<float>(lim));
+  return static_cast<int32_t>(r);
 }
 
 #if defined(NP_SIMD128)

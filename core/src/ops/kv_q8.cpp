@@ -43,7 +43,8 @@ void quantize_kv(const float* x, int T, int NKV, int HS, bool keys, KVQ8* out) {
         // values: unit c / 4 of pair jg, column c % 4, token jj
         const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
                                 : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
-        head[at] = static_cast<int8_t>(static_cast<int32_t>(std::min(std::max(std::nearbyint(row[c] * inv), -127.0f), 127.0f)));
+        const float r = std::nearbyint(row[c] * inv);  // NaN -> 0 (its conversion would trap in WebAssembly)
+        head[at] = r == r ? static_cast<int8_t>(static_cast<int32_t>(std::min(std::max(r, -127.0f), 127.0f))) : int8_t{0};
       }
     }
   }
