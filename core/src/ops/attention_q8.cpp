@@ -67,6 +67,21 @@ inline FVec fv_mul(FVec a, FVec b) { return _mm_mul_ps(a, b); }
 inline void store_scaled(float* out, IVec acc, FVec s) { _mm_storeu_ps(out, _mm_mul_ps(_mm_cvtepi32_ps(acc), s)); }
 #endif
 
+// out[i] = x[i] * inv rounded half to even, within +-32767, NaN to 0: eight at a time in
+// SIMD128 (a saturating conversion and narrow), the rest by quant().
+void round_q16(const float* x, int n, float inv, int16_t* out) {
+  int i = 0;
+#if defined(NP_SIMD128)
+  const v128_t vi = wasm_f32x4_splat(inv);
+  for (; i + 8 <= n; i += 8) {
+    const v128_t lo = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + i), vi)));
+    const v128_t hi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + i + 4), vi)));
+    wasm_v128_store(out + i, wasm_i16x8_narrow_i32x4(lo, hi));
+  }
+#endif
+  for (; i < n; ++i) out[i] = static_cast<int16_t>(quant(x[i], inv, 32767));
+}
+
 }  // namespace
 
 // The quantizers in vectors give their scalar loops' bits: the max is exact in any order, the
@@ -88,17 +103,7 @@ float quantize_q16(const float* x, int n, int16_t* out) {
     std::fill(out, out + n, int16_t{0});
     return 0.0f;
   }
-  const float inv = 32767.0f / m;
-  i = 0;
-#if defined(NP_SIMD128)
-  const v128_t vi = wasm_f32x4_splat(inv);
-  for (; i + 8 <= n; i += 8) {
-    const v128_t lo = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + i), vi)));
-    const v128_t hi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + i + 4), vi)));
-    wasm_v128_store(out + i, wasm_i16x8_narrow_i32x4(lo, hi));
-  }
-#endif
-  for (; i < n; ++i) out[i] = static_cast<int16_t>(quant(x[i], inv, 32767));
+  round_q16(x, n, 32767.0f / m, out);
   return m / 32767.0f;
 }
 
@@ -135,17 +140,7 @@ float quantize_weights_q16(const float* w, int n, int16_t* out) {
   }
   // The float total is within n * 2^-24 of the true one: far inside kWeightTotal's margin.
   const float scale = std::max(m / 32767.0f, total / static_cast<float>(kWeightTotal));
-  const float inv = 1.0f / scale;
-  i = 0;
-#if defined(NP_SIMD128)
-  const v128_t vi = wasm_f32x4_splat(inv);
-  for (; i + 8 <= n; i += 8) {
-    const v128_t lo = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(w + i), vi)));
-    const v128_t hi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(w + i + 4), vi)));
-    wasm_v128_store(out + i, wasm_i16x8_narrow_i32x4(lo, hi));
-  }
-#endif
-  for (; i < n; ++i) out[i] = static_cast<int16_t>(quant(w[i], inv, 32767));
+  round_q16(w, n, 1.0f / scale, out);
   return scale;
 }
 
