@@ -4,9 +4,7 @@
 // definitions below. That twin runs the very kernels the browser runs, on 128-bit x86
 // vectors, which is the fair native baseline for the WebAssembly builds (docs/benchmarks.md):
 // V8 compiles each of these operations to the same one or two SSE/AVX instructions.
-// Only the subset the kernels call is defined; each has the WebAssembly semantics except
-// wasm_i32x4_trunc_sat_f32x4, which does not saturate (its callers, the softmax's exp and the
-// int16 quantizer, pass values in [-127, 0] and [-32767, 32767]).
+// Only the subset the kernels call is defined; each has the WebAssembly semantics.
 #pragma once
 
 #if defined(__wasm_simd128__)
@@ -70,7 +68,15 @@ inline v128_t wasm_i32x4_splat(int32_t x) { return np_i(_mm_set1_epi32(x)); }
 inline v128_t wasm_i32x4_add(v128_t a, v128_t b) { return np_i(_mm_add_epi32(np_mi(a), np_mi(b))); }
 inline v128_t wasm_i32x4_shl(v128_t a, int n) { return np_i(_mm_sll_epi32(np_mi(a), _mm_cvtsi32_si128(n))); }
 inline v128_t wasm_i32x4_dot_i16x8(v128_t a, v128_t b) { return np_i(_mm_madd_epi16(np_mi(a), np_mi(b))); }
-inline v128_t wasm_i32x4_trunc_sat_f32x4(v128_t a) { return np_i(_mm_cvttps_epi32(np_mf(a))); }
+// Saturating as in WebAssembly: NaN to 0, beyond the range to INT32_MIN / INT32_MAX
+// (cvttps gives INT32_MIN for all three; the int8 block quantizers feed NaN from a model
+// whose activations overflow).
+inline v128_t wasm_i32x4_trunc_sat_f32x4(v128_t a) {
+  const __m128 x = np_mf(a);
+  const __m128i r = _mm_cvttps_epi32(x);
+  const __m128i big = _mm_castps_si128(_mm_cmpge_ps(x, _mm_set1_ps(2147483648.0f)));
+  return np_i(_mm_and_si128(_mm_xor_si128(r, big), _mm_castps_si128(_mm_cmpord_ps(x, x))));
+}
 inline int32_t wasm_i32x4_extract_lane(v128_t a, int i) { return a[i]; }
 #define wasm_i32x4_shuffle(a, b, c0, c1, c2, c3) \
   (static_cast<v128_t>(__builtin_shufflevector(static_cast<v128_t>(a), static_cast<v128_t>(b), c0, c1, c2, c3)))
