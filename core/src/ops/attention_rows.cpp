@@ -137,12 +137,12 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
   // An int8 first segment (a kept block): its products in integers (attention_q8.h), the
   // other segments' on top in float.
   const KVQ8* kq = nseg > 0 ? segs[0].kq : nullptr;
+  const KVQ8* vq = nseg > 0 ? segs[0].vq : nullptr;
   // No mask at all (the decoder's cross-attention over a block without pad tokens): the
   // scores' scaling and max run in vectors.
   bool unmasked = causal_offset < 0 && block_prefix == 0;
   if (unmasked && key_valid)
     for (int j = 0; j < Tk && unmasked; ++j) unmasked = key_valid[j] != 0;
-  const KVQ8* vq = nseg > 0 ? segs[0].vq : nullptr;
   parallel_for(NH, min_heads, [&](int64_t h0, int64_t h1) {
     float* p = row_scratch(static_cast<size_t>(Tk));
     Q8Scratch* qs = kq ? &q8_scratch(static_cast<size_t>(HS), static_cast<size_t>(vq->rows)) : nullptr;

@@ -16,6 +16,14 @@ constexpr int kValuePair = 2;   // tokens per value pair
 
 int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
+// Where token j's column c lies in its head's bytes (attention_q8.h):
+//   keys: unit c / 2 of group j / 4, token j % 4, column parity c % 2;
+//   values: unit c / 4 of pair j / 2, column c % 4, token j % 2.
+int64_t layout_at(bool keys, int HS, int j, int c) {
+  return keys ? (static_cast<int64_t>(j / kKeyGroup) * (HS / 2) + c / 2) * 8 + (j % kKeyGroup) * 2 + c % 2
+              : (static_cast<int64_t>(j / kValuePair) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + j % kValuePair;
+}
+
 // Scale of one token's head (HS values at stride 1): largest magnitude / 127.
 float row_scale(const float* x, int HS, float* inv) {
   float m = 0.0f;
@@ -37,14 +45,9 @@ void quantize_kv(const float* x, int T, int NKV, int HS, bool keys, KVQ8* out) {
       const float* row = x + j * ld + static_cast<int64_t>(g) * HS;
       float inv;
       out->scale[static_cast<size_t>(g) * out->rows + j] = row_scale(row, HS, &inv);
-      const int jg = j / group, jj = j % group;
       for (int c = 0; c < HS; ++c) {
-        // keys: unit c / 2 of group jg, token jj, column parity c % 2
-        // values: unit c / 4 of pair jg, column c % 4, token jj
-        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
-                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
         const float r = std::nearbyint(row[c] * inv);  // NaN -> 0 (its conversion would trap in WebAssembly)
-        head[at] = r == r ? static_cast<int8_t>(static_cast<int32_t>(std::min(std::max(r, -127.0f), 127.0f))) : int8_t{0};
+        head[layout_at(keys, HS, j, c)] = r == r ? static_cast<int8_t>(static_cast<int32_t>(std::min(std::max(r, -127.0f), 127.0f))) : int8_t{0};
       }
     }
   }
@@ -64,18 +67,13 @@ void quantize_keys_q8(const float* k, int T, int NKV, int HS, KVQ8* out) { quant
 void quantize_values_q8(const float* v, int T, int NKV, int HS, KVQ8* out) { quantize_kv(v, T, NKV, HS, false, out); }
 
 void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out) {
-  const int group = keys ? kKeyGroup : kValuePair;
   const int64_t ld = static_cast<int64_t>(NKV) * HS;
   for (int g = 0; g < NKV; ++g) {
     const int8_t* head = kv.q.data() + static_cast<size_t>(g) * kv.rows * HS;
     for (int j = 0; j < kv.T; ++j) {
       const float s = kv.scale[static_cast<size_t>(g) * kv.rows + j];
-      const int jg = j / group, jj = j % group;
-      for (int c = 0; c < HS; ++c) {
-        const int64_t at = keys ? (static_cast<int64_t>(jg) * (HS / 2) + c / 2) * 8 + jj * 2 + c % 2
-                                : (static_cast<int64_t>(jg) * (HS / 4) + c / 4) * 8 + (c % 4) * 2 + jj;
-        out[j * ld + static_cast<int64_t>(g) * HS + c] = static_cast<float>(head[at]) * s;
-      }
+      for (int c = 0; c < HS; ++c)
+        out[j * ld + static_cast<int64_t>(g) * HS + c] = static_cast<float>(head[layout_at(keys, HS, j, c)]) * s;
     }
   }
 }

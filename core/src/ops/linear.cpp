@@ -273,8 +273,9 @@ void matvec_q8_row_groups(float* out, const int16_t* xq, const float* xs, int64_
 }
 
 // One row alone (rows before the first whole quad, and after the last): the lanes' arithmetic.
-__attribute__((noinline)) void matvec_q8_one_row(float* out, const int16_t* xq, const float* xs, int64_t nb, int64_t row_bytes, const Q8Rows& W,
-                       const float* bias, int64_t r) {
+// Out of line: inlined at both its call sites it cost 0.4 KB of the gzipped module.
+__attribute__((noinline)) void matvec_q8_one_row(float* out, const int16_t* xq, const float* xs, int64_t nb,
+                                                 int64_t row_bytes, const Q8Rows& W, const float* bias, int64_t r) {
   const uint8_t* w = W.blocks + r * row_bytes + 2;
   float acc = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
