@@ -124,7 +124,7 @@ int cmd_bench(const Args& args) {
     opt.use_catalog_cache = cached;
     opt.max_tokens = max_tokens;
     opt.sparse_logits = !arg_flag(args, "--full-logits");
-    std::vector<double> total, encode, decode;
+    std::vector<double> total, encode, decode, steps, before;
     json last;
     for (int i = 0; i < n + 2; ++i) {  // two warm-ups (the first fills the cache)
       auto r = caller.call(query, tools, opt);
@@ -134,6 +134,8 @@ int cmd_bench(const Args& args) {
       total.push_back(res.timings.total_ms);
       encode.push_back(res.timings.encode_ms);
       decode.push_back(res.timings.decode_ms);
+      steps.push_back(res.timings.steps_ms);
+      before.push_back(res.timings.total_ms - res.timings.encode_ms - res.timings.decode_ms);
       last = {{"input_tokens", res.input_tokens}, {"block_tokens", res.block_tokens},
               {"output_tokens", res.output_tokens}, {"catalog", res.catalog}, {"raw", res.raw}};
     }
@@ -141,6 +143,11 @@ int cmd_bench(const Args& args) {
     last["p95_ms"] = quantile(total, 0.95);
     last["encode_p50_ms"] = quantile(encode, 0.5);
     last["decode_p50_ms"] = quantile(decode, 0.5);
+    // Of decode: the model's steps, and decoding's own work (grammar, priors, trie walks).
+    last["steps_p50_ms"] = quantile(steps, 0.5);
+    for (size_t i = 0; i < decode.size(); ++i) decode[i] -= steps[i];
+    last["decoding_work_p50_ms"] = quantile(decode, 0.5);
+    last["before_encode_p50_ms"] = quantile(before, 0.5);  // parsing the tools, tokenizing
     calls[cached ? "cached" : "uncached"] = last;
   }
   out["call"] = calls;

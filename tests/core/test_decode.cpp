@@ -652,6 +652,49 @@ TEST_CASE("sparse logits choose what full logits choose", "[decode][sparse]") {
   }
 }
 
+TEST_CASE("the trie's shortcuts choose what the plain scan chooses", "[decode][sparse]") {
+  // Noise logits (a random model: the grammar overrides its choice at almost every step, so
+  // best_allowed runs where the answer starts, in names and keys) decoded with the trie set but
+  // sparse steps off (best_allowed lists the allowed tokens through the trie, the no-call mass
+  // sums the trie's closers, the candidate scans read its first-byte runs) and without it:
+  // the same tokens, probabilities and no-call probability, bit for bit.
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const np::TokenTrie trie(tokenizer());
+  int with_call = 0;
+  for (unsigned seed = 1; seed <= 12; ++seed) {
+    for (const bool priors : {false, true}) {
+      np::DecodeSpec base;
+      base.budget = 40;
+      base.tools = &tools;
+      const std::vector<float> scores = {1.0f, 2.0f};
+      if (priors) {
+        base.tool_scores = &scores;
+        base.name_weight = 1.0f;
+        base.call_weight = 2.0f;
+        base.copy_source = "weather in San Francisco for 3 days";
+        base.copy_weight = 2.0f;
+      }
+      Script plain_script{""};
+      plain_script.rng.seed(seed);
+      const np::DecodeOutput plain = decode_spec(plain_script, base);
+      Script trie_script{""};
+      trie_script.rng.seed(seed);
+      np::DecodeSpec with_trie = base;
+      with_trie.trie = &trie;
+      const np::DecodeOutput out = decode_spec(trie_script, with_trie);
+      INFO("seed " << seed << (priors ? " (priors)" : "") << ": " << plain.text);
+      CHECK(out.ids == plain.ids);
+      CHECK(out.text == plain.text);
+      CHECK(out.token_probs == plain.token_probs);
+      CHECK(out.no_call_prob == plain.no_call_prob);
+      CHECK(out.sparse_steps == 0);
+      if (plain.text != "[]") ++with_call;
+    }
+  }
+  CHECK(with_call > 6);  // the noise reaches names, keys and values, not just "[]"
+}
+
 TEST_CASE("decode_step_rows gives the chosen rows the logits decode_step gives them", "[decode][sparse]") {
   for (const np::GgmlType type : {np::GgmlType::F32, np::GgmlType::Q8_0}) {
     const auto m = np_test::random_model(5, np::ModelConfig::small(), type);

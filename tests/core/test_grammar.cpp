@@ -163,3 +163,47 @@ TEST_CASE("grammar completion closes any reachable prefix", "[grammar][fuzz]") {
   REQUIRE(completed == 1500);
   REQUIRE(with_keys > 150);  // the walks reach argument values, not just the framing
 }
+
+TEST_CASE("byte_verdict tells what feed_byte would do, where it tells", "[grammar][fuzz]") {
+  // Random walks through answers (token-like pieces and single bytes, as the completion fuzz
+  // above); at every state, each of the 256 bytes: a verdict of 1 or 0 must be feed_byte's
+  // own answer on a copy. The verdict must also tell most pairs (the trie walk's saving).
+  const auto tools = sample_tools();
+  std::mt19937 rng(99);
+  std::vector<std::string> pieces = {"[", " [", "{\"name\":\"", "\",\"arguments\":{", "\",\"arguments\":{\"", "\":", "\"",
+                                     ",\"", "\"}", "}}", "}", "]", ",", "celsius", "true", "12", "-3.5", "\\\"", "x", " ", "e", "_", "1"};
+  for (const auto& t : tools) {
+    pieces.push_back(t.name);
+    pieces.push_back(t.name.substr(0, 3));
+    for (const auto& p : t.params) pieces.push_back(p.key), pieces.push_back(p.key.substr(0, 2)), pieces.push_back("\"" + p.key + "\":");
+  }
+  long told = 0, asked = 0, wrong = 0;
+  for (int walk = 0; walk < 300; ++walk) {
+    CallGrammar g(&tools);
+    for (int i = 0; i < 60 && !g.done(); ++i) {
+      for (int c = 0; c < 256; ++c) {
+        const int v = g.byte_verdict(static_cast<uint8_t>(c));
+        ++asked;
+        if (v < 0) continue;
+        ++told;
+        CallGrammar t = g;
+        if (t.feed_byte(static_cast<uint8_t>(c)) != (v == 1)) {
+          ++wrong;
+          INFO("byte " << c);
+          CHECK(false);
+        }
+      }
+      bool moved = false;
+      for (int tries = 0; tries < 200 && !moved; ++tries) {
+        CallGrammar t = g;
+        if (t.feed(pieces[rng() % pieces.size()])) {
+          g = t;
+          moved = true;
+        }
+      }
+      if (!moved) break;
+    }
+  }
+  CHECK(wrong == 0);
+  CHECK(told * 10 > asked * 6);  // more than 60% of (state, byte) pairs told without a copy
+}

@@ -76,6 +76,9 @@ struct CallOptions {
 
 struct CallTimings {
   double tokenize_ms = 0, retrieve_ms = 0, encode_ms = 0, decode_ms = 0, total_ms = 0;
+  // The part of decode_ms spent in the model's decoder steps; the rest is decoding's own work
+  // (the grammar, the priors, the trie walk, confidence).
+  double steps_ms = 0;
 };
 
 struct CallResult {

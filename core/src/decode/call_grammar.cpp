@@ -279,6 +279,38 @@ void CallGrammar::begin_value() {
   prefix_.clear();
 }
 
+int CallGrammar::byte_verdict(uint8_t c) const {
+  switch (st_) {
+    case St::kStart: return c == ' ' || c == '[';
+    case St::kStartSpace: return c == '[';
+    case St::kArrOpen: return c == ']' ? 1 : c == '{' ? -1 : 0;
+    case St::kAfterCall: return c == ']' || c == ',';
+    case St::kLit: return c == static_cast<uint8_t>(lit_[lit_pos_]);
+    case St::kName: {  // as feed_byte: prefix_ + c begins a usable tool's name
+      if (c == '"') return -1;
+      const size_t n = prefix_.size();
+      for (const auto& t : *tools_)
+        if (t.name.size() > n && static_cast<uint8_t>(t.name[n]) == c && t.name.compare(0, n, prefix_) == 0 && tool_usable(t))
+          return 1;
+      return 0;
+    }
+    case St::kArgsOpen: return c == '}' || c == '"' ? -1 : 0;
+    case St::kArgsNext: return c == '}' || c == ',' ? -1 : 0;
+    case St::kKey: {  // as key_step: prefix_ + c begins an unwritten, satisfiable key
+      if (c == '"' || c == '\\' || (!prefix_.empty() && prefix_.back() == '\\')) return -1;
+      const std::vector<GrammarParam>& props = current_tool()->params;
+      const size_t n = prefix_.size();
+      for (size_t i = 0; i < props.size(); ++i)
+        if (!used_[i] && props[i].key.size() > n && static_cast<uint8_t>(props[i].key[n]) == c &&
+            props[i].key.compare(0, n, prefix_) == 0 && grammar_param_satisfiable(props[i]))
+          return 1;
+      return 0;
+    }
+    case St::kDone: return 0;
+    default: return -1;
+  }
+}
+
 bool CallGrammar::feed_byte(uint8_t c) {
   switch (st_) {
     case St::kStart:

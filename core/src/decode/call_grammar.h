@@ -70,6 +70,11 @@ class CallGrammar {
   // Copy the grammar first to test a candidate.
   bool feed(std::string_view bytes);
   bool feed_byte(uint8_t c);
+  // Whether feed_byte(c) would accept c, told without a copy where the state makes it cheap
+  // (JSON structure, a literal, inside a tool name or key): 1 yes, 0 no, -1 not told here
+  // (copy the grammar and feed). The trie walk and the candidate scan ask this first: most
+  // bytes are refused, and a copy of the grammar costs more than the answer.
+  int byte_verdict(uint8_t c) const;
   // The answer is complete (the closing ']' was consumed).
   bool done() const { return st_ == St::kDone; }
   // The shortest text that completes a valid answer from here ("" when done). Required

@@ -65,12 +65,11 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   //   - otherwise a scan in descending order built in tiers, the best 64, then down to 512,
   //     4096 and the rest, each selected (nth_element) and sorted only when the tiers above
   //     hold no allowed token (sorting the whole vocabulary was 10% of a WebAssembly call).
-  std::vector<std::vector<int32_t>> by_first_byte;  // the feedable tokens by first byte, built once
-  CallGrammar trial(spec.tools);
-  // The tokens whose first byte the grammar accepts next (and EOS, <tool_call>), ranked by
-  // `better` into `order`; returns how many they are, and leaves `order` unfilled when they
-  // are more than V / 8 unless `any_count`.
-  auto candidates_by_first_byte = [&](const auto& better, bool any_count) -> size_t {
+  // The feedable tokens by first byte: the trie's runs when the spec has one (built once per
+  // caller), else built here once per call.
+  std::vector<std::vector<int32_t>> by_first_byte;
+  const auto first_byte_run = [&](int c) -> std::pair<const int32_t*, const int32_t*> {
+    if (spec.trie) return {spec.trie->first_byte_begin(static_cast<uint8_t>(c)), spec.trie->first_byte_end(static_cast<uint8_t>(c))};
     if (by_first_byte.empty()) {
       by_first_byte.assign(256, {});
       for (int32_t id = 0; id < V; ++id) {
@@ -80,27 +79,65 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
         if (!piece.empty()) by_first_byte[static_cast<uint8_t>(piece[0])].push_back(id);
       }
     }
+    const std::vector<int32_t>& run = by_first_byte[static_cast<size_t>(c)];
+    return {run.data(), run.data() + run.size()};
+  };
+  CallGrammar trial(spec.tools);
+  // The tokens whose first byte the grammar accepts next (and EOS, <tool_call>), ranked by
+  // `better` into `order`; returns how many they are, and leaves `order` unfilled when they
+  // are more than V / 8 unless `any_count`.
+  auto candidates_by_first_byte = [&](const auto& better, bool any_count) -> size_t {
     bool byte_ok[256];
     size_t n_cand = 0;
     for (int c = 0; c < 256; ++c) {
-      trial = grammar;
-      byte_ok[c] = trial.feed_byte(static_cast<uint8_t>(c));
-      if (byte_ok[c]) n_cand += by_first_byte[c].size();
+      const int verdict = grammar.byte_verdict(static_cast<uint8_t>(c));
+      if (verdict < 0) {
+        trial = grammar;
+        byte_ok[c] = trial.feed_byte(static_cast<uint8_t>(c));
+      } else {
+        byte_ok[c] = verdict != 0;
+      }
+      if (byte_ok[c]) {
+        const auto run = first_byte_run(c);
+        n_cand += static_cast<size_t>(run.second - run.first);
+      }
     }
     if (!any_count && n_cand > static_cast<size_t>(V) / 8) return n_cand;
     order.clear();
     for (int c = 0; c < 256; ++c)
-      if (byte_ok[c]) order.insert(order.end(), by_first_byte[c].begin(), by_first_byte[c].end());
+      if (byte_ok[c]) {
+        const auto run = first_byte_run(c);
+        order.insert(order.end(), run.first, run.second);
+      }
     for (const int32_t special : {spec.eos_id, spec.tool_call_id})
       if (special >= 0 && special < V) order.push_back(special);
     std::sort(order.begin(), order.end(), better);
     order.erase(std::unique(order.begin(), order.end()), order.end());
     return n_cand;
   };
+  std::vector<int32_t> rows;                 // sparse steps (and best_allowed): the allowed tokens
+  std::vector<CallGrammar> trie_states;      // the trie walk's scratch
   auto best_allowed = [&](bool first) -> int32_t {
     const auto better = [&](int32_t a, int32_t b) {
       return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
     };
+    // With the trie, the allowed tokens are listed outright where they are few (the answer's
+    // first steps: after a ' ', thousands of space-led tokens pass the first-byte filter and
+    // the tiers tried them one by one): the best of them, <tool_call> as the first token.
+    if (spec.trie && spec.trie->allowed(grammar, static_cast<size_t>(V) / 8, &rows, &trie_states)) {
+      int32_t best = -1;
+      for (const int32_t id : rows)
+        if (best < 0 || better(id, best)) best = id;
+      if (first && spec.tool_call_id >= 0 && spec.tool_call_id < V && (best < 0 || better(spec.tool_call_id, best)))
+        best = spec.tool_call_id;
+      if (best >= 0) {
+        trial = grammar;
+        if (allowed(best, first, &trial)) {
+          grammar = std::move(trial);
+          return best;
+        }
+      }
+    }
     auto try_range = [&](std::vector<int32_t>::const_iterator it, std::vector<int32_t>::const_iterator end) -> int32_t {
       for (; it != end; ++it) {
         trial = grammar;
@@ -250,8 +287,6 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   };
 
   const bool sparse_on = spec.constrained && spec.trie && spec.step_rows && spec.sparse_limit > 0;
-  std::vector<int32_t> rows;                 // sparse steps: the allowed tokens
-  std::vector<CallGrammar> trie_states;      // the trie walk's scratch
   for (int32_t n = 0; n < spec.budget; ++n) {
     if (spec.constrained && spec.jump_forward && !no_jump && forced_at == forced.size()) {
       const std::string_view lit = grammar.forced_literal();
@@ -329,11 +364,16 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       // answer's closing ']', so only tokens whose text holds one are tried (a grammar
       // copy and feed for each of 8192 tokens cost about 1 ms of a WebAssembly call).
       double p = 0;
-      for (int32_t id = 0; id < V; ++id) {
-        if (id == spec.eos_id || id == spec.tool_call_id) continue;
-        if (tok.token_text(id).find(']') == std::string::npos) continue;
-        CallGrammar g = grammar;
-        if (allowed(id, false, &g) && g.done()) p += std::exp(static_cast<double>(logits[id]) - lse);
+      const auto closes = [&](int32_t id) {
+        if (id == spec.eos_id || id == spec.tool_call_id) return;
+        trial = grammar;
+        if (allowed(id, false, &trial) && trial.done()) p += std::exp(static_cast<double>(logits[id]) - lse);
+      };
+      if (spec.trie) {  // the trie lists them once per caller
+        for (const int32_t id : spec.trie->closers()) closes(id);
+      } else {
+        for (int32_t id = 0; id < V; ++id)
+          if (tok.token_text(id).find(']') != std::string::npos) closes(id);
       }
       out->no_call_prob = static_cast<float>(p);
     }

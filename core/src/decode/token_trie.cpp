@@ -17,6 +17,15 @@ TokenTrie::TokenTrie(const Tokenizer& tok) : tok_(&tok) {
     const int c = tok.token_text(a).compare(tok.token_text(b));
     return c < 0 || (c == 0 && a < b);
   });
+  size_t i = 0;
+  for (int c = 0; c < 256; ++c) {
+    first_[c] = i;
+    while (i < ids_.size() && static_cast<unsigned char>(text(i)[0]) == c) ++i;
+  }
+  first_[256] = i;
+  for (const int32_t id : ids_)
+    if (tok.token_text(id).find(']') != std::string::npos) closers_.push_back(id);
+  std::sort(closers_.begin(), closers_.end());
 }
 
 bool TokenTrie::allowed(const CallGrammar& g, size_t limit, std::vector<int32_t>* out,
@@ -56,8 +65,12 @@ bool TokenTrie::walk(size_t lo, size_t hi, size_t depth, size_t limit, std::vect
       if (byte_at(m) == c) end = m + 1;
       else b = m;
     }
-    st[depth + 1] = st[depth];
-    if (st[depth + 1].feed_byte(c) && !walk(lo, end, depth + 1, limit, out, states)) return false;
+    // Most bytes are refused: ask the state before copying it.
+    const int verdict = st[depth].byte_verdict(c);
+    if (verdict != 0) {
+      st[depth + 1] = st[depth];
+      if (st[depth + 1].feed_byte(c) && !walk(lo, end, depth + 1, limit, out, states)) return false;
+    }
     lo = end;
   }
   return true;

@@ -28,6 +28,12 @@ class TokenTrie {
 
   size_t size() const { return ids_.size(); }
 
+  // The trie's tokens whose text starts with byte c (a run of its order).
+  const int32_t* first_byte_begin(uint8_t c) const { return ids_.data() + first_[c]; }
+  const int32_t* first_byte_end(uint8_t c) const { return ids_.data() + first_[c + 1]; }
+  // The trie's tokens whose text holds a ']' (those that can close an answer), by id.
+  const std::vector<int32_t>& closers() const { return closers_; }
+
  private:
   bool walk(size_t lo, size_t hi, size_t depth, size_t limit, std::vector<int32_t>* out,
             std::vector<CallGrammar>* states) const;
@@ -36,6 +42,8 @@ class TokenTrie {
 
   const Tokenizer* tok_;
   std::vector<int32_t> ids_;  // sorted by text (bytes, unsigned), then id
+  size_t first_[257] = {};    // ids_[first_[c], first_[c + 1]): the texts starting with byte c
+  std::vector<int32_t> closers_;
 };
 
 }  // namespace np

@@ -375,12 +375,18 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     spec.trie = trie_.get();
     spec.sparse_limit = kSparseLogitsLimit;
     spec.step_rows = [&](int32_t token, float* logits, const std::vector<int32_t>& rows) {
-      return model_->decode_step_rows(enc, state, token, logits, rows.data(), static_cast<int>(rows.size()));
+      const auto t = Clock::now();
+      Status s = model_->decode_step_rows(enc, state, token, logits, rows.data(), static_cast<int>(rows.size()));
+      r.timings.steps_ms += ms_since(t);
+      return s;
     };
   }
   DecodeOutput dec;
   NP_RETURN_IF_ERROR(greedy_decode(spec, [&](int32_t token, float* logits) {
-    return model_->decode_step(enc, state, token, logits);
+    const auto t = Clock::now();
+    Status s = model_->decode_step(enc, state, token, logits);
+    r.timings.steps_ms += ms_since(t);
+    return s;
   }, &dec));
   r.output_ids = dec.ids;
   r.output_tokens = static_cast<int32_t>(dec.ids.size());
@@ -456,7 +462,7 @@ std::string call_result_to_json(const CallResult& r) {
                  {"sparse", r.sparse_steps}};
   j["prior_overrides"] = r.prior_overrides;
   j["timings"] = {{"tokenize_ms", r.timings.tokenize_ms}, {"retrieve_ms", r.timings.retrieve_ms}, {"encode_ms", r.timings.encode_ms},
-                  {"decode_ms", r.timings.decode_ms}, {"total_ms", r.timings.total_ms}};
+                  {"decode_ms", r.timings.decode_ms}, {"steps_ms", r.timings.steps_ms}, {"total_ms", r.timings.total_ms}};
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
