@@ -799,3 +799,59 @@ TEST_CASE("zcrmsnorm_forward gives its definition's values (its bits in WebAssem
 #endif
   }
 }
+
+TEST_CASE("linear_forward_multi gives each product linear_forward gives it, bit for bit", "[matvec][simd][q8]") {
+  // Q8_0 matrices of one width (fused: one quantization, one job over all their rows, the
+  // chunk edges falling inside and between matrices), and sets that fall back (a float
+  // matrix among them, another width, more tokens than a matvec's).
+  np::Rng rng(31);
+  const auto q8_matrix = [](const Q8Fixture& f, int R, int C) {
+    np::Matrix m;
+    m.rows = R;
+    m.cols = C;
+    m.type = np::GgmlType::Q8_0;
+    m.raw = f.blocks.data();
+    m.q8_scales = f.scales;
+    return m;
+  };
+  const Q8Fixture fa(rng, 5, 96), fb(rng, 130, 96), fc(rng, 64, 96), fd(rng, 7, 64);
+  const np::Matrix a = q8_matrix(fa, 5, 96), b = q8_matrix(fb, 130, 96), c = q8_matrix(fc, 64, 96), d = q8_matrix(fd, 7, 64);
+  np::Matrix f;  // float
+  f.rows = 9;
+  f.cols = 96;
+  f.storage = randn(rng, 9 * 96);
+  f.f32 = f.storage.data();
+  const std::vector<std::vector<const np::Matrix*>> sets = {{&a, &b, &c}, {&b}, {&c, &a}, {&a, &f, &b}, {&a, &d}};
+  int fused_sets = 0;
+  for (const auto& set : sets)
+    for (int T : {1, 2, 3, 4, 5})
+      for (int threads : {1, 2, 3}) {
+        np::set_num_threads(threads);
+        const int C = static_cast<int>(set[0]->cols);
+        const VecF x = randn(rng, static_cast<size_t>(T) * 96);
+        std::vector<VecF> want, got;
+        std::vector<np::LinearOut> outs;
+        for (const np::Matrix* m : set) {
+          want.emplace_back(static_cast<size_t>(T) * m->rows);
+          got.emplace_back(static_cast<size_t>(T) * m->rows, std::nanf(""));
+        }
+        for (size_t i = 0; i < set.size(); ++i) {
+          // each matrix reads its own width of the same input rows (the fallback sets differ)
+          if (static_cast<int>(set[i]->cols) != C) continue;
+          np::linear_forward(want[i].data(), x.data(), *set[i], T);
+          outs.push_back({got[i].data(), set[i]});
+        }
+        if (outs.size() != set.size()) {  // widths differ: each on its own, as linear_forward
+          for (size_t i = 0; i < set.size(); ++i)
+            if (static_cast<int>(set[i]->cols) != C) np::linear_forward(want[i].data(), x.data(), *set[i], T);
+          outs.clear();
+          for (size_t i = 0; i < set.size(); ++i) outs.push_back({got[i].data(), set[i]});
+        }
+        np::linear_forward_multi(x.data(), T, outs.data(), static_cast<int>(outs.size()));
+        INFO("set of " << set.size() << " T=" << T << " threads=" << threads);
+        for (size_t i = 0; i < set.size(); ++i) CHECK(got[i] == want[i]);
+        if (set.size() > 1 && T <= 4 && set[0]->q8() && set.back()->q8() && set[1]->cols == set[0]->cols) ++fused_sets;
+      }
+  np::set_num_threads(0);
+  CHECK(fused_sets > 0);
+}

@@ -417,8 +417,11 @@ Status Model::decode_step_impl(const EncoderOutput& enc, DecoderState& state, in
     zcrmsnorm_forward(h.data(), x.data(), L.attn_norm.data(), 1, d, c.norm_eps);
     float* kc = state.k[l].data() + static_cast<size_t>(pos) * kv;
     float* vc = state.v[l].data() + static_cast<size_t>(pos) * kv;
-    project_qkv(L.self_attn, c, h.data(), 1, q.data(), c.norm_eps);
-    project_kv(L.self_attn, c, h.data(), 1, kc, vc, c.norm_eps);
+    // q, k and v of the one token in one job (project_qkv and project_kv's values).
+    const LinearOut qkv[3] = {{q.data(), &L.self_attn.wq}, {kc, &L.self_attn.wk}, {vc, &L.self_attn.wv}};
+    linear_forward_multi(h.data(), 1, qkv, 3);
+    zcrmsnorm_forward(q.data(), q.data(), L.self_attn.q_norm.data(), NH, HS, c.norm_eps);
+    zcrmsnorm_forward(kc, kc, L.self_attn.k_norm.data(), NKV, HS, c.norm_eps);
     rope_forward(q.data(), rope_, 1, NH, HS, pos);
     rope_forward(kc, rope_, 1, NKV, HS, pos);
     attention_forward(att.data(), q.data(), state.k[l].data(), state.v[l].data(), 1, pos + 1, NH, NKV, HS, nullptr, -1);

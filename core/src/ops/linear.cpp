@@ -370,6 +370,24 @@ void run_matvec(const MatvecArgs& args) {
 
 }  // namespace
 
+// Several matrices' rows as one range [0, sum R_i): each chunk runs its part of each matrix.
+static void run_matvec_multi(const MatvecArgs* args, int n) {
+  int64_t total = 0;
+  for (int i = 0; i < n; ++i) total += args[i].R;
+  if (total <= 0) return;
+  const int64_t macs_per_row = std::max<int64_t>(1, static_cast<int64_t>(args[0].T) * args[0].C);
+  const int64_t min_rows = std::max<int64_t>(8, kMatvecMinMacsPerThread / macs_per_row);
+  const auto run = [args, n](int64_t rb, int64_t re) {
+    int64_t off = 0;
+    for (int i = 0; i < n && off < re; off += args[i].R, ++i) {
+      const int64_t b = std::max(rb, off), e = std::min(re, off + args[i].R);
+      if (b < e) matvec_range(args[i], b - off, e - off);
+    }
+  };
+  if (total < 2 * min_rows) run(0, total);
+  else parallel_for(total, min_rows, run);
+}
+
 void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
   run_matvec(MatvecArgs{out, inp, W, nullptr, nullptr, nullptr, bias, T, R, C});
 }
@@ -531,6 +549,31 @@ void quantize_act_q16(const float* x, int C, int16_t* q, float* s) {
 }
 
 // ---- float inference API (ops.h) ----
+
+void linear_forward_multi(const float* inp, int T, const LinearOut* outs, int n) {
+  constexpr int kMax = 4;
+  bool fused = n >= 1 && n <= kMax && T >= 1 && T <= kMatvecMaxT && gemm_precision() == MatmulPrecision::kF32;
+  for (int i = 0; fused && i < n; ++i) fused = outs[i].W->q8() && outs[i].W->cols == outs[0].W->cols;
+  if (!fused) {
+    for (int i = 0; i < n; ++i) linear_forward(outs[i].out, inp, *outs[i].W, T);
+    return;
+  }
+  const int C = static_cast<int>(outs[0].W->cols);
+  thread_local std::vector<int16_t> xq;
+  thread_local std::vector<float> xs;
+  xq.resize(static_cast<size_t>(T) * C);
+  xs.resize(static_cast<size_t>(T) * (C / 32));
+  for (int t = 0; t < T; ++t)
+    quantize_act_q16(inp + static_cast<int64_t>(t) * C, C, xq.data() + static_cast<int64_t>(t) * C,
+                     xs.data() + static_cast<int64_t>(t) * (C / 32));
+  Q8Rows q[kMax];
+  MatvecArgs args[kMax];
+  for (int i = 0; i < n; ++i) {
+    q[i] = Q8Rows{outs[i].W->raw, outs[i].W->q8_scales.data()};
+    args[i] = MatvecArgs{outs[i].out, inp, nullptr, &q[i], xq.data(), xs.data(), nullptr, T, static_cast<int>(outs[i].W->rows), C};
+  }
+  run_matvec_multi(args, n);
+}
 
 void linear_forward(float* out, const float* inp, const Matrix& W, int T) {
   const int R = static_cast<int>(W.rows), C = static_cast<int>(W.cols);

@@ -14,6 +14,15 @@ namespace np {
 
 // out (T, W.rows) = inp (T, W.cols) @ W^T            [linear.cpp]
 void linear_forward(float* out, const float* inp, const Matrix& W, int T);
+// Several products of the same input at once: outs[i] (T, W_i.rows) = inp @ W_i^T, the values
+// linear_forward gives each, bit for bit. Where every W_i is Q8_0 with the same columns and T
+// is a matvec's, the input is quantized once and one parallel job splits all their rows (a
+// decoder step's q, k and v: one job instead of three). [linear.cpp]
+struct LinearOut {
+  float* out;
+  const Matrix* W;
+};
+void linear_forward_multi(const float* inp, int T, const LinearOut* outs, int n);
 // out[r] = inp . W_r for each r of rows[0, n) (one token): the values linear_forward(out, inp,
 // W, 1) writes there, bit for bit; the other entries of out are left alone. [linear.cpp]
 void linear_rows_forward(float* out, const float* inp, const Matrix& W, const int32_t* rows, int n);
