@@ -740,3 +740,36 @@ TEST_CASE("the tool caller's sparse steps give the answer full logits give", "[t
     CHECK(a.value().confidence_raw >= b.value().confidence_raw);
   }
 }
+
+TEST_CASE("a tool list parsed once answers as when parsed afresh; a bad list errs every time", "[tool_caller]") {
+  // The caller keeps the last 8 lists it parsed (ToolsParseMemo): ten lists in turn (the
+  // first ones dropped and parsed again), each call's answer equal to a fresh caller's.
+  const auto model = np_test::random_model(11);
+  np::ToolCaller kept(model);
+  std::vector<std::string> lists;
+  for (int i = 0; i < 10; ++i)
+    lists.push_back(R"([{"name":"tool_)" + std::to_string(i) + R"(","description":"Weather","parameters":{"city":{"type":"string","required":true}}},
+      {"name":"set_timer","description":"Timer","parameters":{"minutes":{"type":"integer","required":true}}}])");
+  np::CallOptions opt;
+  opt.max_tokens = 30;
+  opt.tool_prior_name = 1.0f;
+  opt.tool_prior_call = 100.0f;  // the random model calls a tool
+  for (int round = 0; round < 2; ++round)
+    for (size_t i = 0; i < lists.size(); i += (round == 0 ? 1 : 3)) {
+      np::ToolCaller fresh(model);
+      auto a = kept.call("weather in Paris", lists[i], opt);
+      auto b = fresh.call("weather in Paris", lists[i], opt);
+      REQUIRE(a.ok());
+      REQUIRE(b.ok());
+      INFO("list " << i << " round " << round);
+      CHECK(a.value().raw == b.value().raw);
+      CHECK(a.value().output_ids == b.value().output_ids);
+      REQUIRE(a.value().calls.size() == b.value().calls.size());
+      for (size_t c = 0; c < a.value().calls.size(); ++c) CHECK(a.value().calls[c].name == b.value().calls[c].name);
+    }
+  for (int i = 0; i < 2; ++i) {
+    auto bad = kept.call("weather", R"([{"name":"x","parameters":{"a":{"type":"string"}}}, 5])", opt);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().code() == Code::kInvalidTools);
+  }
+}

@@ -133,6 +133,7 @@ class ToolsTokenMemo {
 };
 
 class TokenTrie;
+class ToolsParseMemo;  // tool_caller.cpp: the last few tool lists parsed, with their grammars
 
 class ToolCaller {
  public:
@@ -166,6 +167,7 @@ class ToolCaller {
   std::shared_ptr<ToolRetriever> retriever_;
   std::shared_ptr<CatalogCache> catalog_;
   std::shared_ptr<ToolsTokenMemo> tools_memo_;
+  std::shared_ptr<ToolsParseMemo> parse_memo_;
   std::shared_ptr<const TokenTrie> trie_;  // the vocabulary by text, for sparse logits
   // The encoded tool block for these ids: from the cache ("hit"), else encoded and kept
   // ("miss"); null when it would not be kept ("off": use_cache false, or bigger than the

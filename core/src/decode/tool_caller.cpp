@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <mutex>
 
 #include "decode/call_grammar.h"
 #include "decode/greedy.h"
@@ -217,6 +219,45 @@ std::vector<int32_t> ToolsTokenMemo::get(const std::string& json,
   return ids;
 }
 
+// A tool list as a call uses it: parsed and normalised, and its answer grammar.
+struct ParsedTools {
+  ToolSet set;
+  std::vector<GrammarTool> grammar;
+};
+
+// The last few tool lists a ToolCaller parsed, keyed by the caller's JSON text: an app calls
+// with the same catalog again and again, and parsing it (nlohmann, the normalisation, the
+// grammar's schemas) took 0.2-0.3 ms of a cached WebAssembly call. Lists that fail to parse
+// are not kept (their error comes back each time). Thread-safe.
+class ToolsParseMemo {
+ public:
+  static constexpr size_t kEntries = 8;
+  Result<std::shared_ptr<const ParsedTools>> get(std::string_view json) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = 0; i < entries_.size(); ++i)
+        if (entries_[i].first == json) {
+          std::rotate(entries_.begin() + static_cast<std::ptrdiff_t>(i), entries_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                      entries_.end());  // now the most recent
+          return entries_.back().second;
+        }
+    }
+    auto tools = parse_tools(json);  // outside the lock
+    if (!tools.ok()) return tools.status();
+    auto parsed = std::make_shared<ParsedTools>();
+    parsed->set = tools.take();
+    parsed->grammar = grammar_tools(parsed->set);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
+    entries_.emplace_back(std::string(json), parsed);
+    return std::shared_ptr<const ParsedTools>(std::move(parsed));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::shared_ptr<const ParsedTools>>> entries_;  // the most recent last
+};
+
 std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, const std::string& tools_json,
                                                      bool* truncated, int32_t* block_prefix) const {
   const Tokenizer& tok = model_->tokenizer();
@@ -225,13 +266,13 @@ std::vector<int32_t> ToolCaller::build_encoder_input(std::string_view query, con
 }
 
 Result<int32_t> ToolCaller::prepare_catalog(std::string_view tools_json, std::string* status) const {
-  auto tools = parse_tools(tools_json);
+  auto tools = parse_memo_->get(tools_json);
   if (!tools.ok()) return tools.status();
   *status = "none";
   if (!model_->config().catalog_mask()) return 0;
   bool truncated = false;
   int32_t prefix = 0;
-  const std::vector<int32_t> ids = build_encoder_input("?", tools.value().normalized_json, &truncated, &prefix);
+  const std::vector<int32_t> ids = build_encoder_input("?", tools.value()->set.normalized_json, &truncated, &prefix);
   auto block = catalog_block(std::vector<int32_t>(ids.begin(), ids.begin() + prefix), true, status);
   if (!block.ok()) return block.status();
   return prefix;
@@ -261,6 +302,7 @@ constexpr int32_t kSparseLogitsLimit = 1024;
 ToolCaller::ToolCaller(std::shared_ptr<const Model> model)
     : model_(std::move(model)), retriever_(std::make_shared<ToolRetriever>(model_)),
       catalog_(std::make_shared<CatalogCache>()), tools_memo_(std::make_shared<ToolsTokenMemo>()),
+      parse_memo_(std::make_shared<ToolsParseMemo>()),
       trie_(std::make_shared<TokenTrie>(model_->tokenizer())) {}
 
 Result<CallResult> ToolCaller::call(std::string_view query, std::string_view tools_json,
@@ -276,9 +318,10 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin, options.copy_prior})
     if (!(std::isfinite(w) && w <= 100.0f))
       return Status(Code::kInvalidInput, "prior weights must be numbers up to 100 (negative: the model's own)");
-  auto tools = parse_tools(tools_json);
-  if (!tools.ok()) return tools.status();
-  const ToolSet& all = tools.value();
+  auto parsed = parse_memo_->get(tools_json);
+  if (!parsed.ok()) return parsed.status();
+  const std::shared_ptr<const ParsedTools> tools = parsed.take();  // held for the call
+  const ToolSet& all = tools->set;
 
   CallResult r;
   int32_t block_prefix = 0;
@@ -344,7 +387,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.timings.encode_ms = ms_since(t_enc);
 
   const auto t_dec = Clock::now();
-  const std::vector<GrammarTool> gtools = grammar_tools(set);
+  const std::vector<GrammarTool> subset_grammar = offered == &all ? std::vector<GrammarTool>() : grammar_tools(set);
+  const std::vector<GrammarTool>& gtools = offered == &all ? tools->grammar : subset_grammar;
   DecodeSpec spec;
   spec.tokenizer = &tok;
   spec.start_id = c.eos_id;

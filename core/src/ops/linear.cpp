@@ -332,12 +332,25 @@ void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
     if (a.q8) {
       const int16_t* xq = a.xq + static_cast<int64_t>(t0) * a.C;
       const float* xs = a.xs + static_cast<int64_t>(t0) * (a.C / 32);
+#ifdef __EMSCRIPTEN__
+      // Size: two or three tokens (a query of a few tokens after a kept block) run one at a
+      // time; the two kernels a decoder step and four-token groups use stay (each kernel is
+      // some 5 KB of WebAssembly).
+      if (a.T - t0 < 4) {
+        for (int t = 0; t < a.T - t0; ++t)
+          matvec_rows_q8<1>(out + static_cast<int64_t>(t) * a.R, a.R, xq + static_cast<int64_t>(t) * a.C,
+                            xs + static_cast<int64_t>(t) * (a.C / 32), a.C, *a.q8, a.bias, rb, re);
+      } else {
+        matvec_rows_q8<4>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re);
+      }
+#else
       switch (std::min(4, a.T - t0)) {
         case 1: matvec_rows_q8<1>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
         case 2: matvec_rows_q8<2>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
         case 3: matvec_rows_q8<3>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
         default: matvec_rows_q8<4>(out, a.R, xq, xs, a.C, *a.q8, a.bias, rb, re); break;
       }
+#endif
       continue;
     }
     switch (std::min(4, a.T - t0)) {
