@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "np/threads.h"
 #include "ops/attention_q8.h"
 #include "ops/attention_rows.h"
 #include "ops/ops.h"
@@ -114,10 +115,10 @@ void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& vali
     project_kv(L.attn, c, h.data(), R, kr, vr, c.norm_eps);
     rope_forward(q.data(), rope_, R, NH, HS, P);
     rope_forward(kr, rope_, R, NKV, HS, P);
-    if (block) {
-      from_bf16(block->k[l], k.data());
-      from_bf16(block->v[l], v.data());
-    }
+    if (block)  // keys on one thread, values on another (a copy of 2 x 0.3 MB a layer: serial, 3% of a cached call)
+      parallel_for(2, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) from_bf16(i == 0 ? block->k[l] : block->v[l], i == 0 ? k.data() : v.data());
+      });
     if (keep_k) to_bf16(kr, Rkv, &(*keep_k)[l]);
     if (keep_v) to_bf16(vr, Rkv, &(*keep_v)[l]);
     attention_forward(att.data(), q.data(), k.data(), v.data(), R, Tk, NH, NKV, HS, valid.data(), -1, block_prefix);
