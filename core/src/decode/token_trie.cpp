@@ -31,9 +31,16 @@ TokenTrie::TokenTrie(const Tokenizer& tok) : tok_(&tok) {
 bool TokenTrie::allowed(const CallGrammar& g, size_t limit, std::vector<int32_t>* out,
                         std::vector<CallGrammar>* states) const {
   out->clear();
-  if (states->empty()) states->assign(1, g);
-  (*states)[0] = g;
-  return walk(0, ids_.size(), 0, limit, out, states);
+  if (states->size() < 2) states->assign(2, g);
+  std::vector<CallGrammar>& st = *states;
+  st[0] = g;
+  // The first byte's runs are known (first_): no search at the root, where most are refused.
+  for (int c = 0; c < 256; ++c) {
+    if (first_[c] == first_[c + 1] || st[0].byte_verdict(static_cast<uint8_t>(c)) == 0) continue;
+    st[1] = st[0];
+    if (st[1].feed_byte(static_cast<uint8_t>(c)) && !walk(first_[c], first_[c + 1], 1, limit, out, states)) return false;
+  }
+  return true;
 }
 
 // [lo, hi): the tokens whose first `depth` bytes the grammar (*states)[depth] has consumed.
