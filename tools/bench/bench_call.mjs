@@ -267,7 +267,9 @@ for (const { path, maxTokens } of MODELS) {
   if (!NO_NATIVE) {
     for (const threads of [1, 2]) {
       const load = loadavg();
-      const r = JSON.parse(execFileSync(CLI, ["bench", "--model", path, "--n", String(N), "--threads", String(threads)], { encoding: "utf8", maxBuffer: 1 << 26 }));
+      // The same token budget as the engine rows (a random-weight model never closes its answer).
+      const budget = maxTokens > 0 ? ["--max-tokens", String(maxTokens)] : [];
+      const r = JSON.parse(execFileSync(CLI, ["bench", "--model", path, "--n", String(N), "--threads", String(threads), ...budget], { encoding: "utf8", maxBuffer: 1 << 26 }));
       m.native[threads] = { load, ...r };
       m.encoderMask = r.encoder_mask;
     }
