@@ -107,6 +107,16 @@ np::DecodeOutput decode_spec(Script& s, np::DecodeSpec spec) {
   return out;
 }
 
+// Both decoding priors on, with fixed scores for tool_set()'s two tools and a query to copy from.
+void with_test_priors(np::DecodeSpec* spec) {
+  static const std::vector<float> scores = {1.0f, 2.0f};
+  spec->tool_scores = &scores;
+  spec->name_weight = 1.0f;
+  spec->call_weight = 2.0f;
+  spec->copy_source = "weather in San Francisco for 3 days";
+  spec->copy_weight = 2.0f;
+}
+
 np::DecodeOutput decode(Script& s, const std::vector<np::GrammarTool>& tools, int budget = 200,
                         bool constrained = true) {
   np::DecodeSpec spec;
@@ -614,14 +624,7 @@ TEST_CASE("sparse logits choose what full logits choose", "[decode][sparse]") {
       np::DecodeSpec base;
       base.budget = 60;
       base.tools = &tools;
-      const std::vector<float> scores = {1.0f, 2.0f};
-      if (priors) {
-        base.tool_scores = &scores;
-        base.name_weight = 1.0f;
-        base.call_weight = 2.0f;
-        base.copy_source = "weather in San Francisco for 3 days";
-        base.copy_weight = 2.0f;
-      }
+      if (priors) with_test_priors(&base);
       Script full_script{target};
       const np::DecodeOutput full = decode_spec(full_script, base);
       Script sparse_script{target};
@@ -667,14 +670,7 @@ TEST_CASE("the trie's shortcuts choose what the plain scan chooses", "[decode][s
       np::DecodeSpec base;
       base.budget = 40;
       base.tools = &tools;
-      const std::vector<float> scores = {1.0f, 2.0f};
-      if (priors) {
-        base.tool_scores = &scores;
-        base.name_weight = 1.0f;
-        base.call_weight = 2.0f;
-        base.copy_source = "weather in San Francisco for 3 days";
-        base.copy_weight = 2.0f;
-      }
+      if (priors) with_test_priors(&base);
       Script plain_script{""};
       plain_script.rng.seed(seed);
       const np::DecodeOutput plain = decode_spec(plain_script, base);

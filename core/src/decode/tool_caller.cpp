@@ -201,21 +201,35 @@ uint64_t call_thread_scratch_bytes(const ModelConfig& c, int64_t encoder_tokens)
          + T * widest * sizeof(int16_t) + T * (widest / 32) * sizeof(float);  // + int16 activations (gemm_q8_int16.h)
 }
 
+namespace {
+// The memos' recency lists (the most recent last, at most `cap`): the value of `key`, moved to
+// the end, or null.
+template <class V>
+const V* recent_find(std::vector<std::pair<std::string, V>>& entries, std::string_view key) {
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (entries[i].first == key) {
+      std::rotate(entries.begin() + static_cast<std::ptrdiff_t>(i), entries.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                  entries.end());
+      return &entries.back().second;
+    }
+  return nullptr;
+}
+template <class V>
+void recent_put(std::vector<std::pair<std::string, V>>& entries, std::string_view key, V value, size_t cap) {
+  if (entries.size() >= cap) entries.erase(entries.begin());
+  entries.emplace_back(std::string(key), std::move(value));
+}
+}  // namespace
+
 std::vector<int32_t> ToolsTokenMemo::get(const std::string& json,
                                          const std::function<std::vector<int32_t>(const std::string&)>& encode) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < entries_.size(); ++i)
-      if (entries_[i].first == json) {
-        std::rotate(entries_.begin() + static_cast<std::ptrdiff_t>(i), entries_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                    entries_.end());  // now the most recent
-        return entries_.back().second;
-      }
+    if (const auto* ids = recent_find(entries_, json)) return *ids;
   }
   std::vector<int32_t> ids = encode(json);  // outside the lock: tokenizing takes a while
   std::lock_guard<std::mutex> lock(mu_);
-  if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
-  entries_.emplace_back(json, ids);
+  recent_put(entries_, json, ids, kEntries);
   return ids;
 }
 
@@ -235,22 +249,17 @@ class ToolsParseMemo {
   Result<std::shared_ptr<const ParsedTools>> get(std::string_view json) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (size_t i = 0; i < entries_.size(); ++i)
-        if (entries_[i].first == json) {
-          std::rotate(entries_.begin() + static_cast<std::ptrdiff_t>(i), entries_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
-                      entries_.end());  // now the most recent
-          return entries_.back().second;
-        }
+      if (const auto* hit = recent_find(entries_, json)) return *hit;
     }
     auto tools = parse_tools(json);  // outside the lock
     if (!tools.ok()) return tools.status();
     auto parsed = std::make_shared<ParsedTools>();
     parsed->set = tools.take();
     parsed->grammar = grammar_tools(parsed->set);
+    std::shared_ptr<const ParsedTools> out = std::move(parsed);
     std::lock_guard<std::mutex> lock(mu_);
-    if (entries_.size() >= kEntries) entries_.erase(entries_.begin());
-    entries_.emplace_back(std::string(json), parsed);
-    return std::shared_ptr<const ParsedTools>(std::move(parsed));
+    recent_put(entries_, json, out, kEntries);
+    return out;
   }
 
  private:

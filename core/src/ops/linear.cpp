@@ -368,23 +368,8 @@ void matvec_range(const MatvecArgs& a, int64_t rb, int64_t re) {
 // sleeping threads: two threads then decoded slower than one).
 constexpr int64_t kMatvecMinMacsPerThread = 1 << 15;
 
-void run_matvec(const MatvecArgs& args) {
-  const int T = args.T, R = args.R, C = args.C;
-  if (T <= 0 || R <= 0) return;
-  const int64_t macs_per_row = std::max<int64_t>(1, static_cast<int64_t>(T) * C);
-  const int64_t min_rows = std::max<int64_t>(8, kMatvecMinMacsPerThread / macs_per_row);
-  if (R < 2 * min_rows) {
-    matvec_range(args, 0, R);
-    return;
-  }
-  // The lambda holds one reference, so std::function keeps it inline (no allocation).
-  parallel_for(R, min_rows, [&args](int64_t rb, int64_t re) { matvec_range(args, rb, re); });
-}
-
-}  // namespace
-
 // Several matrices' rows as one range [0, sum R_i): each chunk runs its part of each matrix.
-static void run_matvec_multi(const MatvecArgs* args, int n) {
+void run_matvec_multi(const MatvecArgs* args, int n) {
   int64_t total = 0;
   for (int i = 0; i < n; ++i) total += args[i].R;
   if (total <= 0) return;
@@ -401,13 +386,11 @@ static void run_matvec_multi(const MatvecArgs* args, int n) {
   else parallel_for(total, min_rows, run);
 }
 
-void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
-  run_matvec(MatvecArgs{out, inp, W, nullptr, nullptr, nullptr, bias, T, R, C});
-}
+void run_matvec(const MatvecArgs& args) { run_matvec_multi(&args, 1); }
 
-void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, const float* bias, int T, int R, int C) {
-  if (T <= 0 || R <= 0) return;
-  // The caller's thread quantizes the activations once; the row split shares them.
+// The activations quantized by quantize_act_q16, row by row, into the calling thread's buffers
+// (the row split of the products that follow shares them).
+void quantize_rows_q16(const float* inp, int T, int C, const int16_t** xq_out, const float** xs_out) {
   thread_local std::vector<int16_t> xq;
   thread_local std::vector<float> xs;
   xq.resize(static_cast<size_t>(T) * C);
@@ -415,7 +398,22 @@ void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, con
   for (int t = 0; t < T; ++t)
     quantize_act_q16(inp + static_cast<int64_t>(t) * C, C, xq.data() + static_cast<int64_t>(t) * C,
                      xs.data() + static_cast<int64_t>(t) * (C / 32));
-  run_matvec(MatvecArgs{out, inp, nullptr, &W, xq.data(), xs.data(), bias, T, R, C});
+  *xq_out = xq.data();
+  *xs_out = xs.data();
+}
+
+}  // namespace
+
+void linear_matvec_forward(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
+  run_matvec(MatvecArgs{out, inp, W, nullptr, nullptr, nullptr, bias, T, R, C});
+}
+
+void linear_matvec_q8_forward(float* out, const float* inp, const Q8Rows& W, const float* bias, int T, int R, int C) {
+  if (T <= 0 || R <= 0) return;
+  const int16_t* xq;
+  const float* xs;
+  quantize_rows_q16(inp, T, C, &xq, &xs);
+  run_matvec(MatvecArgs{out, inp, nullptr, &W, xq, xs, bias, T, R, C});
 }
 
 void linear_matvec_forward_ref(float* out, const float* inp, const float* W, const float* bias, int T, int R, int C) {
@@ -572,18 +570,14 @@ void linear_forward_multi(const float* inp, int T, const LinearOut* outs, int n)
     return;
   }
   const int C = static_cast<int>(outs[0].W->cols);
-  thread_local std::vector<int16_t> xq;
-  thread_local std::vector<float> xs;
-  xq.resize(static_cast<size_t>(T) * C);
-  xs.resize(static_cast<size_t>(T) * (C / 32));
-  for (int t = 0; t < T; ++t)
-    quantize_act_q16(inp + static_cast<int64_t>(t) * C, C, xq.data() + static_cast<int64_t>(t) * C,
-                     xs.data() + static_cast<int64_t>(t) * (C / 32));
+  const int16_t* xq;
+  const float* xs;
+  quantize_rows_q16(inp, T, C, &xq, &xs);
   Q8Rows q[kMax];
   MatvecArgs args[kMax];
   for (int i = 0; i < n; ++i) {
     q[i] = Q8Rows{outs[i].W->raw, outs[i].W->q8_scales.data()};
-    args[i] = MatvecArgs{outs[i].out, inp, nullptr, &q[i], xq.data(), xs.data(), nullptr, T, static_cast<int>(outs[i].W->rows), C};
+    args[i] = MatvecArgs{outs[i].out, inp, nullptr, &q[i], xq, xs, nullptr, T, static_cast<int>(outs[i].W->rows), C};
   }
   run_matvec_multi(args, n);
 }
