@@ -46,6 +46,8 @@ for (const build of ["mt", "st"]) {
           assert.deepEqual(tokens.map((t) => t.index), r.outputIds.map((_, i) => i));
           assert.equal(r.build, build);
           assert.ok(r.timings.totalMs > 0 && r.timings.wallMs >= r.timings.totalMs * 0.5);
+          // The decoder steps are part of the decode (each step timed inside it).
+          assert.ok(r.timings.stepsMs > 0 && r.timings.stepsMs <= r.timings.decodeMs, JSON.stringify(r.timings));
         });
       }
       test(`${modelName}: tokenize matches the native tokenizer`, async () => {

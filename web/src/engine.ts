@@ -38,7 +38,7 @@ interface CoreResultJson {
   catalog: CatalogStatus;
   tokens: { input: number; output: number; forced: number; sparse: number };
   prior_overrides: number;
-  timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; total_ms: number };
+  timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; steps_ms: number; total_ms: number };
 }
 
 /** A pre-selection option: an integer (-1 allowed for preselectAbove: never). */
@@ -167,7 +167,7 @@ export class InThreadEngine implements ToolCaller {
       outputIds: Array.from(r.outputIds ?? []),
       timings: {
         tokenizeMs: j.timings.tokenize_ms, retrieveMs: j.timings.retrieve_ms, encodeMs: j.timings.encode_ms,
-        decodeMs: j.timings.decode_ms, totalMs: j.timings.total_ms,
+        decodeMs: j.timings.decode_ms, stepsMs: j.timings.steps_ms, totalMs: j.timings.total_ms,
         wallMs: performance.now() - t0,
       },
       build: this.build,

@@ -138,6 +138,9 @@ export interface FunctionCall { name: string; arguments: Record<string, unknown>
 
 export interface CallTimings {
   tokenizeMs: number; retrieveMs: number; encodeMs: number; decodeMs: number;
+  /** The part of decodeMs spent in the model's decoder steps (the rest is decoding's own
+   *  work: the answer grammar, the priors). */
+  stepsMs: number;
   /** Inside the engine. */
   totalMs: number;
   /** As seen by the caller (includes the Worker round trip when there is one). */
