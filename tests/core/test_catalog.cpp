@@ -81,7 +81,7 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
   auto model = np_test::random_model(7, catalog_config());
   const np::ModelConfig& c = model->config();
   for (int P : {1, 5, 23}) {
-    for (int R : {1, 4, 17}) {
+    for (int R : {1, 4, 17, 70}) {
       INFO("block " << P << ", query " << R);
       std::vector<int32_t> block = ids_of(P, 3, c.vocab_size), rest = ids_of(R, 11, c.vocab_size);
       block[0] = c.tools_id;
@@ -96,16 +96,17 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
       REQUIRE(model->encode_after(b, rest, &two).ok());
       REQUIRE(two.T == P + R);
       CHECK(two.key_valid == one.key_valid);
-      // The block's states: float rounding. Its cross-attention keys and values are kept in
-      // int8 (two_ holds them dequantized: encode_after's copied form), the query's rows read
-      // the block's encoder keys and values as kept in bf16 (relative error up to 2^-9
-      // each): a few 1e-3 here.
+      // The block's states: float rounding. Its keys and values are kept in int8 (at most half
+      // a step of each token's head, its largest magnitude / 127): the query's rows read the
+      // encoder layers' in place (integer products, up to 64 rows) or dequantized (more rows:
+      // the 70-token query), and two_ holds the cross-attention's dequantized (encode_after's
+      // copied form). The query's rows drift by that rounding through the layers: about 1e-2.
       const size_t nb_out = static_cast<size_t>(P) * c.d_model, nb_kv = static_cast<size_t>(P) * c.kv_dim();
       const auto part = [](const std::vector<float>& x, size_t b, size_t e) {
         return std::vector<float>(x.begin() + static_cast<std::ptrdiff_t>(b), x.begin() + static_cast<std::ptrdiff_t>(e));
       };
       CHECK(max_abs_diff(part(one.out, 0, nb_out), part(two.out, 0, nb_out)) < 1e-4f);
-      CHECK(max_abs_diff(part(one.out, nb_out, one.out.size()), part(two.out, nb_out, two.out.size())) < 1e-2f);
+      CHECK(max_abs_diff(part(one.out, nb_out, one.out.size()), part(two.out, nb_out, two.out.size())) < 3e-2f);
       for (int l = 0; l < c.n_dec_layers; ++l) {
         for (auto [x, y] : {std::pair{&one.cross_k[l], &two.cross_k[l]}, std::pair{&one.cross_v[l], &two.cross_v[l]}}) {
           // the block's: int8 rounding, at most half a step of each token's head (its largest
@@ -124,7 +125,7 @@ TEST_CASE("catalog encoder: block + query in two parts equals the one masked pas
           }
           CHECK(within);
           CHECK(worst > 0.0f);
-          CHECK(max_abs_diff(part(*x, nb_kv, x->size()), part(*y, nb_kv, y->size())) < 1e-2f);
+          CHECK(max_abs_diff(part(*x, nb_kv, x->size()), part(*y, nb_kv, y->size())) < 3e-2f);
         }
       }
       // The block's states are the same whatever query follows; the query's are not.
@@ -216,12 +217,21 @@ TEST_CASE("catalog encoder: wrong use is refused with a clear error", "[catalog]
   CHECK(cat->encode_after(b, {}, &out).code() == np::Code::kInvalidInput);
   CHECK(cat->encode_after(b, ids_of(L - 5, 2, 512), &out).code() == np::Code::kInvalidInput);  // over the context
   CHECK(cat->encode_after(b, {-4}, &out).code() == np::Code::kInvalidInput);
-  np::EncoderBlock foreign = b;
-  foreign.k.pop_back();
+  REQUIRE(!b.kq.empty());  // this shape keeps the encoder layers' keys and values in int8
+  CHECK(b.k.empty());
+  np::EncoderBlock foreign = b;  // a layer missing
+  foreign.kq.pop_back();
   CHECK(cat->encode_after(foreign, {7}, &out).code() == np::Code::kInvalidInput);
-  np::EncoderBlock short_layer = b;  // a layer's keys shorter than the block
-  short_layer.v[1].pop_back();
+  np::EncoderBlock short_layer = b;  // a layer's values shorter than the block
+  short_layer.vq[1].q.resize(short_layer.vq[1].q.size() - 1);
   CHECK(cat->encode_after(short_layer, {7}, &out).code() == np::Code::kInvalidInput);
+  np::EncoderBlock enc_scale = b;  // an encoder layer's scales that do not match the tokens
+  enc_scale.kq[1].scale.pop_back();
+  CHECK(cat->encode_after(enc_scale, {7}, &out).code() == np::Code::kInvalidInput);
+  np::EncoderBlock both_enc = b;  // the encoder's lists in both forms
+  both_enc.k.assign(both_enc.kq.size(), std::vector<uint16_t>(static_cast<size_t>(b.T) * cat->config().kv_dim()));
+  both_enc.v = both_enc.k;
+  CHECK(cat->encode_after(both_enc, {7}, &out).code() == np::Code::kInvalidInput);
   np::EncoderBlock short_cross = b;
   REQUIRE(!short_cross.cross_kq.empty());
   short_cross.cross_kq[0].q.resize(3);

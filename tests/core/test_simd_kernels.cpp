@@ -737,7 +737,7 @@ TEST_CASE("attention rows over an int8 block then float keys: close to the float
   const size_t row = static_cast<size_t>(NKV) * HS;
   for (int P : {1, 5, 300}) {
     for (int R : {1, 12}) {
-      for (int Tq : {1, 2}) {
+      for (int Tq : {1, 2, 12}) {  // a decoder step; an encoder query's rows after a kept block
         INFO("block " << P << ", rest " << R << ", rows " << Tq);
         const VecF q = randn(rng, static_cast<size_t>(Tq) * NH * HS);
         const VecF kb = randn(rng, P * row), vb = randn(rng, P * row), kr = randn(rng, R * row), vr = randn(rng, R * row);

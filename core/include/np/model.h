@@ -147,10 +147,13 @@ struct EncoderBlock {
   int32_t T = 0;
   std::vector<int32_t> ids;                   // (T) the block's tokens
   std::vector<uint8_t> key_valid;             // (T)
-  // bf16 bits (rounded to nearest even): later tokens and the decoder read them as floats.
-  // Half the memory of fp32 (the bulk of a kept block: 12 layers of keys and values and 8 of
-  // cross-attention keys and values for the 26M shape), and half the bytes a decoder step
-  // reads for the block's keys.
+  // The encoder layers' keys and values the query's rows attend to: int8 with a scale per
+  // token and kv head (KVQ8, the layouts of attention_rows' integer kernels) where the head
+  // size suits them (every Needle shape's), read in place by the query's rows; else bf16 bits
+  // (rounded to nearest even) in k / v, widened to floats. One of the two pairs is filled.
+  // They are the bulk of a kept block (12 layers for the 26M shape): int8 holds them in a
+  // quarter of fp32's memory.
+  std::vector<KVQ8> kq, vq;                   // [enc layer]
   std::vector<std::vector<uint16_t>> k, v;    // [enc layer] (T, kv_dim)
   std::vector<float> out;                     // (T, d)
   // The cross-attention keys and values every decoder step reads: int8 with a scale per
@@ -224,11 +227,11 @@ class Model {
                           const int32_t* rows, int n) const;
   Status check_ids(const std::vector<int32_t>& ids, int32_t offset) const;
   // Encoder layers over x (R tokens at positions P..P+R-1, P = block ? block->T : 0); keys are
-  // the block's cached ones then the tokens' own. keep_k/keep_v (or null) get each layer's
-  // keys and values of the R tokens (bf16). block_prefix: the mask (encode with no block only).
+  // the block's cached ones then the tokens' own. keep (or null) gets each layer's keys and
+  // values of the R tokens (int8 or bf16, EncoderBlock). block_prefix: the mask (encode with
+  // no block only).
   void run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
-                          int32_t block_prefix, std::vector<std::vector<uint16_t>>* keep_k,
-                          std::vector<std::vector<uint16_t>>* keep_v) const;
+                          int32_t block_prefix, EncoderBlock* keep) const;
   // Final norm of R states into out->out, and the cross-attention K/V of those rows.
   void finish_encoder(const float* x, int R, std::vector<float>* out, std::vector<std::vector<float>>* cross_k,
                       std::vector<std::vector<float>>* cross_v) const;

@@ -93,20 +93,36 @@ void from_bf16(const std::vector<uint16_t>& b, float* x) {
 
 }  // namespace
 
+namespace {
+// Whether a kept block holds its keys and values (the encoder layers' and the cross-attention's)
+// in int8 for this shape (attention_rows' integer path reads them), else in bf16.
+bool block_q8(const ModelConfig& c) { return kv_q8_supported(c.head_dim()) && attention_rows_supported(c.head_dim()); }
+}  // namespace
+
 void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& valid, const EncoderBlock* block,
-                               int32_t block_prefix, std::vector<std::vector<uint16_t>>* keep_k,
-                               std::vector<std::vector<uint16_t>>* keep_v) const {
+                               int32_t block_prefix, EncoderBlock* keep) const {
   const ModelConfig& c = config_;
   const int d = c.d_model, kv = c.kv_dim(), NH = c.n_heads, NKV = c.n_kv_heads, HS = c.head_dim();
   const int P = block ? block->T : 0, Tk = P + R;
   const size_t Rd = static_cast<size_t>(R) * d, Rkv = static_cast<size_t>(R) * kv;
+  // A few rows attend to an int8 block in place (integer products over its keys, no copy);
+  // more rows, or builds with FMA float kernels, dequantize the block's keys and values once
+  // per layer for the packed-GEMM attention (attention_rows_int8_max_rows).
+  const bool in_place = block && !block->kq.empty() && R <= attention_rows_int8_max_rows();
   std::vector<float> h(Rd), q(Rd), att(Rd), y(Rd);
-  // keys and values of every token attended to: the block's, then the R tokens' own
-  std::vector<float> k(static_cast<size_t>(Tk) * kv), v(static_cast<size_t>(Tk) * kv);
-  float* kr = k.data() + static_cast<size_t>(P) * kv;
-  float* vr = v.data() + static_cast<size_t>(P) * kv;
-  if (keep_k) keep_k->assign(c.n_enc_layers, {});
-  if (keep_v) keep_v->assign(c.n_enc_layers, {});
+  // keys and values of every token attended to: the block's (unless read in place), then the
+  // R tokens' own
+  const size_t held = in_place ? static_cast<size_t>(R) : static_cast<size_t>(Tk);
+  std::vector<float> k(held * kv), v(held * kv);
+  float* kr = k.data() + (held - static_cast<size_t>(R)) * kv;
+  float* vr = v.data() + (held - static_cast<size_t>(R)) * kv;
+  const bool keep_q8 = keep && block_q8(c);
+  if (keep) {
+    keep->kq.assign(keep_q8 ? c.n_enc_layers : 0, {});
+    keep->vq.assign(keep_q8 ? c.n_enc_layers : 0, {});
+    keep->k.assign(keep_q8 ? 0 : c.n_enc_layers, {});
+    keep->v.assign(keep_q8 ? 0 : c.n_enc_layers, {});
+  }
   for (int l = 0; l < c.n_enc_layers; ++l) {
     const EncoderLayer& L = enc_layers_[l];
     // x = x + sigmoid(attn_gate) * SelfAttn(ZCRMSNorm(x))
@@ -115,13 +131,28 @@ void Model::run_encoder_layers(float* x, int R, const std::vector<uint8_t>& vali
     project_kv(L.attn, c, h.data(), R, kr, vr, c.norm_eps);
     rope_forward(q.data(), rope_, R, NH, HS, P);
     rope_forward(kr, rope_, R, NKV, HS, P);
-    if (block)  // keys on one thread, values on another (a copy of 2 x 0.3 MB a layer: serial, 3% of a cached call)
-      parallel_for(2, 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) from_bf16(i == 0 ? block->k[l] : block->v[l], i == 0 ? k.data() : v.data());
-      });
-    if (keep_k) to_bf16(kr, Rkv, &(*keep_k)[l]);
-    if (keep_v) to_bf16(vr, Rkv, &(*keep_v)[l]);
-    attention_forward(att.data(), q.data(), k.data(), v.data(), R, Tk, NH, NKV, HS, valid.data(), -1, block_prefix);
+    if (keep_q8) {
+      quantize_keys_q8(kr, R, NKV, HS, &keep->kq[l]);
+      quantize_values_q8(vr, R, NKV, HS, &keep->vq[l]);
+    } else if (keep) {
+      to_bf16(kr, Rkv, &keep->k[l]);
+      to_bf16(vr, Rkv, &keep->v[l]);
+    }
+    if (in_place) {
+      attention_rows_forward(att.data(), q.data(), KVSegment{nullptr, nullptr, P, nullptr, nullptr, &block->kq[l], &block->vq[l]},
+                             KVSegment{kr, vr, R}, R, NH, NKV, HS, valid.data());
+    } else {
+      if (block)  // keys on one thread, values on another (a copy of 2 x 0.3 MB a layer: serial, 3% of a cached call)
+        parallel_for(2, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            const bool keys = i == 0;
+            float* dst = keys ? k.data() : v.data();
+            if (!block->kq.empty()) dequantize_kv_q8(keys ? block->kq[l] : block->vq[l], NKV, HS, keys, dst);
+            else from_bf16(keys ? block->k[l] : block->v[l], dst);
+          }
+        });
+      attention_forward(att.data(), q.data(), k.data(), v.data(), R, Tk, NH, NKV, HS, valid.data(), -1, block_prefix);
+    }
     linear_forward(y.data(), att.data(), L.attn.wo, R);
     gated_residual_forward(x, y.data(), L.attn.gate, R, d);
     if (L.has_ffn) ffn_sublayer(x, L.ffn, c, R);
@@ -161,16 +192,10 @@ void Model::finish_encoder(const float* x, int R, std::vector<float>* out, std::
                       });
 }
 
-namespace {
-// Whether a kept block holds its cross-attention keys and values in int8 for this shape (the
-// decoder reads them with attention_rows' integer path), else in bf16.
-bool block_cross_q8(const ModelConfig& c) { return kv_q8_supported(c.head_dim()) && attention_rows_supported(c.head_dim()); }
-}  // namespace
-
 // One layer at a time through the float scratch: a block never holds them in fp32 whole.
 void Model::finish_encoder_block(const float* x, int R, EncoderBlock* block) const {
   const ModelConfig& c = config_;
-  const bool q8 = block_cross_q8(c);
+  const bool q8 = block_q8(c);
   block->cross_kq.assign(q8 ? c.n_dec_layers : 0, {});
   block->cross_vq.assign(q8 ? c.n_dec_layers : 0, {});
   block->cross_k.assign(q8 ? 0 : c.n_dec_layers, {});
@@ -203,7 +228,7 @@ Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_
   for (int t = 0; t < T; ++t) valid[t] = ids[t] != c.pad_id;
   std::vector<float> x(static_cast<size_t>(T) * c.d_model);
   embed_tokens(x.data(), embedding_, ids.data(), T, c.d_model);
-  run_encoder_layers(x.data(), T, valid, nullptr, block_prefix, nullptr, nullptr);
+  run_encoder_layers(x.data(), T, valid, nullptr, block_prefix, nullptr);
   out->T = T;
   out->key_valid = std::move(valid);
   finish_encoder(x.data(), T, &out->out, &out->cross_k, &out->cross_v);
@@ -212,18 +237,19 @@ Status Model::encode(const std::vector<int32_t>& ids, EncoderOutput* out, int32_
 
 uint64_t encoder_block_bytes(const ModelConfig& c, int64_t T) {
   const uint64_t t = static_cast<uint64_t>(T < 0 ? 0 : T), kv = static_cast<uint64_t>(c.kv_dim());
-  const uint64_t cross = block_cross_q8(c)
+  // one layer's keys and values (the encoder's and the cross-attention's are the same shape)
+  const uint64_t layer = block_q8(c)
                              ? kv_q8_bytes(T, c.n_kv_heads, c.head_dim(), true) + kv_q8_bytes(T, c.n_kv_heads, c.head_dim(), false)
                              : sizeof(uint16_t) * t * 2 * kv;
-  return t * (sizeof(int32_t) + 1) + sizeof(uint16_t) * t * 2 * static_cast<uint64_t>(c.n_enc_layers) * kv +
-         cross * static_cast<uint64_t>(c.n_dec_layers) + sizeof(float) * t * static_cast<uint64_t>(c.d_model);
+  return t * (sizeof(int32_t) + 1) + layer * static_cast<uint64_t>(c.n_enc_layers + c.n_dec_layers) +
+         sizeof(float) * t * static_cast<uint64_t>(c.d_model);
 }
 
 uint64_t EncoderBlock::bytes() const {
   uint64_t n = ids.size() * sizeof(int32_t) + key_valid.size() + out.size() * sizeof(float);
   for (const auto* lists : {&k, &v, &cross_k, &cross_v})
     for (const std::vector<uint16_t>& a : *lists) n += a.size() * sizeof(uint16_t);
-  for (const auto* lists : {&cross_kq, &cross_vq})
+  for (const auto* lists : {&kq, &vq, &cross_kq, &cross_vq})
     for (const KVQ8& a : *lists) n += a.bytes();
   return n;
 }
@@ -243,7 +269,7 @@ Status Model::encode_block(const std::vector<int32_t>& block_ids, EncoderBlock* 
   for (int t = 0; t < T; ++t) out->key_valid[t] = block_ids[t] != c.pad_id;
   std::vector<float> x(static_cast<size_t>(T) * c.d_model);
   embed_tokens(x.data(), embedding_, block_ids.data(), T, c.d_model);
-  run_encoder_layers(x.data(), T, out->key_valid, nullptr, 0, &out->k, &out->v);
+  run_encoder_layers(x.data(), T, out->key_valid, nullptr, 0, out);
   finish_encoder_block(x.data(), T, out);
   return Status::Ok();
 }
@@ -295,23 +321,30 @@ Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const 
   const EncoderBlock& block = *block_ptr;
   const int P = block.T, R = static_cast<int>(rest_ids.size());
   if (R < 1) return Status(Code::kInvalidInput, "nothing follows the encoder block");
-  bool fits = P >= 1 && static_cast<int>(block.k.size()) == c.n_enc_layers && block.v.size() == block.k.size() &&
-              block.key_valid.size() == static_cast<size_t>(P);
+  bool fits = P >= 1 && block.key_valid.size() == static_cast<size_t>(P);
   const size_t Pkv = static_cast<size_t>(P) * static_cast<size_t>(c.kv_dim());
-  for (size_t l = 0; fits && l < block.k.size(); ++l) fits = block.k[l].size() == Pkv && block.v[l].size() == Pkv;
-  if (block_cross_q8(c)) {  // int8 (the bf16 lists empty)
-    fits = fits && block.cross_k.empty() && block.cross_v.empty() && static_cast<int>(block.cross_kq.size()) == c.n_dec_layers &&
-           block.cross_vq.size() == block.cross_kq.size();
+  // Each layer list of the block's form (int8 or bf16) holds `layers` entries of P tokens, the
+  // other form's lists are empty.
+  const auto q8_lists = [&](const std::vector<KVQ8>& ks, const std::vector<KVQ8>& vs, int layers) {
     const auto sized = [&](const KVQ8& a, bool keys) {
       return a.T == P && static_cast<uint64_t>(a.q.size()) + a.scale.size() * sizeof(float) == kv_q8_bytes(P, c.n_kv_heads, c.head_dim(), keys) &&
              a.scale.size() * static_cast<size_t>(c.head_dim()) == a.q.size() && a.rows * static_cast<size_t>(c.n_kv_heads) == a.scale.size();
     };
-    for (size_t l = 0; fits && l < block.cross_kq.size(); ++l) fits = sized(block.cross_kq[l], true) && sized(block.cross_vq[l], false);
-  } else {
-    fits = fits && block.cross_kq.empty() && block.cross_vq.empty() && static_cast<int>(block.cross_k.size()) == c.n_dec_layers &&
-           block.cross_v.size() == block.cross_k.size();
-    for (size_t l = 0; fits && l < block.cross_k.size(); ++l) fits = block.cross_k[l].size() == Pkv && block.cross_v[l].size() == Pkv;
-  }
+    bool ok = static_cast<int>(ks.size()) == layers && vs.size() == ks.size();
+    for (size_t l = 0; ok && l < ks.size(); ++l) ok = sized(ks[l], true) && sized(vs[l], false);
+    return ok;
+  };
+  const auto bf16_lists = [&](const std::vector<std::vector<uint16_t>>& ks, const std::vector<std::vector<uint16_t>>& vs, int layers) {
+    bool ok = static_cast<int>(ks.size()) == layers && vs.size() == ks.size();
+    for (size_t l = 0; ok && l < ks.size(); ++l) ok = ks[l].size() == Pkv && vs[l].size() == Pkv;
+    return ok;
+  };
+  if (block_q8(c))  // int8 (the bf16 lists empty)
+    fits = fits && q8_lists(block.kq, block.vq, c.n_enc_layers) && q8_lists(block.cross_kq, block.cross_vq, c.n_dec_layers) &&
+           bf16_lists(block.k, block.v, 0) && bf16_lists(block.cross_k, block.cross_v, 0);
+  else
+    fits = fits && bf16_lists(block.k, block.v, c.n_enc_layers) && bf16_lists(block.cross_k, block.cross_v, c.n_dec_layers) &&
+           q8_lists(block.kq, block.vq, 0) && q8_lists(block.cross_kq, block.cross_vq, 0);
   if (!fits) return Status(Code::kInvalidInput, "encoder block does not belong to this model");
   if (P + R > c.max_enc_len)
     return Status(Code::kInvalidInput, "encoder input has " + std::to_string(P + R) + " tokens, the model's context is " + std::to_string(c.max_enc_len));
@@ -321,7 +354,7 @@ Status Model::encode_after(std::shared_ptr<const EncoderBlock> block_ptr, const 
   for (int t = 0; t < R; ++t) valid.push_back(rest_ids[t] != c.pad_id);
   std::vector<float> x(static_cast<size_t>(R) * d);
   embed_tokens(x.data(), embedding_, rest_ids.data(), R, d);
-  run_encoder_layers(x.data(), R, valid, &block, 0, nullptr, nullptr);
+  run_encoder_layers(x.data(), R, valid, &block, 0, nullptr);
   finish_encoder(x.data(), R, &out->out, &out->cross_k, &out->cross_v);
   out->T = P + R;
   out->key_valid = std::move(valid);

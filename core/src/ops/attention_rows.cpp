@@ -210,6 +210,16 @@ void attention_rows_impl(float* out, const float* q, const KVSegment* segs, int 
 
 bool attention_rows_supported(int HS) { return HS > 0 && HS % kLanes == 0; }
 
+int attention_rows_int8_max_rows() {
+#if defined(NP_SIMD128)
+  return 64;
+#elif defined(__AVX2__) || defined(__AVX512F__)
+  return 0;
+#else
+  return 64;
+#endif
+}
+
 void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
                             int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix) {
   const KVSegment seg{k, v, Tk, nullptr, nullptr};

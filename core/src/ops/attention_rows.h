@@ -33,6 +33,14 @@ bool attention_rows_supported(int HS);
 void attention_rows_forward(float* out, const float* q, const float* k, const float* v, int Tq, int Tk, int NH,
                             int NKV, int HS, const uint8_t* key_valid, int causal_offset, int block_prefix);
 
+// Up to how many query rows attending to an int8 block (a kept catalog block's encoder keys
+// and values) are better served here, in place, than by widening the block to floats for the
+// packed-GEMM attention: 64 in the 128-bit builds (WebAssembly, whose float products have no
+// FMA, and its native twin: a 12-row query after a 311-token block, 26M shape, encodes in
+// 4.7-5.0 ms against 5.4-5.5 widened), 0 with AVX2 or AVX-512 (the FMA GEMM is faster: 5.1
+// against 5.4 ms at one thread).
+int attention_rows_int8_max_rows();
+
 struct KVQ8;
 // Rows of keys and values (n rows of NKV*HS floats each) that live apart from others; or,
 // with k and v null, the same as bf16 bits in k16 and v16, read as the floats they widen to;
