@@ -855,3 +855,93 @@ TEST_CASE("linear_forward_multi gives each product linear_forward gives it, bit 
   np::set_num_threads(0);
   CHECK(fused_sets > 0);
 }
+
+TEST_CASE("quantize_rows_q8 gives its definition's bits, NaN, infinities and zero blocks included",
+          "[simd][q8][attention]") {
+  // The definition (gemm_q8_int16.h) in plain loops: per 32 values d = max|x| / 127 (NaN
+  // skipped), q = round half to even of x * (127 / max), NaN to 0, within +-127; d = 0 where
+  // max is 0 or not finite. The SIMD128 path (WebAssembly) must give the same bytes and scales.
+  np::Rng rng(91);
+  for (int C : {32, 64, 128}) {
+    for (int R : {1, 3, 4, 9}) {
+      const int nb = C / 32;
+      const int64_t rs = C + 5;  // a row stride wider than the row
+      VecF x(static_cast<size_t>(R) * rs);
+      for (float& v : x) v = static_cast<float>(rng.normal() * 3.0);
+      x[2] = std::numeric_limits<float>::quiet_NaN();
+      if (R > 1) {  // a block of ties: x * (127 / max) lands on .5 (max 254 -> 0.5 steps)
+        for (int j = 0; j < 32; ++j) x[rs + j] = static_cast<float>(j) - 15.5f;
+        x[rs + 31] = 254.0f;
+      }
+      if (R > 2) std::fill(x.begin() + 2 * rs, x.begin() + 2 * rs + 32, 0.0f);                 // all zeros
+      if (R > 3) x[3 * rs + 7] = std::numeric_limits<float>::infinity();                       // d not finite
+      std::vector<uint8_t> blocks(static_cast<size_t>(R) * nb * 34, 0xAB);
+      VecF scales(static_cast<size_t>(np::q8_scales_size(R, nb)), -1.0f);
+      np::quantize_rows_q8(x.data(), rs, R, C, blocks.data(), scales.data());
+      for (int r = 0; r < R; ++r)
+        for (int b = 0; b < nb; ++b) {
+          const float* v = x.data() + r * rs + b * 32;
+          float m = 0.0f;
+          for (int j = 0; j < 32; ++j)
+            if (std::fabs(v[j]) > m) m = std::fabs(v[j]);
+          const float inv = m > 0.0f ? 127.0f / m : 0.0f;
+          const float d = m / 127.0f;
+          INFO("C " << C << " row " << r << " block " << b);
+          CHECK(same_bits(VecF{scales[np::q8_scale_index(nb, r, b)]}, VecF{std::isfinite(d) ? d : 0.0f}));
+          const uint8_t* q = blocks.data() + (static_cast<size_t>(r) * nb + b) * 34;
+          CHECK((q[0] == 0 && q[1] == 0));
+          for (int j = 0; j < 32; ++j) {
+            float t = std::nearbyint(v[j] * inv);
+            if (std::isnan(t)) t = 0.0f;
+            t = std::min(std::max(t, -127.0f), 127.0f);
+            CHECK(static_cast<int8_t>(q[2 + j]) == static_cast<int>(t));
+          }
+        }
+      // the pad rows of the last quad's scales are zeros
+      for (int r = R; r < (R + 3) / 4 * 4; ++r)
+        for (int b = 0; b < nb; ++b) CHECK(scales[np::q8_scale_index(nb, r, b)] == 0.0f);
+    }
+  }
+}
+
+TEST_CASE("attention_forward over many rows: within the int8 keys' rounding of the double reference where its scores "
+          "run in integers, the same bits at 1 and 2 threads",
+          "[simd][attention][q8][threads]") {
+  np::Rng rng(92);
+  struct Shape {
+    int Tq, Tk, NH, NKV, HS, mask, causal, block;
+  };
+  const Shape shapes[] = {{5, 5, 2, 1, 32, 0, -1, 0},   {12, 40, 8, 4, 64, 1, -1, 0}, {33, 33, 4, 2, 64, 0, 0, 0},
+                          {64, 64, 8, 4, 64, 1, -1, 9}, {17, 70, 2, 2, 96, 1, -1, 0}, {40, 40, 2, 1, 64, 2, -1, 0},
+                          {9, 20, 4, 2, 16, 1, -1, 0}};
+  int integer_cases = 0;
+  for (const Shape& s : shapes) {
+    const AttnCase a(rng, s.Tq, s.Tk, s.NH, s.NKV, s.HS, s.mask, s.causal, s.block);
+    const size_t nq = a.want.size();
+    VecF one(nq, -1.0f), two(nq, -2.0f);
+    np::set_num_threads(1);
+    np::attention_forward(one.data(), a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, a.key_valid,
+                          s.causal, s.block);
+    np::set_num_threads(2);
+    np::attention_forward(two.data(), a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH, s.NKV, s.HS, a.key_valid,
+                          s.causal, s.block);
+    const std::string name = "attention Tq=" + std::to_string(s.Tq) + " Tk=" + std::to_string(s.Tk) + " HS=" +
+                             std::to_string(s.HS) + " mask " + std::to_string(s.mask);
+    INFO(name);
+    CHECK(same_bits(one, two));
+    if (np::attention_int8_scores(s.HS)) {
+      // Scores off by up to |q| * max|k| / 254 per block: with N(0, 1) inputs and head sizes
+      // of 32-96 a few 1e-2 of the outputs' scale; and not the float path's values.
+      ++integer_cases;
+      check_close(name + " (integer scores)", one, a.want, std::vector<double>(nq, a.max_abs), 5e-2);
+      VecF fl(nq);
+      np::attention_forward_train<float>(fl.data(), nullptr, a.q.data(), a.k.data(), a.v.data(), s.Tq, s.Tk, s.NH,
+                                         s.NKV, s.HS, a.key_valid, s.causal, s.block);
+      if (s.mask != 2) CHECK_FALSE(same_bits(one, fl));
+    } else {
+      check_close(name, one, a.want, std::vector<double>(nq, a.max_abs), 2e-5);
+    }
+  }
+  np::set_num_threads(0);
+  CHECK(integer_cases == (np::attention_int8_scores(32) ? 6 : 0));  // HS 16 stays float everywhere
+}

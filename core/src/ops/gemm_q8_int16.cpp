@@ -25,6 +25,7 @@
 #include "ops/gemm_q8_int16.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -381,6 +382,51 @@ void gemm_q8_int16(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, 
       }
     }
   });
+}
+
+void quantize_rows_q8(const float* x, int64_t rs, int R, int C, uint8_t* blocks, float* scales) {
+  const int nb = C / kBlock;
+  std::fill(scales, scales + q8_scales_size(R, nb), 0.0f);
+  for (int r = 0; r < R; ++r) {
+    const float* row = x + r * rs;
+    for (int b = 0; b < nb; ++b) {
+      const float* v = row + b * kBlock;
+      float m = 0.0f;
+#if defined(NP_SIMD128)
+      v128_t mv = wasm_f32x4_splat(0.0f);  // pmax keeps the first operand where a lane is NaN
+      for (int j = 0; j < kBlock; j += 4) mv = wasm_f32x4_pmax(mv, wasm_f32x4_abs(wasm_v128_load(v + j)));
+      m = std::max(std::max(wasm_f32x4_extract_lane(mv, 0), wasm_f32x4_extract_lane(mv, 1)),
+                   std::max(wasm_f32x4_extract_lane(mv, 2), wasm_f32x4_extract_lane(mv, 3)));
+#else
+      for (int j = 0; j < kBlock; ++j) m = std::max(m, std::fabs(v[j]));  // NaN is skipped
+#endif
+      const float d = m / 127.0f, inv = m > 0.0f ? 127.0f / m : 0.0f;
+      uint8_t* q = blocks + (static_cast<int64_t>(r) * nb + b) * 34;
+      q[0] = q[1] = 0;
+      int j = 0;
+#if defined(NP_SIMD128)
+      // The same rounding 16 at a time: nearest (ties to even), a saturating conversion (NaN to
+      // 0), two saturating narrows (|t| <= 127 already).
+      const v128_t vi = wasm_f32x4_splat(inv), lim = wasm_f32x4_splat(127.0f), nlim = wasm_f32x4_splat(-127.0f);
+      const auto q32 = [&](const float* p) {
+        const v128_t t = wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(p), vi));
+        return wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_pmin(wasm_f32x4_pmax(t, nlim), lim));
+      };
+      for (; j + 16 <= kBlock; j += 16) {
+        const v128_t a = wasm_i16x8_narrow_i32x4(q32(v + j), q32(v + j + 4));
+        const v128_t c = wasm_i16x8_narrow_i32x4(q32(v + j + 8), q32(v + j + 12));
+        wasm_v128_store(q + 2 + j, wasm_i8x16_narrow_i16x8(a, c));
+      }
+#endif
+      for (; j < kBlock; ++j) {
+        float t = std::nearbyint(v[j] * inv);
+        if (!(t == t)) t = 0.0f;
+        t = std::min(std::max(t, -127.0f), 127.0f);
+        q[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(t));
+      }
+      scales[q8_scale_index(nb, r, b)] = std::isfinite(d) ? d : 0.0f;
+    }
+  }
 }
 
 void gemm_q8_int16_ref(int M, int N, int K, ConstView A, const Q8Rows& W, float* C, int64_t ldc) {

@@ -43,9 +43,15 @@ void rope_forward(float* x, const RopeTable& rope, int T, int NH, int HS, int po
 //   query i sees keys j <= i + causal_offset. block_prefix > 0: query rows i < block_prefix
 //   see only keys j < block_prefix (the catalog mask). Masked scores are set to the lowest
 //   finite float before the softmax.
+//   More than kAttentionRowsMaxTq rows: the training forward's float GEMMs, except where
+//   attention_int8_scores(HS): there the scores are integer products of int16 queries and
+//   int8 keys (per 32 values, gemm_q8_int16.h), within about 1e-2 of the float attention.
 void attention_forward(float* out, const float* q, const float* k, const float* v, int Tq,
                        int Tk, int NH, int NKV, int HS, const uint8_t* key_valid,
                        int causal_offset, int block_prefix = 0);
+// True in the 128-bit builds (WebAssembly, whose float products have no FMA, and its native
+// twin) for head sizes that are a multiple of 32.
+bool attention_int8_scores(int HS);
 
 // Feed-forward block: out (T, C) = act(h Wg, h Wu) Wd.        [ffn.cpp]
 void ffn_forward(float* out, const float* h, const FeedForwardWeights& w, FfnActivation act,
