@@ -18,9 +18,11 @@
 //   - shipped size: gzip -9 of every npm/dist/wasm build's .wasm and JS glue.
 //
 //   node tools/bench/bench_call.mjs --model A.gguf [--max-tokens 24] --model B.gguf ...
-//        [--n 15] [--cold 3] [--dist npm/dist] [--cli build/needlepoint] [--no-browser]
+//        [--n 15] [--warmups 2] [--cold 3] [--dist npm/dist] [--cli build/needlepoint] [--no-browser]
 //        [--no-native] [--no-cold] --out result.json
-// A --max-tokens applies to the --model before it (the call's generated-token budget, for
+// --warmups: the untimed calls before the N timed ones (2 by default: the bench's numbers; more
+// show the steady state after V8 has tiered the engine up, which in Chromium takes until about
+// the 6th call). A --max-tokens applies to the --model before it (the call's generated-token budget, for
 // random-weight models whose answers run on; the CLI's `bench` has no such cap).
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -32,8 +34,6 @@ import { createRequire } from "node:module";
 const SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const QUERY = "Remind me to call my mother tomorrow at 6 pm";
 const TOOLS_PATH = join(SOURCE_DIR, "data", "bench", "five-tools.json");
-const WARM = 2;
-
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(name);
@@ -73,6 +73,8 @@ if (args[0] === "--child-cold") {
 const DIST = resolve(opt("--dist", join(SOURCE_DIR, "npm", "dist")));
 const CLI_SRC = resolve(opt("--cli", join(SOURCE_DIR, "build", "needlepoint")));
 const N = Number(opt("--n", "15"));
+const WARM = Number(opt("--warmups", "2"));
+if (!Number.isInteger(WARM) || WARM < 0) throw new Error("--warmups must be a non-negative integer");
 const COLD = Number(opt("--cold", "3"));
 const OUT = opt("--out", null);
 const NO_BROWSER = args.includes("--no-browser");

@@ -66,14 +66,28 @@ uint64_t kv_q8_bytes(int64_t T, int NKV, int HS, bool keys) {
 void quantize_keys_q8(const float* k, int T, int NKV, int HS, KVQ8* out) { quantize_kv(k, T, NKV, HS, true, out); }
 void quantize_values_q8(const float* v, int T, int NKV, int HS, KVQ8* out) { quantize_kv(v, T, NKV, HS, false, out); }
 
+// The layouts walked unit by unit (layout_at's order, without its divisions: natively this is
+// how a kept block's encoder keys and values reach the float attention of a long query).
 void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out) {
   const int64_t ld = static_cast<int64_t>(NKV) * HS;
+  const int group = keys ? kKeyGroup : kValuePair;
   for (int g = 0; g < NKV; ++g) {
-    const int8_t* head = kv.q.data() + static_cast<size_t>(g) * kv.rows * HS;
-    for (int j = 0; j < kv.T; ++j) {
-      const float s = kv.scale[static_cast<size_t>(g) * kv.rows + j];
-      for (int c = 0; c < HS; ++c)
-        out[j * ld + static_cast<int64_t>(g) * HS + c] = static_cast<float>(head[layout_at(keys, HS, j, c)]) * s;
+    const int8_t* unit = kv.q.data() + static_cast<size_t>(g) * kv.rows * HS;
+    const float* scale = kv.scale.data() + static_cast<size_t>(g) * kv.rows;
+    for (int j0 = 0; j0 < kv.rows; j0 += group) {
+      const int n = std::min(group, kv.T - j0);  // tokens of this group within T
+      float* o = out + j0 * ld + static_cast<int64_t>(g) * HS;
+      if (keys) {  // unit u: columns 2u, 2u + 1 of the group's 4 tokens
+        for (int u = 0; u < HS / 2; ++u, unit += 8)
+          for (int t = 0; t < n; ++t) {
+            o[t * ld + 2 * u] = static_cast<float>(unit[2 * t]) * scale[j0 + t];
+            o[t * ld + 2 * u + 1] = static_cast<float>(unit[2 * t + 1]) * scale[j0 + t];
+          }
+      } else {  // unit u: columns 4u..4u + 3 of the pair, token-interleaved
+        for (int u = 0; u < HS / 4; ++u, unit += 8)
+          for (int t = 0; t < n; ++t)
+            for (int e = 0; e < 4; ++e) o[t * ld + 4 * u + e] = static_cast<float>(unit[2 * e + t]) * scale[j0 + t];
+      }
     }
   }
 }
