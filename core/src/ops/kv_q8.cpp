@@ -66,8 +66,9 @@ uint64_t kv_q8_bytes(int64_t T, int NKV, int HS, bool keys) {
 void quantize_keys_q8(const float* k, int T, int NKV, int HS, KVQ8* out) { quantize_kv(k, T, NKV, HS, true, out); }
 void quantize_values_q8(const float* v, int T, int NKV, int HS, KVQ8* out) { quantize_kv(v, T, NKV, HS, false, out); }
 
-// The layouts walked unit by unit (layout_at's order, without its divisions: natively this is
-// how a kept block's encoder keys and values reach the float attention of a long query).
+// The layouts walked unit by unit (layout_at's order, without its divisions): how a kept
+// block's encoder keys and values reach the float attention natively, and in WebAssembly for
+// queries of more than 64 rows.
 void dequantize_kv_q8(const KVQ8& kv, int NKV, int HS, bool keys, float* out) {
   const int64_t ld = static_cast<int64_t>(NKV) * HS;
   const int group = keys ? kKeyGroup : kValuePair;
