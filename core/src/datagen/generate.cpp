@@ -894,6 +894,7 @@ Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokeni
                                              " attempts; ask for fewer");
     NP_RETURN_IF_ERROR(gen.make(st.examples, &d));
     if (d.line.empty()) continue;
+    bool teacher_used = false;  // a teacher's query replaced the procedural one
     // The example must read back as the trainer reads it.
     Example ex;
     Status v = parse_example(d.line, st.examples + 1, /*check_argument_keys=*/true, &ex);
@@ -924,7 +925,7 @@ Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokeni
         }
       }
       if (!line2.empty() && why.empty()) {
-        ++st.teacher_accepted;
+        teacher_used = true;  // counted as accepted once written (below)
         d.line = std::move(line2);
         d.query_key = lower_ascii(q);
         ex = std::move(ex2);
@@ -938,9 +939,16 @@ Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokeni
     const std::string answer = answer_text(ex.answers, nullptr);
     if (!seen.insert(fnv1a(d.query_key + "\x1f" + answer)).second) {
       ++st.duplicates_rejected;
+      // A teacher's query that repeats an earlier example is not used: rejected, so that
+      // accepted counts exactly the lines marked "teacher" in the output.
+      if (teacher_used) {
+        ++st.teacher_rejected;
+        if (st.teacher_notes.size() < 10) st.teacher_notes.push_back("the rephrased example repeats an earlier one");
+      }
       continue;  // d.kind stays set: the next attempt draws the same kind
     }
     NP_RETURN_IF_ERROR(sink(d.line));
+    if (teacher_used) ++st.teacher_accepted;
 
     ++st.examples;
     if (d.kind == 0) {
