@@ -8,6 +8,10 @@
 #   v0.4 (from v0.3): BASE=v0.3.gguf PRIORS='--tool-prior 1,4,1 --copy-prior 2' bash tools/default-model/finetune.sh
 #   v0.5 (from v0.4): BASE=v0.4.gguf FT_DIR=build/ft-v05 STEPS=2000 LR=5e-4 MUON_LR=0.005 SWAP=1.0 SEED=9 \
 #                     bash tools/default-model/finetune.sh
+#   v0.6 (from v0.5, on the 42-category content; NP_WORK holds a train.jsonl made from it with
+#         build.sh's command, and build.sh's original dev.jsonl and test.jsonl):
+#         NP_WORK=build/data-v06 BASE=v0.5.gguf FT_DIR=build/ft-v07 STEPS=3000 LR=5e-4 MUON_LR=0.005 \
+#         SWAP=1.0 SEED=17 bash tools/default-model/finetune.sh
 #   then: cp $FT_DIR/model.gguf models/needlepoint-default.gguf
 set -euo pipefail
 cd "$(dirname "$0")/../.."
