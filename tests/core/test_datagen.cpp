@@ -127,7 +127,11 @@ TEST_CASE("content: at least 20 categories and 400 hand-designed tools", "[datag
   const np::ContentCounts& n = factory().counts();
   CHECK(n.categories >= 20);
   CHECK(n.tools >= 400);
-  CHECK(n.test_tools >= n.tools / 10);  // about 15% held out
+  // The held-out tools (the unseen-tool test split) span the first 26 categories: 78, about
+  // 18% of their 439 tools. Later categories are all train, so that test split stays the same
+  // and comparable across model versions (docs/data.md); the share falls as they are added.
+  CHECK(n.test_tools >= 70);
+  CHECK(n.test_tools >= n.tools / 20);
   CHECK(n.train_tools + n.test_tools == n.tools);
   CHECK(n.templates >= 4 * n.tools);
   CHECK(n.slot_values >= 1000);
