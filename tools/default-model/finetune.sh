@@ -12,6 +12,11 @@
 #         build.sh's command, and build.sh's original dev.jsonl and test.jsonl):
 #         NP_WORK=build/data-v06 BASE=v0.5.gguf FT_DIR=build/ft-v07 STEPS=3000 LR=5e-4 MUON_LR=0.005 \
 #         SWAP=1.0 SEED=17 bash tools/default-model/finetune.sh
+#   v0.7 (from v0.6, on the 58-category content; NP_WORK as for v0.6, its train.jsonl remade from
+#         the 58 categories, and CAL_DATA a dev split of them: generate-data --out dev-new.jsonl
+#         --count 1000 --seed 2 --split dev --avoid train.jsonl):
+#         NP_WORK=build/data-v07 BASE=v0.6.gguf FT_DIR=build/ft-v09 STEPS=3000 LR=5e-4 MUON_LR=0.005 \
+#         SWAP=1.0 SEED=29 CAL_DATA=build/data-v07/dev-new.jsonl bash tools/default-model/finetune.sh
 #   then: cp $FT_DIR/model.gguf models/needlepoint-default.gguf
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,6 +30,7 @@ LR=${LR:-1e-3}
 MUON_LR=${MUON_LR:-0.01}
 SWAP=${SWAP:-0.5}
 SEED=${SEED:-7}
+CAL_DATA=${CAL_DATA:-}   # the calibration's examples; empty: dev examples 1,001-2,000 (dev-b)
 mkdir -p "$F"
 [ -s "$W/train.jsonl" ] && [ -s "$W/dev.jsonl" ] && [ -s "$W/test.jsonl" ] || { echo "run tools/default-model/build.sh first (data)" >&2; exit 1; }
 [ -s "$F/val-unseen.jsonl" ] || "$CLI" generate-data --out "$F/val-unseen.jsonl" --count 600 --seed 11 --split test
@@ -37,7 +43,7 @@ tail -n +1001 "$W/dev.jsonl" > "$F/dev-b.jsonl"
   --val-data "$F/val-unseen.jsonl" --val-max 300 --eval-every 400 \
   --checkpoint-dir "$F/ckpt" --checkpoint-every 100 --resume --log "$F/loss.csv" --log-every 50 | tee "$F/train-summary.json"
 # shellcheck disable=SC2086
-"$CLI" calibrate --model "$F/model-raw.gguf" --data "$F/dev-b.jsonl" --out "$F/model.gguf" $PRIORS | tee "$F/calibration.json"
+"$CLI" calibrate --model "$F/model-raw.gguf" --data "${CAL_DATA:-$F/dev-b.jsonl}" --out "$F/model.gguf" $PRIORS | tee "$F/calibration.json"
 "$CLI" eval --model "$F/model.gguf" --data "$F/dev-a.jsonl" --json --out "$F/dev-a.preds.jsonl" | tee "$F/dev-a.metrics.json"
 "$CLI" eval --model "$F/model.gguf" --data "$W/test.jsonl" --json --out "$F/test.preds.jsonl" | tee "$F/test.metrics.json"
 echo "model: $F/model.gguf"
