@@ -30,7 +30,7 @@ LR=${LR:-1e-3}
 MUON_LR=${MUON_LR:-0.01}
 SWAP=${SWAP:-0.5}
 SEED=${SEED:-7}
-CAL_DATA=${CAL_DATA:-}   # the calibration's examples; empty: dev examples 1,001-2,000 (dev-b)
+CAL_DATA=${CAL_DATA:-$F/dev-b.jsonl}   # the calibration's examples (default: dev examples 1,001-2,000)
 mkdir -p "$F"
 [ -s "$W/train.jsonl" ] && [ -s "$W/dev.jsonl" ] && [ -s "$W/test.jsonl" ] || { echo "run tools/default-model/build.sh first (data)" >&2; exit 1; }
 [ -s "$F/val-unseen.jsonl" ] || "$CLI" generate-data --out "$F/val-unseen.jsonl" --count 600 --seed 11 --split test
@@ -43,7 +43,7 @@ tail -n +1001 "$W/dev.jsonl" > "$F/dev-b.jsonl"
   --val-data "$F/val-unseen.jsonl" --val-max 300 --eval-every 400 \
   --checkpoint-dir "$F/ckpt" --checkpoint-every 100 --resume --log "$F/loss.csv" --log-every 50 | tee "$F/train-summary.json"
 # shellcheck disable=SC2086
-"$CLI" calibrate --model "$F/model-raw.gguf" --data "${CAL_DATA:-$F/dev-b.jsonl}" --out "$F/model.gguf" $PRIORS | tee "$F/calibration.json"
+"$CLI" calibrate --model "$F/model-raw.gguf" --data "$CAL_DATA" --out "$F/model.gguf" $PRIORS | tee "$F/calibration.json"
 "$CLI" eval --model "$F/model.gguf" --data "$F/dev-a.jsonl" --json --out "$F/dev-a.preds.jsonl" | tee "$F/dev-a.metrics.json"
 "$CLI" eval --model "$F/model.gguf" --data "$W/test.jsonl" --json --out "$F/test.preds.jsonl" | tee "$F/test.metrics.json"
 echo "model: $F/model.gguf"
