@@ -69,7 +69,7 @@ bool read_examples_in_order(const std::string& path, std::vector<np::Example>* o
 }
 
 bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
-                     std::string* error) {
+                     float* echo_weight, std::string* error) {
   std::string v;
   const auto number = [](const std::string& t, float* out) {
     char* end = nullptr;
@@ -80,6 +80,10 @@ bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, f
   };
   if (arg_value(args, "--copy-prior", &v) && !number(v, copy_weight)) {
     *error = "--copy-prior wants a number from 0 to 100 (got '" + v + "')";
+    return false;
+  }
+  if (arg_value(args, "--echo-prior", &v) && !number(v, echo_weight)) {
+    *error = "--echo-prior wants a number from 0 to 100 (got '" + v + "')";
     return false;
   }
   if (!arg_value(args, "--tool-prior", &v)) return true;

@@ -49,8 +49,9 @@ bool read_examples_in_order(const std::string& path, std::vector<np::Example>* o
 int usage_error(const std::string& message);  // prints message + hint, returns 2
 // --tool-prior NAME[,CALL]: the lexical tool prior's weights for run/eval/bench (CallOptions
 // tool_prior_name/_call; CALL defaults to NAME); false with *error set on a bad value.
-// --copy-prior W: the copy prior's weight (CallOptions::copy_prior).
+// --copy-prior W: the copy prior's weight (CallOptions::copy_prior); --echo-prior W: the echo
+// prior's (CallOptions::echo_prior).
 bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
-                     std::string* error);
+                     float* echo_weight, std::string* error);
 
 }  // namespace np_cli

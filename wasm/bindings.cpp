@@ -191,11 +191,12 @@ class Engine {
   // The JS side wraps user callbacks so that this one never throws.
   // Result: {ok, json: call_result_to_json text, outputIds: Int32Array, inputIds: Int32Array}.
   // preselectAbove / preselectK: np::CallOptions' tool pre-selection (-1 above: never).
-  // toolPriorName / toolPriorCall / copyPrior: the decoding priors' weights (negative: the model's).
+  // toolPriorName / toolPriorCall / copyPrior / echoPrior: the decoding priors' weights
+  // (negative: the model's).
   // mode: bit 0 constrained decoding, bit 1 every step's full logits (no sparse steps).
   val call(const std::string& query, const std::string& tools, int max_tokens, int mode,
            int preselect_above, int preselect_k, double tool_prior_name, double tool_prior_call, double copy_prior,
-           val on_token) {
+           double echo_prior, val on_token) {
     if (!caller_) return fail(np::Code::kInvalidInput, "no model loaded");
     np::CallOptions opt;
     opt.max_tokens = max_tokens > 0 ? max_tokens : 0;
@@ -206,6 +207,7 @@ class Engine {
     opt.tool_prior_name = static_cast<float>(tool_prior_name);
     opt.tool_prior_call = static_cast<float>(tool_prior_call);
     opt.copy_prior = static_cast<float>(copy_prior);
+    opt.echo_prior = static_cast<float>(echo_prior);
     if (on_token.typeOf().as<std::string>() == "function") {
       opt.on_token = [&on_token](int32_t id, const std::string& text) {
         val bytes = val(emscripten::typed_memory_view(text.size(),

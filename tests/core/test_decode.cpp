@@ -505,6 +505,137 @@ TEST_CASE("the copy prior keeps string values pieces of the query, as far as its
   }
 }
 
+TEST_CASE("the copy prior wants whole words: a value may not start or, once closed, end inside a word", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::string folded_source = "what is the weather in london this week";
+  const auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (const char* wanted : {"ondon this", "London thi", "eather"}) {
+    for (const float weight : {0.0f, 20.0f}) {
+      INFO(wanted << ", copy weight " << weight);
+      Script s{std::string("<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"") + wanted + "\"}}]"};
+      np::DecodeSpec spec;
+      spec.budget = 200;
+      spec.tools = &tools;
+      spec.copy_source = "What is the weather in LONDON this week";
+      spec.copy_weight = weight;
+      const np::DecodeOutput out = decode_spec(s, spec);
+      INFO(out.text);
+      auto calls = np::parse_calls(out.text, set);
+      REQUIRE(calls.ok());
+      REQUIRE(calls.value().size() >= 1);
+      std::string value = calls.value()[0].arguments["location"].get<std::string>();
+      if (weight == 0.0f) {
+        CHECK(value == wanted);
+        continue;
+      }
+      for (char& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      bool whole = false;  // some place where it occurs in the query cuts no word
+      for (size_t at = folded_source.find(value); at != std::string::npos && !whole; at = folded_source.find(value, at + 1)) {
+        const size_t end = at + value.size();
+        whole = (value.empty() || at == 0 || !word_char(folded_source[at - 1]) || !word_char(value.front())) &&
+                (value.empty() || end == folded_source.size() || !word_char(folded_source[end]) || !word_char(value.back()));
+      }
+      CHECK(whole);
+      CHECK(out.prior_overrides >= 1);
+    }
+  }
+}
+
+TEST_CASE("the copy prior picks the enum value the query names, and leaves enums the query does not name be", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  struct Case {
+    const char* source;
+    const char* want;  // the room the prior leaves (the script wants "hall")
+  };
+  for (const Case& c : {Case{"kitchen lights on", "kitchen"}, Case{"lights on in the Hall and the kitchen", "hall"},
+                        Case{"lights on", "hall"}, Case{"kitchenette lights on", "hall"}}) {
+    for (const float weight : {0.0f, 20.0f}) {
+      INFO(c.source << ", copy weight " << weight);
+      Script s{"<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}]"};
+      np::DecodeSpec spec;
+      spec.budget = 200;
+      spec.tools = &tools;
+      spec.copy_source = c.source;
+      spec.copy_weight = weight;
+      const np::DecodeOutput out = decode_spec(s, spec);
+      INFO(out.text);
+      auto calls = np::parse_calls(out.text, set);
+      REQUIRE(calls.ok());
+      REQUIRE(calls.value().size() >= 1);
+      CHECK(calls.value()[0].arguments["room"] == (weight == 0.0f ? "hall" : c.want));
+    }
+  }
+}
+
+TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own words", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::vector<std::vector<std::string>> words = np::tool_echo_words(set);
+  REQUIRE(words.size() == 2);
+  // getWeather, "Weather for a city": its name's and description's words, stemmed like the tool prior's.
+  CHECK(std::find(words[0].begin(), words[0].end(), "weather") != words[0].end());
+  CHECK(std::find(words[0].begin(), words[0].end(), "city") != words[0].end());
+  CHECK(np::echoes_tool_word("weathers", words[0]));  // stemmed
+  CHECK(np::echoes_tool_word("cities", words[0]) == false);  // "citi" is not "city"
+  CHECK_FALSE(np::echoes_tool_word("the", words[0]));  // a function word
+  CHECK_FALSE(np::echoes_tool_word("we", words[0]));   // under three letters
+  CHECK_FALSE(np::echoes_tool_word("london", words[0]));
+  CHECK(np::echoes_tool_word("light", words[1]));      // Lights.Set, "lights"
+
+  const std::string source = "What is the weather in LONDON this week";
+  // The first content word of a value (three letters or more, not a function word), or "".
+  const auto first_content_word = [](const std::string& v) {
+    std::string w;
+    for (size_t i = 0; i <= v.size(); ++i) {
+      const char c = i < v.size() ? static_cast<char>(std::tolower(static_cast<unsigned char>(v[i]))) : ' ';
+      if (c >= 'a' && c <= 'z') {
+        w.push_back(c);
+        continue;
+      }
+      if (w.size() >= 3 && !np::is_function_word(w)) return w;
+      w.clear();
+    }
+    return std::string();
+  };
+  struct Case {
+    const char* wanted;
+    bool echo;  // its first content word is one of get_weather's words
+  };
+  for (const Case& c : {Case{"weather in LONDON", true}, Case{"the weather", true}, Case{"LONDON", false}, Case{"this week", false}}) {
+    for (const float weight : {0.0f, 20.0f}) {
+      INFO(c.wanted << ", echo weight " << weight);
+      Script s{std::string("<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"") + c.wanted + "\"}}]"};
+      np::DecodeSpec spec;
+      spec.budget = 200;
+      spec.tools = &tools;
+      spec.copy_source = source;
+      spec.copy_weight = 1.0f;
+      spec.tool_words = &words;
+      spec.echo_weight = weight;
+      const np::DecodeOutput out = decode_spec(s, spec);
+      INFO(out.text);
+      auto calls = np::parse_calls(out.text, set);
+      REQUIRE(calls.ok());
+      REQUIRE(calls.value().size() >= 1);
+      const std::string value = calls.value()[0].arguments["location"].get<std::string>();
+      if (weight == 0.0f || !c.echo) {  // off, or nothing to avoid: the model's value, untouched
+        CHECK(value == c.wanted);
+        CHECK(out.prior_overrides == 0);
+        continue;
+      }
+      const std::string first = first_content_word(value);
+      CHECK_FALSE(first.empty());  // function words alone lose too
+      CHECK_FALSE(np::echoes_tool_word(first, words[0]));
+      std::string folded = value;
+      for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      CHECK(std::string("what is the weather in london this week").find(folded) != std::string::npos);
+      CHECK(out.prior_overrides >= 1);
+    }
+  }
+}
+
 TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[decode]") {
   const np::ToolSet set = tool_set();
   const auto tools = grammar_of(set);

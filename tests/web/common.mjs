@@ -63,6 +63,7 @@ export function nativeRun(model, query, tools, opts, dir) {
   if (opts.constrained === false) args.push("--no-constrain");
   if (opts.toolPrior) args.push("--tool-prior", opts.toolPrior);
   if (opts.copyPrior !== undefined) args.push("--copy-prior", String(opts.copyPrior));
+  if (opts.echoPrior !== undefined) args.push("--echo-prior", String(opts.echoPrior));
   return JSON.parse(execFileSync(CLI, args, { encoding: "utf8" }));
 }
 

@@ -117,7 +117,13 @@ test("decoding priors: the option reaches the engine as the CLI's flags do; bad 
     assert.equal(off.priorOverrides, 0);
     assert.equal(off.raw, nativeRun(models.small_f32, query, tools, { toolPrior: "0,0", copyPrior: 0 }, dir).raw);
   }
-  for (const bad of [{ toolName: -1 }, { copy: 101 }, { toolCall: Number.NaN }, { name: 1 }, "yes", null]) {
+  // The echo prior, on strongly with the copy prior: the same answer as the CLI's flags give.
+  const query = "find the weather in Lisbon tomorrow";
+  const echo = await tc.call(query, tools, { priors: { copy: 5, echo: 100 } });
+  const echoNative = nativeRun(models.small_f32, query, tools, { copyPrior: 5, echoPrior: 100 }, dir);
+  assert.equal(echo.raw, echoNative.raw);
+  assert.equal(echo.priorOverrides, echoNative.prior_overrides);
+  for (const bad of [{ toolName: -1 }, { copy: 101 }, { toolCall: Number.NaN }, { name: 1 }, { echo: -3 }, "yes", null]) {
     await assert.rejects(tc.call("x", CATALOG, { priors: bad }), np.InvalidInputError, JSON.stringify(bad));
   }
 });

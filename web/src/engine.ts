@@ -55,14 +55,14 @@ export function preselectOptions(options: CallOptions): [number, number] {
   return [preselectOption(options.preselectAbove, "preselectAbove", 10, -1), preselectOption(options.preselectK, "preselectK", 8, 1)];
 }
 
-/** The decoding priors' weights for the engine: [toolName, toolCall, copy], -1 for the model's
- * own, from CallOptions.priors (true or absent: the model's; false: all 0). */
-export function priorWeights(options: CallOptions): [number, number, number] {
+/** The decoding priors' weights for the engine: [toolName, toolCall, copy, echo], -1 for the
+ * model's own, from CallOptions.priors (true or absent: the model's; false: all 0). */
+export function priorWeights(options: CallOptions): [number, number, number, number] {
   const p = options.priors;
-  if (p === undefined || p === true) return [-1, -1, -1];
-  if (p === false) return [0, 0, 0];
+  if (p === undefined || p === true) return [-1, -1, -1, -1];
+  if (p === false) return [0, 0, 0, 0];
   if (typeof p !== "object" || p === null || Array.isArray(p)) {
-    throw new InvalidInputError("priors must be true, false or an object {toolName, toolCall, copy}");
+    throw new InvalidInputError("priors must be true, false or an object {toolName, toolCall, copy, echo}");
   }
   const weight = (v: unknown, name: string): number => {
     if (v === undefined) return -1;
@@ -72,9 +72,11 @@ export function priorWeights(options: CallOptions): [number, number, number] {
     return v;
   };
   for (const k of Object.keys(p)) {
-    if (k !== "toolName" && k !== "toolCall" && k !== "copy") throw new InvalidInputError(`priors.${k} is not a prior (toolName, toolCall, copy)`);
+    if (k !== "toolName" && k !== "toolCall" && k !== "copy" && k !== "echo") {
+      throw new InvalidInputError(`priors.${k} is not a prior (toolName, toolCall, copy, echo)`);
+    }
   }
-  return [weight(p.toolName, "toolName"), weight(p.toolCall, "toolCall"), weight(p.copy, "copy")];
+  return [weight(p.toolName, "toolName"), weight(p.toolCall, "toolCall"), weight(p.copy, "copy"), weight(p.echo, "echo")];
 }
 
 export class InThreadEngine implements ToolCaller {
@@ -108,7 +110,7 @@ export class InThreadEngine implements ToolCaller {
     const maxTokens = options.maxTokens ?? 0;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError("maxTokens must be a non-negative integer");
     const [preselectAbove, preselectK] = preselectOptions(options);
-    const [toolPriorName, toolPriorCall, copyPrior] = priorWeights(options);
+    const [toolPriorName, toolPriorCall, copyPrior, echoPrior] = priorWeights(options);
     if (options.fullLogits !== undefined && typeof options.fullLogits !== "boolean")
       throw new InvalidInputError("fullLogits must be true or false");
     checkFallbackOptions(this.settings, options);
@@ -137,7 +139,7 @@ export class InThreadEngine implements ToolCaller {
     try {
       const mode = (options.constrained !== false ? 1 : 0) | (options.fullLogits ? 2 : 0);
       r = native.call(query, toolsJson, maxTokens, mode, preselectAbove, preselectK,
-                      toolPriorName, toolPriorCall, copyPrior, cb);
+                      toolPriorName, toolPriorCall, copyPrior, echoPrior, cb);
     } finally {
       this.busy = false;
     }

@@ -24,7 +24,7 @@ export interface NativeEngine {
   modelBytes(): NativeStatus & { bytes?: Uint8Array };
   info(): NativeInfo;
   call(query: string, tools: string, maxTokens: number, mode: number, preselectAbove: number,
-       preselectK: number, toolPriorName: number, toolPriorCall: number, copyPrior: number,
+       preselectK: number, toolPriorName: number, toolPriorCall: number, copyPrior: number, echoPrior: number,
        onToken: ((id: number, bytes: Uint8Array) => boolean) | undefined): NativeCall;
   retrieve(query: string, tools: string, k: number): NativeStatus & { json?: string };
   prepareTools(tools: string): NativeStatus & { blockTokens?: number; catalog?: CatalogStatus };

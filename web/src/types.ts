@@ -82,11 +82,12 @@ export interface CallOptions {
   preselectK?: number;
   /** Decoding priors (docs/engine.md, "Decoding priors"): the lexical tool prior (`toolName`:
    * how much the words a tool shares with the query weigh where the model picks a tool name;
-   * `toolCall`: how much they weigh against answering with no call) and the copy prior
-   * (`copy`: keeping string values pieces of the query). `true` or absent: the model's own
-   * tuned weights (0 when it has none); `false`: off, the model's scores alone; an object:
-   * these weights, each 0-100 (one left out keeps the model's). */
-  priors?: boolean | { toolName?: number; toolCall?: number; copy?: number };
+   * `toolCall`: how much they weigh against answering with no call), the copy prior
+   * (`copy`: keeping string values whole-word pieces of the query) and the echo prior (`echo`:
+   * how much a string value loses when its first word is one of the chosen tool's own words).
+   * `true` or absent: the model's own tuned weights (0 when it has none); `false`: off, the
+   * model's scores alone; an object: these weights, each 0-100 (one left out keeps the model's). */
+  priors?: boolean | { toolName?: number; toolCall?: number; copy?: number; echo?: number };
   /** Compute every decoding step's logits over the whole vocabulary (docs/engine.md, "Sparse
    * logits"). Default false: where the grammar allows few tokens (JSON structure, names, keys,
    * enums, numbers) only theirs are computed, which is faster and gives the same answer; the

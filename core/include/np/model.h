@@ -47,6 +47,8 @@ struct ModelConfig {
   float tool_prior_margin = 0.0f;  // needlepoint.decode.tool_prior_margin (greedy.h, call_margin)
   // The copy prior's weight (`needlepoint.decode.copy_prior`, docs/engine.md "Copy prior").
   float copy_prior = 0.0f;
+  // The echo prior's weight (`needlepoint.decode.echo_prior`, docs/engine.md "Echo prior").
+  float echo_prior = 0.0f;
 
   int32_t head_dim() const { return d_model / n_heads; }
   int32_t kv_dim() const { return n_kv_heads * head_dim(); }

@@ -68,6 +68,10 @@ struct CallOptions {
   // The copy prior (docs/engine.md, "Copy prior"): how much keeping a string value a piece of
   // the query weighs. Negative: the model's own (ModelConfig::copy_prior); 0: off.
   float copy_prior = -1.0f;
+  // The echo prior (docs/engine.md, "Echo prior"): how much a string value whose first word is
+  // one of the chosen tool's own name or description words loses. Negative: the model's own
+  // (ModelConfig::echo_prior); 0: off.
+  float echo_prior = -1.0f;
   // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): where the grammar
   // allows few tokens (structure, names, keys, enums, numbers), compute only their logits.
   // The same answer; the confidence then weighs each such choice among the allowed tokens.

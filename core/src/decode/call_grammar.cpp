@@ -400,6 +400,7 @@ bool CallGrammar::feed_byte(uint8_t c) {
         if (w == prefix_) complete_now = true;
       if (extends) {
         prefix_ = next;
+        literal_str_ = prefix_;
         // Finished when the literal is complete and no candidate continues it.
         bool longer = false, exact = false;
         for (const auto& w : word_candidates_) {
@@ -444,6 +445,8 @@ bool CallGrammar::begin_typed_value(const GrammarParam* node, uint8_t c) {
                          : node->kind == ValueKind::kNull  ? std::vector<std::string>{"null"}
                                                            : node->literals;
       prefix_.clear();
+      literal_str_.clear();
+      ++value_literals_;
       st_ = St::kEnumLit;
       return feed_byte(c);
     case ValueKind::kObject:

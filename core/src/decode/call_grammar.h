@@ -113,11 +113,18 @@ class CallGrammar {
   const std::string& number_string() const { return num_str_; }
   int value_numbers() const { return value_numbers_; }
   int value_strings() const { return value_strings_; }  // string values opened so far
+  // The same for literals (an enum value, true/false, null): inside one now; its bytes so far
+  // (JSON text, quotes included) and the literals it was chosen among, kept until the next
+  // opens; how many have opened.
+  bool in_literal() const { return st_ == St::kEnumLit; }
+  const std::string& literal_string() const { return literal_str_; }
+  const std::vector<std::string>& literal_candidates() const { return word_candidates_; }
+  int value_literals() const { return value_literals_; }
   // A string or number value may begin within the next bytes (in a key, before a value, in
   // `":`), or one is being written.
   bool value_ahead() const {
     return st_ == St::kKey || st_ == St::kValue || (st_ == St::kLit && next_ == St::kValue) || in_value_string() ||
-           in_value_number();
+           in_value_number() || in_literal();
   }
 
  private:
@@ -195,6 +202,8 @@ class CallGrammar {
   std::string num_str_;            // the last number's text (in_value_number)
   int value_numbers_ = 0;
   int value_strings_ = 0;
+  std::string literal_str_;        // the last literal's bytes (in_literal)
+  int value_literals_ = 0;
   int param_ = -1;                 // index of the current key's parameter
   std::vector<uint8_t> used_;      // per parameter of the chosen tool: key already written
   // generic value machine

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "decode/tool_prior.h"
 #include "ops/softmax.h"
 
 namespace np {
@@ -173,7 +174,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   const bool tool_prior_on = spec.constrained && spec.tool_scores && spec.tools &&
                              spec.tool_scores->size() == spec.tools->size() &&
                              (spec.name_weight != 0.0f || spec.call_weight != 0.0f);
-  const bool copy_prior_on = spec.constrained && spec.copy_weight > 0.0f;
+  const bool echo_on = spec.constrained && spec.echo_weight > 0.0f && spec.tool_words && spec.tools &&
+                       spec.tool_words->size() == spec.tools->size();
+  const bool copy_prior_on = spec.constrained && (spec.copy_weight > 0.0f || echo_on);
   float max_score = 0.0f;
   if (tool_prior_on)
     for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
@@ -192,7 +195,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return 0.0f;
   };
   // The copy prior: 0 for a token that makes the string value being written stop being a
-  // piece of the query (ASCII letters compared without case), or the number being written
+  // piece of the query that begins at a word's start (ASCII letters compared without case;
+  // once the value closes, one that also ends at a word's end), or the number being written
   // stop being the start of one of the query's numbers (all of one once it ends); copy_weight
   // for every other token, those that touch no value included (so a token that stops before
   // a value does not lose to one that runs into it). A query without digits leaves numbers be.
@@ -213,12 +217,102 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (i > 0 && spec.copy_source[i - 1] == '-') source_numbers.push_back("-" + source_numbers.back());  // "-20" too
     i = j;
   }
-  std::string folded;
+  const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
+  // A word character of the folded query: a letter, a digit, or a byte of a non-ASCII letter.
+  const auto word_char = [&](char ch) {
+    return letter(ch) || (ch >= '0' && ch <= '9') || static_cast<unsigned char>(ch) >= 0x80;
+  };
+  // Whether a piece [at, at + len) of the folded query starts at a word's start (and, when
+  // `closed`, ends at a word's end): a piece's edge may cut no word.
+  const auto whole_piece = [&](size_t at, size_t len, bool closed) {
+    const std::string& q = source_folded;
+    const bool start = at == 0 || len == 0 || !word_char(q[at - 1]) || !word_char(q[at]);
+    const bool finish = !closed || len == 0 || at + len == q.size() || !word_char(q[at + len]) || !word_char(q[at + len - 1]);
+    return start && finish;
+  };
+  std::string folded, word;
+  std::vector<size_t> places;  // where the value being written occurs in the query as a piece
+  // The echo prior's part for the string value `after` is writing (folded holds it folded,
+  // `places` where it occurs): -echo_weight when its first content word (three letters or
+  // more, not a function word) is one of the chosen tool's words, or when it closed with
+  // function words alone ("the"). Where the value has no content word yet, the query is read
+  // on after it (the unfinished word, then up to its first content word) at every place the
+  // value occurs: only where each place leads to an echo does the value lose.
+  auto echo_bias = [&](const CallGrammar& after) -> float {
+    if (!echo_on || after.tool_index() < 0) return 0.0f;
+    const std::vector<std::string>& words = (*spec.tool_words)[static_cast<size_t>(after.tool_index())];
+    const bool open = after.in_value_string();
+    const auto content = [](const std::string& w) { return w.size() >= 3 && !is_function_word(w); };
+    bool only_function_words = true, any_word = false;
+    const size_t n = folded.size();
+    for (size_t i = 0;;) {
+      while (i < n && !letter(folded[i])) ++i;
+      if (i == n) break;
+      size_t j = i;
+      while (j < n && letter(folded[j])) ++j;
+      if (j == n && open) break;  // unfinished: read on in the query below
+      word.assign(folded, i, j - i);
+      if (content(word)) return echoes_tool_word(word, words) ? -spec.echo_weight : 0.0f;
+      any_word = true;
+      only_function_words = only_function_words && is_function_word(word);
+      i = j;
+    }
+    if (!open) return any_word && only_function_words ? -spec.echo_weight : 0.0f;
+    // Still open with no content word finished: the query's next content word at each place.
+    size_t tail = n;  // the unfinished word's start in the value (n: none)
+    while (tail > 0 && letter(folded[tail - 1])) --tail;
+    for (const size_t at : places) {
+      const std::string& q = source_folded;
+      size_t k = at + tail;
+      bool echo = false;
+      while (k < q.size()) {
+        while (k < q.size() && !letter(q[k])) ++k;
+        size_t e = k;
+        while (e < q.size() && letter(q[e])) ++e;
+        if (e == k) break;
+        word.assign(q, k, e - k);
+        if (content(word)) {
+          echo = echoes_tool_word(word, words);
+          break;
+        }
+        k = e;
+      }
+      if (!echo) return 0.0f;
+    }
+    return places.empty() ? 0.0f : -spec.echo_weight;
+  };
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
       folded = after.value_string();
       for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      return source_folded.find(folded) != std::string::npos ? spec.copy_weight : 0.0f;
+      const bool closed = !after.in_value_string();
+      places.clear();
+      for (size_t at = source_folded.find(folded); at != std::string::npos; at = source_folded.find(folded, at + 1)) {
+        if (whole_piece(at, folded.size(), closed)) places.push_back(at);
+        if (!echo_on && !places.empty()) break;
+      }
+      // A value that left the query loses the echo prior's weight too (else, where every piece
+      // of the query echoes the tool, it would win).
+      if (places.empty()) return echo_on ? -spec.echo_weight : 0.0f;
+      return spec.copy_weight + echo_bias(after);
+    }
+    if (before.in_literal() || after.value_literals() != before.value_literals()) {
+      // An enum value: where the query names some of the literals (string ones, a whole-word
+      // piece of it), those are the pieces of the query; else the literal is left be.
+      const std::string& written = after.literal_string();
+      bool named_any = false, named_here = false;
+      for (const std::string& lit : after.literal_candidates()) {
+        if (lit.size() < 3 || lit.front() != '"' || lit.back() != '"') continue;
+        std::string text = lit.substr(1, lit.size() - 2);
+        for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        bool named = false;
+        for (size_t at = source_folded.find(text); at != std::string::npos && !named; at = source_folded.find(text, at + 1))
+          named = whole_piece(at, text.size(), true);
+        if (!named) continue;
+        named_any = true;
+        if (lit.compare(0, written.size(), written) == 0) named_here = true;
+      }
+      return !named_any || named_here ? spec.copy_weight : 0.0f;
     }
     if (!source_numbers.empty() && (before.in_value_number() || after.value_numbers() != before.value_numbers())) {
       const std::string& num = after.number_string();

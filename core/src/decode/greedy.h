@@ -51,6 +51,13 @@ struct DecodeSpec {
   // query; ASCII case ignored) or a number stop being (the start of) one of its numbers. 0: off.
   std::string_view copy_source;
   float copy_weight = 0.0f;
+  // Echo prior, constrained only (needs copy_source): where a string value is written, the
+  // tokens that make its first word one of the chosen tool's own words (tool_words, one list
+  // per tool of `tools`: decode/tool_prior.h, echoes_tool_word) lose echo_weight. A word the
+  // value has not finished is read on in copy_source where the value so far occurs there (at
+  // every place it occurs the word must be an echo). null or 0: off.
+  const std::vector<std::vector<std::string>>* tool_words = nullptr;
+  float echo_weight = 0.0f;
   std::function<bool(int32_t id, const std::string& text)> on_token;
   // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): at a step after the
   // answer's first call began and outside a string value, where walking `trie` finds at most

@@ -324,7 +324,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     return Status(Code::kInvalidInput, "query is " + std::to_string(query.size()) + " bytes; the limit is " +
                                            std::to_string(kMaxQueryBytes));
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
-  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin, options.copy_prior})
+  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin, options.copy_prior,
+                        options.echo_prior})
     if (!(std::isfinite(w) && w <= 100.0f))
       return Status(Code::kInvalidInput, "prior weights must be numbers up to 100 (negative: the model's own)");
   auto parsed = parse_memo_->get(tools_json);
@@ -419,9 +420,16 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     spec.call_margin = options.tool_prior_margin >= 0 ? options.tool_prior_margin : c.tool_prior_margin;
   }
   const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
-  if (options.constrained && copy > 0) {
+  const float echo = options.echo_prior >= 0 ? options.echo_prior : c.echo_prior;
+  std::vector<std::vector<std::string>> tool_words;
+  if (options.constrained && (copy > 0 || echo > 0)) {
     spec.copy_source = query;
     spec.copy_weight = copy;
+  }
+  if (options.constrained && echo > 0) {
+    tool_words = tool_echo_words(set);
+    spec.tool_words = &tool_words;
+    spec.echo_weight = echo;
   }
   DecoderState state = model_->new_decoder_state();
   if (options.constrained && options.sparse_logits) {

@@ -112,4 +112,21 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
   return scores;
 }
 
+std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set) {
+  std::vector<std::vector<std::string>> out(set.tools.size());
+  for (size_t i = 0; i < set.tools.size(); ++i) {
+    add_words(set.tools[i].original_name, &out[i]);
+    add_words(set.tools[i].description, &out[i]);
+  }
+  return out;
+}
+
+bool echoes_tool_word(std::string_view word, const std::vector<std::string>& tool_words) {
+  if (word.size() < 3 || is_function_word(word)) return false;
+  const std::string w = stem(std::string(word));
+  for (const std::string& t : tool_words)
+    if (word_match(w, t) > 0.0f) return true;
+  return false;
+}
+
 }  // namespace np

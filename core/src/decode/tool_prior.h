@@ -31,4 +31,14 @@ bool is_function_word(std::string_view w);
 // One score per tool of `set`, in its order; all 0 when the query shares no word with any.
 std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set);
 
+// The echo prior (docs/engine.md, "Echo prior"): per tool of `set`, the words of its name and
+// description as prior_words reads them. A string value whose first word is one of them
+// echoes the request's words that chose the tool rather than the argument ("cook pho in the
+// air fryer" -> `dish: "fryer"` for `air_fryer_cook`).
+std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set);
+// Whether `word` (lower-case letters) is an echo of `tool_words`: three letters or more, not
+// a function word, and after prior_words' stemming the same word as one of them or, four
+// letters or more, a prefix of one or one of them a prefix of it.
+bool echoes_tool_word(std::string_view word, const std::vector<std::string>& tool_words);
+
 }  // namespace np

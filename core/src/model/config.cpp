@@ -116,7 +116,8 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   for (const auto& [key, dst] : {std::pair<const char*, float*>{"needlepoint.decode.tool_prior_name", &c.tool_prior_name},
                                  std::pair<const char*, float*>{"needlepoint.decode.tool_prior_call", &c.tool_prior_call},
                                  std::pair<const char*, float*>{"needlepoint.decode.tool_prior_margin", &c.tool_prior_margin},
-                                 std::pair<const char*, float*>{"needlepoint.decode.copy_prior", &c.copy_prior}}) {
+                                 std::pair<const char*, float*>{"needlepoint.decode.copy_prior", &c.copy_prior},
+                                 std::pair<const char*, float*>{"needlepoint.decode.echo_prior", &c.echo_prior}}) {
     if (!f.find(key)) continue;
     NP_RETURN_IF_ERROR(f.get_f32(key, dst));
     if (!(*dst >= 0.0f && *dst <= 100.0f))
@@ -157,6 +158,7 @@ void model_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   if (c.tool_prior_call > 0) w.set_kv("needlepoint.decode.tool_prior_call", GgufValue::make_f32(c.tool_prior_call));
   if (c.tool_prior_margin > 0) w.set_kv("needlepoint.decode.tool_prior_margin", GgufValue::make_f32(c.tool_prior_margin));
   if (c.copy_prior > 0) w.set_kv("needlepoint.decode.copy_prior", GgufValue::make_f32(c.copy_prior));
+  if (c.echo_prior > 0) w.set_kv("needlepoint.decode.echo_prior", GgufValue::make_f32(c.echo_prior));
   if (c.d_ff > 0) {
     w.set_kv("needle.feed_forward_length", GgufValue::make_u32(c.d_ff));
     w.set_kv("needle.feed_forward_activation", GgufValue::make_string(ffn_activation_name(c.ffn_act)));
