@@ -120,11 +120,17 @@ class CallGrammar {
   const std::string& literal_string() const { return literal_str_; }
   const std::vector<std::string>& literal_candidates() const { return word_candidates_; }
   int value_literals() const { return value_literals_; }
-  // A string or number value may begin within the next bytes (in a key, before a value, in
-  // `":`), or one is being written.
+  // The answer is committed to a number for a parameter of the chosen tool: inside a key (or
+  // just after its ',') that can only become keys of integer or number parameters, after such a
+  // key, or inside such a value. Top level of the arguments only (false inside nested values).
+  bool number_ahead() const;
+  // A value may begin within the next bytes (where the arguments may take another key or
+  // close, in a key, before a value, in `":`), or one is being written.
   bool value_ahead() const {
-    return st_ == St::kKey || st_ == St::kValue || (st_ == St::kLit && next_ == St::kValue) || in_value_string() ||
-           in_value_number() || in_literal();
+    return st_ == St::kArgsOpen || st_ == St::kArgsNext || st_ == St::kKey || st_ == St::kValue ||
+           (st_ == St::kLit && (next_ == St::kValue || next_ == St::kKey || next_ == St::kArgsOpen)) || in_value_string() ||
+           in_value_number() ||
+           in_literal();
   }
 
  private:

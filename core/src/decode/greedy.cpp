@@ -217,6 +217,27 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (i > 0 && spec.copy_source[i - 1] == '-') source_numbers.push_back("-" + source_numbers.back());  // "-20" too
     i = j;
   }
+  // Number words count as their numbers ("for two people" -> 2).
+  {
+    static constexpr std::pair<std::string_view, int> kNumberWords[] = {
+        {"zero", 0}, {"one", 1}, {"two", 2}, {"three", 3}, {"four", 4}, {"five", 5}, {"six", 6},
+        {"seven", 7}, {"eight", 8}, {"nine", 9}, {"ten", 10}, {"eleven", 11}, {"twelve", 12},
+        {"thirteen", 13}, {"fourteen", 14}, {"fifteen", 15}, {"sixteen", 16}, {"seventeen", 17},
+        {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20}, {"thirty", 30}, {"forty", 40},
+        {"fifty", 50}, {"sixty", 60}, {"seventy", 70}, {"eighty", 80}, {"ninety", 90},
+        {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
+    std::string w;
+    for (size_t i = 0; i <= source_folded.size(); ++i) {
+      const char ch = i < source_folded.size() ? source_folded[i] : ' ';
+      if (ch >= 'a' && ch <= 'z') {
+        w.push_back(ch);
+        continue;
+      }
+      for (const auto& [word, value] : kNumberWords)
+        if (w == word) source_numbers.push_back(std::to_string(value));
+      w.clear();
+    }
+  }
   const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
   // A word character of the folded query: a letter, a digit, or a byte of a non-ASCII letter.
   const auto word_char = [&](char ch) {
@@ -282,6 +303,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return places.empty() ? 0.0f : -spec.echo_weight;
   };
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
+    // A query without numbers grounds no number: a token that commits the answer to one (a
+    // key only numbers can follow, or the number itself) gets no bonus.
+    if (source_numbers.empty() && after.number_ahead()) return 0.0f;
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
       folded = after.value_string();
       for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
