@@ -126,6 +126,38 @@ np::DecodeOutput decode(Script& s, const std::vector<np::GrammarTool>& tools, in
   return decode_spec(s, spec);
 }
 
+// One call (`call`, JSON) that the script wants to write, decoded with the copy prior at
+// `copy` over `source` and the echo prior at `echo` over `words`: what the decoder wrote, and
+// the first call it parses to (more may follow: once the script diverges, noise writes the rest).
+struct PriorRun {
+  np::DecodeOutput out;
+  np::Call call;
+};
+PriorRun decode_with_priors(const std::string& call, const np::ToolSet& set, const std::string& source, float copy,
+                            const std::vector<std::vector<std::string>>* words = nullptr, float echo = 0.0f) {
+  const auto tools = grammar_of(set);
+  Script s{"<tool_call> [" + call + "]"};
+  np::DecodeSpec spec;
+  spec.budget = 200;
+  spec.tools = &tools;
+  spec.copy_source = source;
+  spec.copy_weight = copy;
+  spec.tool_words = words;
+  spec.echo_weight = echo;
+  PriorRun r;
+  r.out = decode_spec(s, spec);
+  INFO(r.out.text);
+  auto calls = np::parse_calls(r.out.text, set);
+  REQUIRE(calls.ok());
+  REQUIRE(calls.value().size() >= 1);
+  r.call = calls.value()[0];
+  return r;
+}
+
+std::string weather_call(const std::string& location) {
+  return "{\"name\":\"get_weather\",\"arguments\":{\"location\":\"" + location + "\"}}";
+}
+
 }  // namespace
 
 TEST_CASE("a model that writes a valid answer is followed exactly", "[decode]") {
@@ -475,56 +507,35 @@ TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice"
 
 TEST_CASE("the copy prior keeps string values pieces of the query, as far as its weight", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
-  const std::string source = "What is the weather in LONDON this week";
   for (const float weight : {0.0f, 1.0f, 20.0f}) {
     INFO("copy weight " << weight);
-    Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Londres\"}}]"};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.copy_source = source;
-    spec.copy_weight = weight;
-    const np::DecodeOutput out = decode_spec(s, spec);
-    INFO(out.text);
-    auto calls = np::parse_calls(out.text, set);
-    REQUIRE(calls.ok());
-    REQUIRE(calls.value().size() >= 1);  // (once the script diverges, noise writes the rest: more calls may follow)
-    REQUIRE(calls.value()[0].arguments.contains("location"));
-    const std::string value = calls.value()[0].arguments["location"].get<std::string>();
+    const PriorRun r = decode_with_priors(weather_call("Londres"), set, "What is the weather in LONDON this week", weight);
+    INFO(r.out.text);
+    REQUIRE(r.call.arguments.contains("location"));
+    const std::string value = r.call.arguments["location"].get<std::string>();
     if (weight < 10.0f) {  // the model's logit (10 against noise of at most 1) wins
       CHECK(value == "Londres");
-      CHECK(out.prior_overrides == 0);
+      CHECK(r.out.prior_overrides == 0);
     } else {
       std::string folded = value;
       for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       CHECK_FALSE(folded.empty());
       CHECK(std::string("what is the weather in london this week").find(folded) != std::string::npos);
-      CHECK(out.prior_overrides >= 1);
+      CHECK(r.out.prior_overrides >= 1);
     }
   }
 }
 
 TEST_CASE("the copy prior wants whole words: a value may not start or, once closed, end inside a word", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
   const std::string folded_source = "what is the weather in london this week";
   const auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   for (const char* wanted : {"ondon this", "London thi", "eather"}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(wanted << ", copy weight " << weight);
-      Script s{std::string("<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"") + wanted + "\"}}]"};
-      np::DecodeSpec spec;
-      spec.budget = 200;
-      spec.tools = &tools;
-      spec.copy_source = "What is the weather in LONDON this week";
-      spec.copy_weight = weight;
-      const np::DecodeOutput out = decode_spec(s, spec);
-      INFO(out.text);
-      auto calls = np::parse_calls(out.text, set);
-      REQUIRE(calls.ok());
-      REQUIRE(calls.value().size() >= 1);
-      std::string value = calls.value()[0].arguments["location"].get<std::string>();
+      const PriorRun r = decode_with_priors(weather_call(wanted), set, "What is the weather in LONDON this week", weight);
+      INFO(r.out.text);
+      std::string value = r.call.arguments["location"].get<std::string>();
       if (weight == 0.0f) {
         CHECK(value == wanted);
         continue;
@@ -537,14 +548,13 @@ TEST_CASE("the copy prior wants whole words: a value may not start or, once clos
                 (value.empty() || end == folded_source.size() || !word_char(folded_source[end]) || !word_char(value.back()));
       }
       CHECK(whole);
-      CHECK(out.prior_overrides >= 1);
+      CHECK(r.out.prior_overrides >= 1);
     }
   }
 }
 
 TEST_CASE("the copy prior picks the enum value the query names, and leaves enums the query does not name be", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
   struct Case {
     const char* source;
     const char* want;  // the room the prior leaves (the script wants "hall")
@@ -553,25 +563,16 @@ TEST_CASE("the copy prior picks the enum value the query names, and leaves enums
                         Case{"lights on", "hall"}, Case{"kitchenette lights on", "hall"}}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(c.source << ", copy weight " << weight);
-      Script s{"<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}]"};
-      np::DecodeSpec spec;
-      spec.budget = 200;
-      spec.tools = &tools;
-      spec.copy_source = c.source;
-      spec.copy_weight = weight;
-      const np::DecodeOutput out = decode_spec(s, spec);
-      INFO(out.text);
-      auto calls = np::parse_calls(out.text, set);
-      REQUIRE(calls.ok());
-      REQUIRE(calls.value().size() >= 1);
-      CHECK(calls.value()[0].arguments["room"] == (weight == 0.0f ? "hall" : c.want));
+      const PriorRun r = decode_with_priors("{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}",
+                                            set, c.source, weight);
+      INFO(r.out.text);
+      CHECK(r.call.arguments["room"] == (weight == 0.0f ? "hall" : c.want));
     }
   }
 }
 
 TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own words", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
   const std::vector<std::vector<std::string>> words = np::tool_echo_words(set);
   REQUIRE(words.size() == 2);
   // getWeather, "Weather for a city": its name's and description's words, stemmed like the tool prior's.
@@ -606,20 +607,10 @@ TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own w
   for (const Case& c : {Case{"weather in LONDON", true}, Case{"the weather", true}, Case{"LONDON", false}, Case{"this week", false}}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(c.wanted << ", echo weight " << weight);
-      Script s{std::string("<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"") + c.wanted + "\"}}]"};
-      np::DecodeSpec spec;
-      spec.budget = 200;
-      spec.tools = &tools;
-      spec.copy_source = source;
-      spec.copy_weight = 1.0f;
-      spec.tool_words = &words;
-      spec.echo_weight = weight;
-      const np::DecodeOutput out = decode_spec(s, spec);
+      const PriorRun r = decode_with_priors(weather_call(c.wanted), set, source, 1.0f, &words, weight);
+      const np::DecodeOutput& out = r.out;
       INFO(out.text);
-      auto calls = np::parse_calls(out.text, set);
-      REQUIRE(calls.ok());
-      REQUIRE(calls.value().size() >= 1);
-      const std::string value = calls.value()[0].arguments["location"].get<std::string>();
+      const std::string value = r.call.arguments["location"].get<std::string>();
       if (weight == 0.0f || !c.echo) {  // off, or nothing to avoid: the model's value, untouched
         CHECK(value == c.wanted);
         CHECK(out.prior_overrides == 0);
@@ -638,7 +629,6 @@ TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own w
 
 TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
   struct Case {
     const char* source;
     int64_t wanted, copied;  // what the script writes; what the prior keeps of it
@@ -647,28 +637,19 @@ TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[
                         Case{"weather in Oslo, 2 or 5 days", 58, 5}}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(c.source << ", copy weight " << weight);
-      Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\",\"days\":" +
-               std::to_string(c.wanted) + "}}]"};
-      np::DecodeSpec spec;
-      spec.budget = 200;
-      spec.tools = &tools;
-      spec.copy_source = c.source;
-      spec.copy_weight = weight;
-      const np::DecodeOutput out = decode_spec(s, spec);
-      INFO(out.text);
-      auto calls = np::parse_calls(out.text, set);
-      REQUIRE(calls.ok());
-      REQUIRE(calls.value().size() >= 1);  // (the script diverged after the number: noise writes the rest)
-      CHECK(calls.value()[0].arguments["location"] == "Oslo");  // a piece of the query already: untouched
-      CHECK(calls.value()[0].arguments["days"].get<int64_t>() == (weight == 0.0f ? c.wanted : c.copied));
-      CHECK((out.prior_overrides > 0) == (weight > 0.0f));
+      const PriorRun r = decode_with_priors(
+          "{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\",\"days\":" + std::to_string(c.wanted) + "}}", set,
+          c.source, weight);
+      INFO(r.out.text);
+      CHECK(r.call.arguments["location"] == "Oslo");  // a piece of the query already: untouched
+      CHECK(r.call.arguments["days"].get<int64_t>() == (weight == 0.0f ? c.wanted : c.copied));
+      CHECK((r.out.prior_overrides > 0) == (weight > 0.0f));
     }
   }
 }
 
 TEST_CASE("the copy prior: number words ground numbers; without any number in the query an optional number key is left out", "[decode]") {
   const np::ToolSet set = tool_set();
-  const auto tools = grammar_of(set);
   struct Case {
     const char* source;
     int64_t days;  // what the prior leaves of the script's 3; -1: no days key
@@ -677,18 +658,10 @@ TEST_CASE("the copy prior: number words ground numbers; without any number in th
                         Case{"weather in Oslo for a few days", -1}, Case{"weather in Oslo for a dozen days", 12}}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(c.source << ", copy weight " << weight);
-      Script s{"<tool_call> [{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\",\"days\":3}}]"};
-      np::DecodeSpec spec;
-      spec.budget = 200;
-      spec.tools = &tools;
-      spec.copy_source = c.source;
-      spec.copy_weight = weight;
-      const np::DecodeOutput out = decode_spec(s, spec);
-      INFO(out.text);
-      auto calls = np::parse_calls(out.text, set);
-      REQUIRE(calls.ok());
-      REQUIRE(calls.value().size() >= 1);
-      const nlohmann::json& args = calls.value()[0].arguments;
+      const PriorRun r = decode_with_priors("{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Oslo\",\"days\":3}}",
+                                            set, c.source, weight);
+      INFO(r.out.text);
+      const nlohmann::ordered_json& args = r.call.arguments;
       CHECK(args["location"] == "Oslo");
       const int64_t want = weight == 0.0f ? 3 : c.days;
       if (want < 0) {
