@@ -553,6 +553,28 @@ TEST_CASE("the copy prior wants whole words: a value may not start or, once clos
   }
 }
 
+TEST_CASE("the copy prior keeps the query's letter case", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const std::string source = "What is the weather in LONDON this week";
+  for (const char* wanted : {"london", "London", "LONdon"}) {
+    for (const float weight : {0.0f, 20.0f}) {
+      INFO(wanted << ", copy weight " << weight);
+      const PriorRun r = decode_with_priors(weather_call(wanted), set, source, weight);
+      INFO(r.out.text);
+      const std::string value = r.call.arguments["location"].get<std::string>();
+      if (weight == 0.0f) {
+        CHECK(value == wanted);
+        continue;
+      }
+      // The script knows only its own spelling (other tokens get noise), so the prior leaves a
+      // piece as the query writes it: "LONDON" or one shorter, "" included.
+      CHECK(value != wanted);
+      CHECK(source.find(value) != std::string::npos);
+      CHECK(r.out.prior_overrides >= 1);
+    }
+  }
+}
+
 TEST_CASE("the copy prior picks the enum value the query names, and leaves enums the query does not name be", "[decode]") {
   const np::ToolSet set = tool_set();
   struct Case {
@@ -571,7 +593,7 @@ TEST_CASE("the copy prior picks the enum value the query names, and leaves enums
   }
 }
 
-TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own words", "[decode]") {
+TEST_CASE("the echo prior keeps a value's words off the chosen tool's own words", "[decode]") {
   const np::ToolSet set = tool_set();
   const std::vector<std::vector<std::string>> words = np::tool_echo_words(set);
   REQUIRE(words.size() == 2);
@@ -585,9 +607,9 @@ TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own w
   CHECK_FALSE(np::echoes_tool_word("london", words[0]));
   CHECK(np::echoes_tool_word("light", words[1]));      // Lights.Set, "lights"
 
-  const std::string source = "What is the weather in LONDON this week";
-  // The first content word of a value (three letters or more, not a function word), or "".
-  const auto first_content_word = [](const std::string& v) {
+  // The content words of a value (three letters or more, not function words), lower-cased.
+  const auto content_words = [](const std::string& v) {
+    std::vector<std::string> out;
     std::string w;
     for (size_t i = 0; i <= v.size(); ++i) {
       const char c = i < v.size() ? static_cast<char>(std::tolower(static_cast<unsigned char>(v[i]))) : ' ';
@@ -595,19 +617,24 @@ TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own w
         w.push_back(c);
         continue;
       }
-      if (w.size() >= 3 && !np::is_function_word(w)) return w;
+      if (w.size() >= 3 && !np::is_function_word(w)) out.push_back(w);
       w.clear();
     }
-    return std::string();
+    return out;
   };
   struct Case {
+    const char* source;
     const char* wanted;
-    bool echo;  // its first content word is one of get_weather's words
+    bool echo;  // one of its content words is one of get_weather's words
   };
-  for (const Case& c : {Case{"weather in LONDON", true}, Case{"the weather", true}, Case{"LONDON", false}, Case{"this week", false}}) {
+  const char* source = "What is the weather in LONDON this week";
+  const char* later = "What is the LONDON weather this week";  // the echo comes second
+  for (const Case& c : {Case{source, "weather in LONDON", true}, Case{source, "the weather", true}, Case{source, "LONDON", false},
+                        Case{source, "this week", false}, Case{later, "LONDON weather", true},
+                        Case{later, "LONDON weather this week", true}, Case{later, "LONDON", false}}) {
     for (const float weight : {0.0f, 20.0f}) {
-      INFO(c.wanted << ", echo weight " << weight);
-      const PriorRun r = decode_with_priors(weather_call(c.wanted), set, source, 1.0f, &words, weight);
+      INFO(c.source << " -> " << c.wanted << ", echo weight " << weight);
+      const PriorRun r = decode_with_priors(weather_call(c.wanted), set, c.source, 1.0f, &words, weight);
       const np::DecodeOutput& out = r.out;
       INFO(out.text);
       const std::string value = r.call.arguments["location"].get<std::string>();
@@ -616,12 +643,10 @@ TEST_CASE("the echo prior keeps a value's first word off the chosen tool's own w
         CHECK(out.prior_overrides == 0);
         continue;
       }
-      const std::string first = first_content_word(value);
-      CHECK_FALSE(first.empty());  // function words alone lose too
-      CHECK_FALSE(np::echoes_tool_word(first, words[0]));
-      std::string folded = value;
-      for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      CHECK(std::string("what is the weather in london this week").find(folded) != std::string::npos);
+      const std::vector<std::string> content = content_words(value);
+      CHECK_FALSE(content.empty());  // function words alone lose too
+      for (const std::string& w : content) CHECK_FALSE(np::echoes_tool_word(w, words[0]));
+      CHECK(std::string(c.source).find(value) != std::string::npos);  // a piece of the query, its case kept
       CHECK(out.prior_overrides >= 1);
     }
   }

@@ -418,6 +418,21 @@ TEST_CASE("parse_calls maps snake names back and validates the answer", "[tools]
   bad(std::string(100, '[') + std::string(100, ']'), "deeper");
 }
 
+TEST_CASE("trim_value_edges strips spaces from every string's edges, nothing else", "[tools]") {
+  json v = parse(R"({"city":" Goa","note":"call me \t\n","inner":"keep  two  spaces","n":3,"ok":true,)"
+                 R"("list":[" a ","b",[" c"]],"obj":{"k":" v "},"blank":"   ","none":null})");
+  np::trim_value_edges(&v);
+  CHECK(v == parse(R"({"city":"Goa","note":"call me","inner":"keep  two  spaces","n":3,"ok":true,)"
+                   R"("list":["a","b",["c"]],"obj":{"k":"v"},"blank":"","none":null})"));
+  // Keys are left as written; a bare string works too.
+  json keyed = parse(R"({" k ":" x"})");
+  np::trim_value_edges(&keyed);
+  CHECK(keyed == parse(R"({" k ":"x"})"));
+  json bare = " Oslo ";
+  np::trim_value_edges(&bare);
+  CHECK(bare == "Oslo");
+}
+
 TEST_CASE("parse_tools survives random mutations", "[tools][fuzz]") {
   const std::string seed_json =
       R"([{"name":"getWeather","description":"Weather for a city.","parameters":{"location":)"

@@ -102,6 +102,12 @@ struct Call {
 // object, or the byte/depth limits above. Drop a leading "<tool_call>" before calling.
 Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSet& tools);
 
+// Strips spaces (and tabs, line breaks) from both edges of every string in `value`, arrays and
+// objects included. The tool caller applies it to each call's arguments: the model copies a
+// query word with the piece that carries its leading space (" Goa"), which a tool should
+// never receive (the call's `raw` text keeps what the model wrote).
+void trim_value_edges(nlohmann::ordered_json* value);
+
 // [{"name": original, "arguments": {...}}, ...] as compact JSON (json_dumps_compact).
 std::string calls_to_json(const std::vector<Call>& calls);
 

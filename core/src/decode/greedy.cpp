@@ -255,17 +255,18 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   std::string folded, word;
   std::vector<size_t> places;  // where the value being written occurs in the query as a piece
   // The echo prior's part for the string value `after` is writing (folded holds it folded,
-  // `places` where it occurs): -echo_weight when its first content word (three letters or
+  // `places` where it occurs): -echo_weight when one of its content words (three letters or
   // more, not a function word) is one of the chosen tool's words, or when it closed with
-  // function words alone ("the"). Where the value has no content word yet, the query is read
-  // on after it (the unfinished word, then up to its first content word) at every place the
-  // value occurs: only where each place leads to an echo does the value lose.
+  // function words alone ("the"). A word the value has not finished is read on in the query
+  // (and, where the value has no content word yet, on to the query's next one) at every place
+  // the value occurs: only where each place leads to an echo does the value lose, so the
+  // prior acts on the token that starts the word.
   auto echo_bias = [&](const CallGrammar& after) -> float {
     if (!echo_on || after.tool_index() < 0) return 0.0f;
     const std::vector<std::string>& words = (*spec.tool_words)[static_cast<size_t>(after.tool_index())];
     const bool open = after.in_value_string();
     const auto content = [](const std::string& w) { return w.size() >= 3 && !is_function_word(w); };
-    bool only_function_words = true, any_word = false;
+    bool only_function_words = true, any_word = false, any_content = false;
     const size_t n = folded.size();
     for (size_t i = 0;;) {
       while (i < n && !letter(folded[i])) ++i;
@@ -274,15 +275,21 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       while (j < n && letter(folded[j])) ++j;
       if (j == n && open) break;  // unfinished: read on in the query below
       word.assign(folded, i, j - i);
-      if (content(word)) return echoes_tool_word(word, words) ? -spec.echo_weight : 0.0f;
-      any_word = true;
-      only_function_words = only_function_words && is_function_word(word);
+      if (content(word)) {
+        if (echoes_tool_word(word, words)) return -spec.echo_weight;
+        any_content = true;
+      } else {
+        any_word = true;
+        only_function_words = only_function_words && is_function_word(word);
+      }
       i = j;
     }
-    if (!open) return any_word && only_function_words ? -spec.echo_weight : 0.0f;
-    // Still open with no content word finished: the query's next content word at each place.
+    if (!open) return !any_content && any_word && only_function_words ? -spec.echo_weight : 0.0f;
+    // Still open: the unfinished word as the query goes on at each place (and, with no content
+    // word finished yet, on to the query's next content word).
     size_t tail = n;  // the unfinished word's start in the value (n: none)
     while (tail > 0 && letter(folded[tail - 1])) --tail;
+    if (any_content && tail == n) return 0.0f;
     for (const size_t at : places) {
       const std::string& q = source_folded;
       size_t k = at + tail;
@@ -297,6 +304,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
           echo = echoes_tool_word(word, words);
           break;
         }
+        if (any_content) break;
         k = e;
       }
       if (!echo) return 0.0f;
@@ -313,7 +321,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       const bool closed = !after.in_value_string();
       places.clear();
       for (size_t at = source_folded.find(folded); at != std::string::npos; at = source_folded.find(folded, at + 1)) {
-        if (whole_piece(at, folded.size(), closed)) places.push_back(at);
+        if (whole_piece(at, folded.size(), closed) && (spec.copy_source.compare(at, folded.size(), after.value_string()) == 0)) places.push_back(at);
         if (!echo_on && !places.empty()) break;
       }
       // A value that left the query loses the echo prior's weight too (else, where every piece

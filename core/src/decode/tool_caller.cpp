@@ -461,6 +461,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   auto calls = parse_calls(r.raw, set);
   if (calls.ok()) {
     r.calls = calls.take();
+    for (Call& call : r.calls) trim_value_edges(&call.arguments);
     if (!kept.empty())
       for (Call& call : r.calls) call.tool_index = kept[call.tool_index];
     // A call the budget cut off was finished by the grammar with placeholder values: it is

@@ -406,6 +406,19 @@ Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSe
   return calls;
 }
 
+void trim_value_edges(nlohmann::ordered_json* value) {
+  if (value->is_string()) {
+    const std::string& s = value->get_ref<const std::string&>();
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    size_t b = 0, e = s.size();
+    while (b < e && space(s[b])) ++b;
+    while (e > b && space(s[e - 1])) --e;
+    if (b != 0 || e != s.size()) *value = s.substr(b, e - b);
+  } else if (value->is_array() || value->is_object()) {
+    for (auto& item : *value) trim_value_edges(&item);
+  }
+}
+
 std::string calls_to_json(const std::vector<Call>& calls) {
   json arr = json::array();
   for (const Call& c : calls) {
