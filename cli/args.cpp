@@ -68,8 +68,8 @@ bool read_examples_in_order(const std::string& path, std::vector<np::Example>* o
   return true;
 }
 
-bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
-                     float* echo_weight, std::string* error) {
+bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* sole,
+                     float* copy_weight, float* echo_weight, std::string* error) {
   std::string v;
   const auto number = [](const std::string& t, float* out) {
     char* end = nullptr;
@@ -87,7 +87,7 @@ bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, f
     return false;
   }
   if (!arg_value(args, "--tool-prior", &v)) return true;
-  // NAME[,CALL[,MARGIN]]: CALL defaults to NAME; MARGIN to the model's.
+  // NAME[,CALL[,MARGIN[,SOLE]]]: CALL defaults to NAME; MARGIN and SOLE to the model's.
   std::vector<std::string> parts;
   for (size_t at = 0;;) {
     const size_t comma = v.find(',', at);
@@ -95,9 +95,9 @@ bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, f
     if (comma == std::string::npos) break;
     at = comma + 1;
   }
-  if (parts.size() > 3 || !number(parts[0], name_weight) || !number(parts.size() > 1 ? parts[1] : parts[0], call_weight) ||
-      (parts.size() > 2 && !number(parts[2], margin))) {
-    *error = "--tool-prior wants NAME[,CALL[,MARGIN]], numbers from 0 to 100 (got '" + v + "')";
+  if (parts.size() > 4 || !number(parts[0], name_weight) || !number(parts.size() > 1 ? parts[1] : parts[0], call_weight) ||
+      (parts.size() > 2 && !number(parts[2], margin)) || (parts.size() > 3 && !number(parts[3], sole))) {
+    *error = "--tool-prior wants NAME[,CALL[,MARGIN[,SOLE]]], numbers from 0 to 100 (got '" + v + "')";
     return false;
   }
   return true;

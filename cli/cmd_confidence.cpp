@@ -155,7 +155,7 @@ int cmd_calibrate(const Args& args) {
   np::CallOptions opt;
   {
     std::string prior_error;
-    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.copy_prior, &opt.echo_prior, &prior_error))
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.tool_prior_sole, &opt.copy_prior, &opt.echo_prior, &prior_error))
       return usage_error(prior_error);
   }
   np::ToolCaller caller(model.take());
@@ -178,6 +178,7 @@ int cmd_calibrate(const Args& args) {
   const std::vector<std::pair<std::string, float>> priors = {{"needlepoint.decode.tool_prior_name", opt.tool_prior_name},
                                                                {"needlepoint.decode.tool_prior_call", opt.tool_prior_call},
                                                                {"needlepoint.decode.tool_prior_margin", opt.tool_prior_margin},
+                                                               {"needlepoint.decode.tool_prior_sole", opt.tool_prior_sole},
                                                                {"needlepoint.decode.copy_prior", opt.copy_prior},
                                                                {"needlepoint.decode.echo_prior", opt.echo_prior}};
   const auto replaced = [&](const std::string& key) {

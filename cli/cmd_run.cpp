@@ -20,7 +20,7 @@ int cmd_run(const Args& args) {
   opt.sparse_logits = !arg_flag(args, "--full-logits");
   {
     std::string prior_error;
-    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.tool_prior_sole, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
   }
   if (arg_value(args, "--preselect-above", &max_s)) opt.preselect_above = std::atoi(max_s.c_str());
   if (arg_value(args, "--preselect-k", &max_s)) opt.preselect_k = std::atoi(max_s.c_str());

@@ -448,7 +448,7 @@ int cmd_eval(const Args& args) {
   opt.sparse_logits = !arg_flag(args, "--full-logits");
   {
     std::string prior_error;
-    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
+    if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.tool_prior_sole, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
   }
   size_t limit = examples.size();
   if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));

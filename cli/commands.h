@@ -51,7 +51,7 @@ int usage_error(const std::string& message);  // prints message + hint, returns 
 // tool_prior_name/_call; CALL defaults to NAME); false with *error set on a bad value.
 // --copy-prior W: the copy prior's weight (CallOptions::copy_prior); --echo-prior W: the echo
 // prior's (CallOptions::echo_prior).
-bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* copy_weight,
-                     float* echo_weight, std::string* error);
+bool read_tool_prior(const Args& args, float* name_weight, float* call_weight, float* margin, float* sole,
+                     float* copy_weight, float* echo_weight, std::string* error);
 
 }  // namespace np_cli

@@ -396,7 +396,8 @@ TEST_CASE("constrained decoding takes the best allowed token however deep it ran
 namespace {
 
 np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>& tools, const std::vector<float>& scores,
-                                   float name_weight, float call_weight, float call_margin = 0.0f) {
+                                   float name_weight, float call_weight, float call_margin = 0.0f,
+                                   float sole_weight = 0.0f) {
   np::DecodeSpec spec;
   spec.budget = 200;
   spec.tools = &tools;
@@ -404,6 +405,7 @@ np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>
   spec.name_weight = name_weight;
   spec.call_weight = call_weight;
   spec.call_margin = call_margin;
+  spec.sole_weight = sole_weight;
   return decode_spec(s, spec);
 }
 
@@ -435,6 +437,35 @@ TEST_CASE("the lexical tool prior moves the name choice only as far as its weigh
   const np::DecodeOutput out = decode_with_prior(s, tools, {0.0f, 20.0f}, 1.0f, 1.0f);
   CHECK(out.text == "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]");
   CHECK(out.prior_overrides == 0);
+}
+
+TEST_CASE("the sole match: the only tool that shares a word with the query gains the extra weight", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  const std::string want = "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]";
+  struct Case {
+    std::vector<float> scores;
+    float sole;
+    bool weather;  // whether get_weather wins over the script's lights_set
+  };
+  // name weight 1: a score of 2 is no match for the script's logit of 10 (noise at most 2);
+  // the sole match's 15 more is, but only where get_weather is the only tool with a score, and
+  // only while the name prior is on.
+  for (const Case& c : {Case{{2.0f, 0.0f}, 0.0f, false}, Case{{2.0f, 0.0f}, 15.0f, true},
+                        Case{{2.0f, 0.5f}, 15.0f, false}, Case{{0.0f, 0.0f}, 15.0f, false}}) {
+    INFO("scores " << c.scores[0] << ", " << c.scores[1] << "; sole " << c.sole);
+    Script s{want};
+    const np::DecodeOutput out = decode_with_prior(s, tools, c.scores, 1.0f, 0.0f, 0.0f, c.sole);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    CHECK((calls.value()[0].name == "getWeather") == c.weather);
+    CHECK((out.prior_overrides >= 1) == c.weather);
+  }
+  // The name weight at 0 turns the sole match off too.
+  Script s{want};
+  const np::DecodeOutput off = decode_with_prior(s, tools, {2.0f, 0.0f}, 0.0f, 0.0f, 0.0f, 15.0f);
+  CHECK(off.text == "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]");
 }
 
 TEST_CASE("the lexical tool prior weighs against an empty answer when a tool matches", "[decode]") {
@@ -499,6 +530,15 @@ TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice"
   s = np::lexical_tool_scores("calories in a burger", set.value());
   CHECK(near(s[2], 2 * 0.8 * (1 + std::log(3.0))));
   CHECK(s[0] == 0.0f);
+  // An enum's string values are the tool's words too ("next" is one of playback's actions).
+  auto media = np::parse_tools(R"([
+    {"name":"play_music","description":"Play a song","parameters":{"query":{"type":"string"}}},
+    {"name":"playback","description":"Control playback","parameters":{"action":{"type":"string","enum":["next","pause",3]}}}])");
+  REQUIRE(media.ok());
+  s = np::lexical_tool_scores("skip to the next song", media.value());
+  REQUIRE(s.size() == 2);
+  CHECK(near(s[0], 1 + std::log(2.0)));
+  CHECK(near(s[1], 1 + std::log(2.0)));
   // Nothing shared, an empty list: zeros, no error.
   CHECK(np::lexical_tool_scores("hello there", set.value()) == std::vector<float>{0, 0, 0});
   CHECK(np::lexical_tool_scores("", set.value()) == std::vector<float>{0, 0, 0});

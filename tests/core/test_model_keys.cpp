@@ -73,6 +73,7 @@ TEST_CASE("known keys with a wrong type or value are refused, each with its code
       {"needlepoint.decode.tool_prior_name", GgufValue::make_f32(-1.0f), Code::kBadMetadata},
       {"needlepoint.decode.tool_prior_call", GgufValue::make_f32(1e9f), Code::kBadMetadata},
       {"needlepoint.decode.tool_prior_margin", GgufValue::make_f32(-2.0f), Code::kBadMetadata},
+      {"needlepoint.decode.tool_prior_sole", GgufValue::make_f32(-0.5f), Code::kBadMetadata},
       {"needlepoint.decode.echo_prior", GgufValue::make_f32(101.0f), Code::kBadMetadata},
       {"general.architecture", GgufValue::make_u32(7), Code::kBadMetadata},
       // tokenizer.ggml.*: arrays of the wrong element type, the wrong length, wrong scalars
@@ -97,11 +98,15 @@ TEST_CASE("known keys with a wrong type or value are refused, each with its code
 TEST_CASE("the lexical tool prior's weights are read from the file, 0 without them", "[model]") {
   for (const bool with_keys : {false, true}) {
     np::ModelConfig c = np::ModelConfig::small();
-    if (with_keys) c.tool_prior_name = 1.5f, c.tool_prior_call = 4.0f, c.tool_prior_margin = 1.0f, c.copy_prior = 2.0f, c.echo_prior = 5.0f;  // model_config_to_gguf writes them
+    if (with_keys) {  // model_config_to_gguf writes them
+      c.tool_prior_name = 1.5f, c.tool_prior_call = 4.0f, c.tool_prior_margin = 1.0f, c.tool_prior_sole = 4.0f;
+      c.copy_prior = 2.0f, c.echo_prior = 5.0f;
+    }
     const auto m = np_test::random_model(9, c);
     CHECK(m->config().tool_prior_name == (with_keys ? 1.5f : 0.0f));
     CHECK(m->config().tool_prior_call == (with_keys ? 4.0f : 0.0f));
     CHECK(m->config().tool_prior_margin == (with_keys ? 1.0f : 0.0f));
+    CHECK(m->config().tool_prior_sole == (with_keys ? 4.0f : 0.0f));
     CHECK(m->config().copy_prior == (with_keys ? 2.0f : 0.0f));
     CHECK(m->config().echo_prior == (with_keys ? 5.0f : 0.0f));
   }

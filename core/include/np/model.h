@@ -45,6 +45,7 @@ struct ModelConfig {
   // `..._call`, 0 (the model's scores alone) when the file has none. Calls may override them.
   float tool_prior_name = 0.0f, tool_prior_call = 0.0f;
   float tool_prior_margin = 0.0f;  // needlepoint.decode.tool_prior_margin (greedy.h, call_margin)
+  float tool_prior_sole = 0.0f;    // needlepoint.decode.tool_prior_sole (greedy.h, sole_weight)
   // The copy prior's weight (`needlepoint.decode.copy_prior`, docs/engine.md "Copy prior").
   float copy_prior = 0.0f;
   // The echo prior's weight (`needlepoint.decode.echo_prior`, docs/engine.md "Echo prior").

@@ -65,10 +65,13 @@ struct CallOptions {
   // The empty answer's margin (greedy.h, DecodeSpec::call_margin): where no offered tool shares
   // a word with the query, `[]` gains tool_prior_call times this. Negative: the model's own.
   float tool_prior_margin = -1.0f;
+  // The sole match (greedy.h, DecodeSpec::sole_weight): where exactly one offered tool shares a
+  // word with the query, its name gains this much more. Negative: the model's own.
+  float tool_prior_sole = -1.0f;
   // The copy prior (docs/engine.md, "Copy prior"): how much keeping a string value a piece of
   // the query weighs. Negative: the model's own (ModelConfig::copy_prior); 0: off.
   float copy_prior = -1.0f;
-  // The echo prior (docs/engine.md, "Echo prior"): how much a string value whose first word is
+  // The echo prior (docs/engine.md, "Echo prior"): how much a string value one of whose words is
   // one of the chosen tool's own name or description words loses. Negative: the model's own
   // (ModelConfig::echo_prior); 0: off.
   float echo_prior = -1.0f;

@@ -180,23 +180,36 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   float max_score = 0.0f;
   if (tool_prior_on)
     for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
-  auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
+  // Per tool, the bias its name gets: name_weight times its lexical score, and sole_weight more
+  // where it is the only tool that shares a word with the query.
+  std::vector<float> name_gain;
+  float max_name_gain = 0.0f;
+  if (tool_prior_on) {
     const std::vector<float>& sc = *spec.tool_scores;
+    size_t matching = 0, sole = 0;
+    for (size_t i = 0; i < sc.size(); ++i) {
+      name_gain.push_back(spec.name_weight * sc[i]);
+      if (sc[i] > 0.0f) ++matching, sole = i;
+    }
+    if (matching == 1 && spec.name_weight > 0.0f) name_gain[sole] += spec.sole_weight;
+    for (float g : name_gain) max_name_gain = std::max(max_name_gain, g);
+  }
+  auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     if (after.done() && before.before_first_call()) return spec.call_weight * (spec.call_margin - max_score);  // "[]"
     if (after.in_name()) {  // the best of the names this prefix leaves
       const std::string_view p = after.name_prefix();
       float best = -std::numeric_limits<float>::infinity();
-      for (size_t i = 0; i < sc.size(); ++i)
-        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, sc[i]);
-      return std::isfinite(best) ? spec.name_weight * best : 0.0f;
+      for (size_t i = 0; i < name_gain.size(); ++i)
+        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, name_gain[i]);
+      return std::isfinite(best) ? best : 0.0f;
     }
     if (after.names_chosen() > before.names_chosen() && after.tool_index() >= 0)
-      return spec.name_weight * sc[static_cast<size_t>(after.tool_index())];
+      return name_gain[static_cast<size_t>(after.tool_index())];
     return 0.0f;
   };
   // The copy prior: 0 for a token that makes the string value being written stop being a
-  // piece of the query that begins at a word's start (ASCII letters compared without case;
-  // once the value closes, one that also ends at a word's end), or the number being written
+  // piece of the query as the query writes it (letter case too) that begins at a word's start
+  // (once the value closes, one that also ends at a word's end; an empty one is no piece), or the number being written
   // stop being the start of one of the query's numbers (all of one once it ends; number words
   // count); copy_weight for every other token, those that touch no value included (so a token
   // that stops before a value does not lose to one that runs into it). A query with no number
@@ -320,8 +333,11 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       const bool closed = !after.in_value_string();
       places.clear();
-      for (size_t at = source_folded.find(folded); at != std::string::npos; at = source_folded.find(folded, at + 1)) {
-        if (whole_piece(at, folded.size(), closed) && (spec.copy_source.compare(at, folded.size(), after.value_string()) == 0)) places.push_back(at);
+      // A piece as the query writes it (letter case too); an empty value, closed, is none.
+      const size_t first = closed && folded.empty() ? std::string::npos : source_folded.find(folded);
+      for (size_t at = first; at != std::string::npos; at = source_folded.find(folded, at + 1)) {
+        if (whole_piece(at, folded.size(), closed) && spec.copy_source.compare(at, folded.size(), after.value_string()) == 0)
+          places.push_back(at);
         if (!echo_on && !places.empty()) break;
       }
       // A value that left the query loses the echo prior's weight too (else, where every piece
@@ -508,7 +524,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       int32_t plain = -1;
       if (tool_prior_on && grammar.name_ahead())
         next = biased_choice(out->ids.empty(),
-                             std::max({0.0f, spec.name_weight * max_score, spec.call_weight * (spec.call_margin - max_score)}),
+                             std::max({0.0f, max_name_gain, spec.call_weight * (spec.call_margin - max_score)}),
                              false, &plain);
       else
         next = biased_choice(out->ids.empty(), spec.copy_weight, true, &plain);

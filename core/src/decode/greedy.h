@@ -46,13 +46,18 @@ struct DecodeSpec {
   // call_weight * (call_margin - best score), so when no tool shares a word with the query
   // they gain call_weight * call_margin (0: they only ever lose).
   float call_margin = 0.0f;
+  // The sole match (with name_weight > 0): where exactly one tool shares a word with the
+  // query, its name gains this much more (a model sure of an unrelated tool, as small models
+  // are of tools they never saw, then needs that many more logits to call it). 0: off.
+  float sole_weight = 0.0f;
   // Copy prior, constrained only: where a value may be written, every allowed token gains
   // copy_weight except those that make a string value stop being a piece of `copy_source` (the
-  // query; ASCII case ignored) or a number stop being (the start of) one of its numbers. 0: off.
+  // query, as it writes it: letter case too; an empty value is none) or a number stop being
+  // (the start of) one of its numbers. 0: off.
   std::string_view copy_source;
   float copy_weight = 0.0f;
   // Echo prior, constrained only (needs copy_source): where a string value is written, the
-  // tokens that make its first word one of the chosen tool's own words (tool_words, one list
+  // tokens that make one of its words one of the chosen tool's own words (tool_words, one list
   // per tool of `tools`: decode/tool_prior.h, echoes_tool_word) lose echo_weight. A word the
   // value has not finished is read on in copy_source where the value so far occurs there (at
   // every place it occurs the word must be an echo). null or 0: off.

@@ -324,8 +324,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     return Status(Code::kInvalidInput, "query is " + std::to_string(query.size()) + " bytes; the limit is " +
                                            std::to_string(kMaxQueryBytes));
   if (options.max_tokens < 0) return Status(Code::kInvalidInput, "max_tokens must be >= 0");
-  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin, options.copy_prior,
-                        options.echo_prior})
+  for (const float w : {options.tool_prior_name, options.tool_prior_call, options.tool_prior_margin,
+                        options.tool_prior_sole, options.copy_prior, options.echo_prior})
     if (!(std::isfinite(w) && w <= 100.0f))
       return Status(Code::kInvalidInput, "prior weights must be numbers up to 100 (negative: the model's own)");
   auto parsed = parse_memo_->get(tools_json);
@@ -418,6 +418,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     spec.name_weight = prior_name;
     spec.call_weight = prior_call;
     spec.call_margin = options.tool_prior_margin >= 0 ? options.tool_prior_margin : c.tool_prior_margin;
+    spec.sole_weight = options.tool_prior_sole >= 0 ? options.tool_prior_sole : c.tool_prior_sole;
   }
   const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
   const float echo = options.echo_prior >= 0 ? options.echo_prior : c.echo_prior;

@@ -96,6 +96,8 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
     for (const ToolParam& p : t.params) {
       add_words(p.name, &words);
       add_words(p.description, &words);
+      for (const auto& v : p.enum_values)  // an enum's string values: "next" for playback's action
+        if (v.is_string()) add_words(v.get_ref<const std::string&>(), &words);
     }
     for (size_t k = 0; k < qv.size(); ++k) {
       float best = 0.0f;

@@ -116,6 +116,7 @@ Status model_config_from_gguf(const GgufFile& f, ModelConfig* out) {
   for (const auto& [key, dst] : {std::pair<const char*, float*>{"needlepoint.decode.tool_prior_name", &c.tool_prior_name},
                                  std::pair<const char*, float*>{"needlepoint.decode.tool_prior_call", &c.tool_prior_call},
                                  std::pair<const char*, float*>{"needlepoint.decode.tool_prior_margin", &c.tool_prior_margin},
+                                 std::pair<const char*, float*>{"needlepoint.decode.tool_prior_sole", &c.tool_prior_sole},
                                  std::pair<const char*, float*>{"needlepoint.decode.copy_prior", &c.copy_prior},
                                  std::pair<const char*, float*>{"needlepoint.decode.echo_prior", &c.echo_prior}}) {
     if (!f.find(key)) continue;
@@ -157,6 +158,7 @@ void model_config_to_gguf(const ModelConfig& c, GgufWriter& w) {
   if (c.tool_prior_name > 0) w.set_kv("needlepoint.decode.tool_prior_name", GgufValue::make_f32(c.tool_prior_name));
   if (c.tool_prior_call > 0) w.set_kv("needlepoint.decode.tool_prior_call", GgufValue::make_f32(c.tool_prior_call));
   if (c.tool_prior_margin > 0) w.set_kv("needlepoint.decode.tool_prior_margin", GgufValue::make_f32(c.tool_prior_margin));
+  if (c.tool_prior_sole > 0) w.set_kv("needlepoint.decode.tool_prior_sole", GgufValue::make_f32(c.tool_prior_sole));
   if (c.copy_prior > 0) w.set_kv("needlepoint.decode.copy_prior", GgufValue::make_f32(c.copy_prior));
   if (c.echo_prior > 0) w.set_kv("needlepoint.decode.echo_prior", GgufValue::make_f32(c.echo_prior));
   if (c.d_ff > 0) {
