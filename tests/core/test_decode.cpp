@@ -468,6 +468,34 @@ TEST_CASE("the sole match: the only tool that shares a word with the query gains
   CHECK(off.text == "[{\"name\":\"lights_set\",\"arguments\":{\"on\":true}}]");
 }
 
+TEST_CASE("a call after the first is named from the rest of the request", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  // The script calls lights_set twice; the whole query's scores favour lights_set, the words
+  // lights_set leaves unmatched favour get_weather (a bias of 20 beats the script's 10).
+  const std::string want = "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true}},"
+                           "{\"name\":\"lights_set\",\"arguments\":{\"on\":false}}]";
+  const std::vector<float> scores = {0.0f, 20.0f};
+  const std::vector<std::vector<float>> rest = {{0.0f, 20.0f}, {20.0f, 0.0f}};
+  for (const bool with_rest : {false, true}) {
+    INFO("rest scores " << with_rest);
+    Script s{want};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.tool_scores = &scores;
+    spec.rest_scores = with_rest ? &rest : nullptr;
+    spec.name_weight = 1.0f;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 2);
+    CHECK(calls.value()[0].name == "Lights.Set");
+    CHECK(calls.value()[1].name == (with_rest ? "getWeather" : "Lights.Set"));
+  }
+}
+
 TEST_CASE("the lexical tool prior weighs against an empty answer when a tool matches", "[decode]") {
   const np::ToolSet set = tool_set();
   const auto tools = grammar_of(set);
@@ -539,6 +567,14 @@ TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice"
   REQUIRE(s.size() == 2);
   CHECK(near(s[0], 1 + std::log(2.0)));
   CHECK(near(s[1], 1 + std::log(2.0)));
+  // The rest of a request once a call to a tool is written: the scores over the words that
+  // tool does not match (each word weighs what it weighs in the whole query).
+  const std::vector<std::vector<float>> rest = np::rest_tool_scores("weather in the city, and set an alarm", set.value());
+  REQUIRE(rest.size() == 3);
+  CHECK(rest[0] == np::lexical_tool_scores("set an alarm", set.value()));  // getWeather matched weather and city
+  CHECK(rest[1] == np::lexical_tool_scores("weather", set.value()));       // set_alarm matched set, alarm and city
+  CHECK(rest[2] == np::lexical_tool_scores("weather in the city, and set an alarm", set.value()));  // calorie_lookup none
+  CHECK(np::rest_tool_scores("hello", np::ToolSet{}).empty());
   // Nothing shared, an empty list: zeros, no error.
   CHECK(np::lexical_tool_scores("hello there", set.value()) == std::vector<float>{0, 0, 0});
   CHECK(np::lexical_tool_scores("", set.value()) == std::vector<float>{0, 0, 0});

@@ -418,19 +418,25 @@ TEST_CASE("parse_calls maps snake names back and validates the answer", "[tools]
   bad(std::string(100, '[') + std::string(100, ']'), "deeper");
 }
 
-TEST_CASE("trim_value_edges strips spaces from every string's edges, nothing else", "[tools]") {
-  json v = parse(R"({"city":" Goa","note":"call me \t\n","inner":"keep  two  spaces","n":3,"ok":true,)"
-                 R"("list":[" a ","b",[" c"]],"obj":{"k":" v "},"blank":"   ","none":null})");
-  np::trim_value_edges(&v);
-  CHECK(v == parse(R"({"city":"Goa","note":"call me","inner":"keep  two  spaces","n":3,"ok":true,)"
-                   R"("list":["a","b",["c"]],"obj":{"k":"v"},"blank":"","none":null})"));
-  // Keys are left as written; a bare string works too.
-  json keyed = parse(R"({" k ":" x"})");
-  np::trim_value_edges(&keyed);
-  CHECK(keyed == parse(R"({" k ":"x"})"));
-  json bare = " Oslo ";
-  np::trim_value_edges(&bare);
-  CHECK(bare == "Oslo");
+TEST_CASE("trim_free_text strips spaces from free-text arguments' edges, nothing else", "[tools]") {
+  auto set = np::parse_tools(R"([{"name":"plan","parameters":{"type":"object","properties":{
+      "city":{"type":"string"},"mode":{"type":"string","enum":["walk ","car"]},"n":{"type":"integer"},
+      "stops":{"type":"array","items":{"type":"string"}},
+      "tags":{"type":"array","items":{"type":"string","enum":[" a"," b"]}},
+      "meta":{"type":"object"}}}}])");
+  REQUIRE(set.ok());
+  auto calls = np::parse_calls(R"([{"name":"plan","arguments":{"city":" Goa\t","mode":"walk ","n":3,)"
+                               R"("stops":[" Pune ","Agra",4],"tags":[" a"],"meta":{"k":" v "}}}])", set.value());
+  REQUIRE(calls.ok());
+  np::Call call = calls.value()[0];
+  np::trim_free_text(&call, set.value());
+  CHECK(call.arguments == parse(R"({"city":"Goa","mode":"walk ","n":3,"stops":["Pune","Agra",4],"tags":[" a"],)"
+                                R"("meta":{"k":" v "}})"));
+  // Inner spaces stay; a value of spaces only becomes "".
+  auto inner = np::parse_calls(R"([{"name":"plan","arguments":{"city":"  New  York ","stops":["  "]}}])", set.value());
+  REQUIRE(inner.ok());
+  np::trim_free_text(&inner.value()[0], set.value());
+  CHECK(inner.value()[0].arguments == parse(R"({"city":"New  York","stops":[""]})"));
 }
 
 TEST_CASE("parse_tools survives random mutations", "[tools][fuzz]") {

@@ -102,11 +102,13 @@ struct Call {
 // object, or the byte/depth limits above. Drop a leading "<tool_call>" before calling.
 Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSet& tools);
 
-// Strips spaces (and tabs, line breaks) from both edges of every string in `value`, arrays and
-// objects included. The tool caller applies it to each call's arguments: the model copies a
+// Strips spaces (and tabs, line breaks) from both edges of the call's free-text arguments: a
+// parameter of type string without an enum, and the strings of an array parameter whose items
+// have no enum. Enum values, other types and nested objects are left as written (an enum
+// value may end with a space). The tool caller applies it to every call: the model copies a
 // query word with the piece that carries its leading space (" Goa"), which a tool should
 // never receive (the call's `raw` text keeps what the model wrote).
-void trim_value_edges(nlohmann::ordered_json* value);
+void trim_free_text(Call* call, const ToolSet& tools);
 
 // [{"name": original, "arguments": {...}}, ...] as compact JSON (json_dumps_compact).
 std::string calls_to_json(const std::vector<Call>& calls);

@@ -181,30 +181,40 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   if (tool_prior_on)
     for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
   // Per tool, the bias its name gets: name_weight times its lexical score, and sole_weight more
-  // where it is the only tool that shares a word with the query.
-  std::vector<float> name_gain;
+  // where it is the only tool that shares a word with the query. Row 0 is the first call's;
+  // with rest_scores, row 1 + t is for a call after one to tool t.
+  std::vector<std::vector<float>> name_gain;
   float max_name_gain = 0.0f;
-  if (tool_prior_on) {
-    const std::vector<float>& sc = *spec.tool_scores;
+  const auto gains = [&](const std::vector<float>& sc) {
+    std::vector<float> g;
     size_t matching = 0, sole = 0;
     for (size_t i = 0; i < sc.size(); ++i) {
-      name_gain.push_back(spec.name_weight * sc[i]);
+      g.push_back(spec.name_weight * sc[i]);
       if (sc[i] > 0.0f) ++matching, sole = i;
     }
-    if (matching == 1 && spec.name_weight > 0.0f) name_gain[sole] += spec.sole_weight;
-    for (float g : name_gain) max_name_gain = std::max(max_name_gain, g);
+    if (matching == 1 && spec.name_weight > 0.0f) g[sole] += spec.sole_weight;
+    for (float v : g) max_name_gain = std::max(max_name_gain, v);
+    name_gain.push_back(std::move(g));
+  };
+  const bool rest_on = tool_prior_on && spec.rest_scores && spec.rest_scores->size() == spec.tools->size();
+  if (tool_prior_on) {
+    gains(*spec.tool_scores);
+    if (rest_on)
+      for (const std::vector<float>& row : *spec.rest_scores) gains(row.size() == spec.tools->size() ? row : *spec.tool_scores);
   }
   auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     if (after.done() && before.before_first_call()) return spec.call_weight * (spec.call_margin - max_score);  // "[]"
+    const int prev = before.names_chosen() > 0 ? before.tool_index() : -1;
+    const std::vector<float>& g = name_gain[rest_on && prev >= 0 ? 1 + static_cast<size_t>(prev) : 0];
     if (after.in_name()) {  // the best of the names this prefix leaves
       const std::string_view p = after.name_prefix();
       float best = -std::numeric_limits<float>::infinity();
-      for (size_t i = 0; i < name_gain.size(); ++i)
-        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, name_gain[i]);
+      for (size_t i = 0; i < g.size(); ++i)
+        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, g[i]);
       return std::isfinite(best) ? best : 0.0f;
     }
     if (after.names_chosen() > before.names_chosen() && after.tool_index() >= 0)
-      return name_gain[static_cast<size_t>(after.tool_index())];
+      return g[static_cast<size_t>(after.tool_index())];
     return 0.0f;
   };
   // The copy prior: 0 for a token that makes the string value being written stop being a

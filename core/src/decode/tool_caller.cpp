@@ -412,9 +412,12 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   const float prior_name = options.tool_prior_name >= 0 ? options.tool_prior_name : c.tool_prior_name;
   const float prior_call = options.tool_prior_call >= 0 ? options.tool_prior_call : c.tool_prior_call;
   std::vector<float> tool_scores;
+  std::vector<std::vector<float>> rest_scores;
   if (options.constrained && (prior_name > 0 || prior_call > 0)) {
     tool_scores = lexical_tool_scores(query, set);
     spec.tool_scores = &tool_scores;
+    rest_scores = rest_tool_scores(query, set);
+    spec.rest_scores = &rest_scores;
     spec.name_weight = prior_name;
     spec.call_weight = prior_call;
     spec.call_margin = options.tool_prior_margin >= 0 ? options.tool_prior_margin : c.tool_prior_margin;
@@ -462,7 +465,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   auto calls = parse_calls(r.raw, set);
   if (calls.ok()) {
     r.calls = calls.take();
-    for (Call& call : r.calls) trim_value_edges(&call.arguments);
+    for (Call& call : r.calls) trim_free_text(&call, set);
     if (!kept.empty())
       for (Call& call : r.calls) call.tool_index = kept[call.tool_index];
     // A call the budget cut off was finished by the grammar with placeholder values: it is

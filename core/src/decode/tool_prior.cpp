@@ -74,15 +74,24 @@ std::vector<std::string> prior_words(std::string_view text) {
   return out;
 }
 
-std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set) {
+namespace {
+
+// The lexical prior's parts for a query: per tool and distinct query word, how well the word
+// matches the tool (match), and per word its weight 1 + ln(n / df) (0 where no tool matches).
+struct WordMatches {
+  std::vector<std::vector<float>> match;
+  std::vector<float> weight;
+};
+
+WordMatches word_matches(std::string_view query, const ToolSet& set) {
   const size_t n = set.tools.size();
-  std::vector<float> scores(n, 0.0f);
-  if (n == 0) return scores;
+  WordMatches out;
+  out.match.assign(n, {});
   std::vector<std::string> qv;
   add_words(query, &qv);
   std::sort(qv.begin(), qv.end());
   qv.erase(std::unique(qv.begin(), qv.end()), qv.end());
-  if (qv.empty()) return scores;
+  if (n == 0 || qv.empty()) return out;
   // Per tool and query word: the best match among the tool's words (1 the same word, 0.8 one
   // a prefix of the other of at least 4 letters: "calori" and "calorie", "count" and
   // "countdown"), doubled when that word is in the name.
@@ -107,11 +116,32 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
       if (best > 0) ++df[k];
     }
   }
-  for (size_t i = 0; i < n; ++i)
-    for (size_t k = 0; k < qv.size(); ++k)
-      if (match[i][k] > 0)
-        scores[i] += match[i][k] * (1.0f + std::log(static_cast<float>(n) / static_cast<float>(df[k])));
+  out.weight.assign(qv.size(), 0.0f);
+  for (size_t k = 0; k < qv.size(); ++k)
+    if (df[k] > 0) out.weight[k] = 1.0f + std::log(static_cast<float>(n) / static_cast<float>(df[k]));
+  out.match = std::move(match);
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set) {
+  const WordMatches m = word_matches(query, set);
+  std::vector<float> scores(set.tools.size(), 0.0f);
+  for (size_t i = 0; i < m.match.size(); ++i)
+    for (size_t k = 0; k < m.weight.size(); ++k) scores[i] += m.match[i][k] * m.weight[k];
   return scores;
+}
+
+std::vector<std::vector<float>> rest_tool_scores(std::string_view query, const ToolSet& set) {
+  const WordMatches m = word_matches(query, set);
+  const size_t n = set.tools.size();
+  std::vector<std::vector<float>> rest(n, std::vector<float>(n, 0.0f));
+  for (size_t t = 0; t < n; ++t)
+    for (size_t k = 0; k < m.weight.size(); ++k)
+      if (m.match[t][k] == 0.0f)
+        for (size_t i = 0; i < n; ++i) rest[t][i] += m.match[i][k] * m.weight[k];
+  return rest;
 }
 
 std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set) {

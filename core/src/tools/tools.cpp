@@ -406,16 +406,31 @@ Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSe
   return calls;
 }
 
-void trim_value_edges(nlohmann::ordered_json* value) {
-  if (value->is_string()) {
-    const std::string& s = value->get_ref<const std::string&>();
+void trim_free_text(Call* call, const ToolSet& tools) {
+  if (call->tool_index >= tools.tools.size() || !call->arguments.is_object()) return;
+  const auto trim = [](nlohmann::ordered_json* v) {
+    if (!v->is_string()) return;
+    const std::string& s = v->get_ref<const std::string&>();
     const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
     size_t b = 0, e = s.size();
     while (b < e && space(s[b])) ++b;
     while (e > b && space(s[e - 1])) --e;
-    if (b != 0 || e != s.size()) *value = s.substr(b, e - b);
-  } else if (value->is_array() || value->is_object()) {
-    for (auto& item : *value) trim_value_edges(&item);
+    if (b != 0 || e != s.size()) *v = s.substr(b, e - b);
+  };
+  for (const ToolParam& p : tools.tools[call->tool_index].params) {
+    auto it = call->arguments.find(p.name);
+    if (it == call->arguments.end() || !p.enum_values.empty()) continue;
+    if (p.type == "string") {
+      trim(&*it);
+    } else if (p.type == "array" && it->is_array()) {
+      const auto fixed_items = [](const nlohmann::ordered_json& spec) {  // items with an enum or const
+        if (!spec.is_object() || !spec.contains("items")) return false;
+        const nlohmann::ordered_json& items = spec["items"];
+        return items.is_object() && (items.contains("enum") || items.contains("const"));
+      };
+      if (fixed_items(p.schema) || fixed_items(p.source)) continue;
+      for (auto& item : *it) trim(&item);
+    }
   }
 }
 
