@@ -120,13 +120,13 @@ def main():
     rc, out, err = run(cli, "bench", "--model", cat, "--max-tokens", "0")
     check(rc == 2 and "--max-tokens" in err, "bench --max-tokens 0: a usage error")
     # Sparse logits and the priors' flags: the same answer with all logits; bad values refused.
-    q = ["--query", "weather in Paris?", "--tools", tools, "--tool-prior", "1,4,1", "--copy-prior", "2"]
+    q = ["--query", "weather in Paris?", "--tools", tools, "--tool-prior", "1,4,1,3", "--copy-prior", "2"]
     rc, a, _ = run(cli, "run", "--model", cat, *q)
     rc2, b, _ = run(cli, "run", "--model", cat, *q, "--full-logits")
     ra, rb = (json.loads(a), json.loads(b)) if rc == 0 and rc2 == 0 else ({}, {})
     check(rc == 0 and rc2 == 0 and ra["raw"] == rb["raw"] and rb["tokens"]["sparse"] == 0,
           "run --full-logits: the same answer, no sparse steps (%s sparse without)" % ra.get("tokens", {}).get("sparse"))
-    for bad in ("1,4,1,1", "1,,2", "1,4,-1", "x"):
+    for bad in ("1,4,1,1,1", "1,,2", "1,4,-1", "1,4,1,-3", "1,4,1,", "x"):
         rc, out, err = run(cli, "run", "--model", cat, "--query", "x", "--tools", tools, "--tool-prior", bad)
         check(rc == 2 and "--tool-prior" in err, "run --tool-prior %s: a usage error" % bad)
 
