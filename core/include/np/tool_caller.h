@@ -89,7 +89,7 @@ struct CallTimings {
 };
 
 struct CallResult {
-  std::vector<Call> calls;      // with the caller's tool names; string values without edge spaces
+  std::vector<Call> calls;      // with the caller's tool names; free-text values trimmed (trim_free_text)
   std::string raw;              // the answer text the model wrote (leading <tool_call> dropped)
   bool valid = true;            // raw parsed as an answer (always true when constrained)
   std::string error;            // why raw did not parse (unconstrained decoding only)

@@ -221,9 +221,10 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // piece of the query as the query writes it (letter case too) that begins at a word's start
   // (once the value closes, one that also ends at a word's end; an empty one is no piece), or
   // the number being written stop being the start of one of the query's numbers (all of one
-  // once it ends; number words count); copy_weight for every other token, those that touch no value included (so a token
-  // that stops before a value does not lose to one that runs into it). A query with no number
-  // grounds none: a token that commits the answer to a number gets no bonus (copy_bias).
+  // once it ends; number words count); copy_weight for every other token, those that touch no
+  // value included (so a token that stops before a value does not lose to one that runs into
+  // it). A query with no number grounds none: a token that commits the answer to a number gets
+  // no bonus (copy_bias).
   std::string source_folded(spec.copy_source);
   for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
