@@ -35,14 +35,15 @@ const np::Tokenizer& tokenizer() {
 // small seeded noise to everything else. Once the grammar steers away from the target, the
 // script keeps asking for EOS, so the noise decides (any allowed token must do).
 struct Script {
-  explicit Script(std::string t) : target(std::move(t)) {}
+  explicit Script(std::string t, const np::Tokenizer* k = &tokenizer()) : target(std::move(t)), tok_(k) {}
   std::string target;
+  const np::Tokenizer* tok_;
   std::string written;
   bool diverged = false;
   std::mt19937 rng{42};
 
   np::Status step(int32_t token, float* logits) {
-    const np::Tokenizer& tok = tokenizer();
+    const np::Tokenizer& tok = *tok_;
     std::vector<float> scratch;  // jump-forward feeds tokens without asking for logits
     if (!logits) {
       scratch.resize(static_cast<size_t>(tok.vocab_size()));
@@ -101,7 +102,7 @@ std::vector<np::GrammarTool> grammar_of(const np::ToolSet& set) {
 
 // The script decoded under `spec` (its tokenizer set here).
 np::DecodeOutput decode_spec(Script& s, np::DecodeSpec spec) {
-  spec.tokenizer = &tokenizer();
+  spec.tokenizer = s.tok_;
   np::DecodeOutput out;
   REQUIRE(np::greedy_decode(spec, [&](int32_t t, float* l) { return s.step(t, l); }, &out).ok());
   return out;
@@ -625,6 +626,66 @@ TEST_CASE("the copy prior wants whole words: a value may not start or, once clos
       }
       CHECK(whole);
       CHECK(r.out.prior_overrides >= 1);
+    }
+  }
+}
+
+TEST_CASE("the copy prior reads a value closed by the token that opens the next (`\",\"` in an array)", "[decode]") {
+  // The synthetic vocabulary plus the piece `","`, which real vocabularies have: one token
+  // that closes an array's string and opens the next must not carry a cut word out.
+  static const np::Tokenizer joined = [] {
+    const np::Tokenizer& base = tokenizer();
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<np::TokenType> types;
+    for (int32_t i = 0; i < base.vocab_size(); ++i) {
+      pieces.push_back(base.piece(i));
+      scores.push_back(base.score(i));
+      types.push_back(base.type(i));
+    }
+    pieces.push_back("\",\"");
+    scores.push_back(-1e4f);
+    types.push_back(np::TokenType::kNormal);
+    return np::Tokenizer::from_pieces(std::move(pieces), std::move(scores), std::move(types), base.config()).take();
+  }();
+  REQUIRE(joined.piece_to_id("\",\"") >= 0);
+  auto parsed = np::parse_tools(R"([{"name":"add_steps","description":"Add steps to a reminder","parameters":{
+      "type":"object","properties":{"steps":{"type":"array","items":{"type":"string"}}},"required":["steps"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto tools = np::grammar_tools(set);
+  const std::string source = "under email the landlord, add book a slot and call Mom";
+  for (const float weight : {0.0f, 20.0f}) {
+    INFO("copy weight " << weight);
+    Script s{"<tool_call> [{\"name\":\"add_steps\",\"arguments\":{\"steps\":[\"lan\",\"book a slot\"]}}]", &joined};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.copy_source = source;
+    spec.copy_weight = weight;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    const nlohmann::json& steps = calls.value()[0].arguments["steps"];
+    REQUIRE(steps.is_array());
+    REQUIRE(steps.size() >= 1);
+    if (weight == 0.0f) {
+      CHECK(steps[0] == "lan");
+      CHECK(out.text.find("\"lan\",\"") != std::string::npos);
+      continue;
+    }
+    CHECK(steps[0] != "lan");  // a cut word ("landlord") is no piece, closed by `","` or by `"`
+    for (const auto& item : steps) {
+      const std::string v = item.get<std::string>();
+      bool whole = false;
+      for (size_t at = source.find(v); at != std::string::npos && !whole; at = source.find(v, at + 1)) {
+        const size_t end = at + v.size();
+        whole = (at == 0 || !std::isalnum(static_cast<unsigned char>(source[at - 1]))) &&
+                (end == source.size() || !std::isalnum(static_cast<unsigned char>(source[end])));
+      }
+      CHECK((v.empty() || whole));
     }
   }
 }

@@ -185,12 +185,18 @@ int CallGrammar::num_byte(uint8_t c) {
   return 1;
 }
 
+void CallGrammar::open_value_string() {
+  prev_value_str_.swap(value_str_);
+  value_str_.clear();
+  ++value_strings_;
+}
+
 void CallGrammar::json_end_value() { j_ = stack_.empty() ? J::kIdle : J::kAfterItem; }
 
 int CallGrammar::feed_json(uint8_t c) {
   switch (j_) {
     case J::kValueStart:
-      if (c == '"') { j_ = J::kString; str_is_key_ = false; value_str_.clear(); ++value_strings_; return 1; }
+      if (c == '"') { j_ = J::kString; str_is_key_ = false; open_value_string(); return 1; }
       if (c == '-' || is_digit(c)) {  // a number: its text kept for number_string()
         num_str_.assign(1, static_cast<char>(c));
         ++value_numbers_;
@@ -450,8 +456,7 @@ bool CallGrammar::begin_typed_value(const GrammarParam* node, uint8_t c) {
       if (c != '"') return false;
       j_ = J::kString;
       str_is_key_ = false;
-      value_str_.clear();
-      ++value_strings_;
+      open_value_string();
       st_ = St::kInValue;
       return true;
     case ValueKind::kInteger:

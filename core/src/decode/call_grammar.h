@@ -107,6 +107,9 @@ class CallGrammar {
     return st_ == St::kInValue && !str_is_key_ && (j_ == J::kString || j_ == J::kEscape || j_ == J::kHex || j_ == J::kUtf8);
   }
   const std::string& value_string() const { return value_str_; }
+  // The string value before the last one opened, as it closed: where one token closes a value
+  // and opens the next (`","` between an array's strings), the closed one is read here.
+  const std::string& previous_value_string() const { return prev_value_str_; }
   // The same for numbers: inside one now, its text so far (kept until the next opens), and
   // how many have opened.
   bool in_value_number() const { return st_ == St::kInValue && j_ == J::kNumber; }
@@ -174,6 +177,7 @@ class CallGrammar {
   int num_byte(uint8_t c);  // a byte taken inside a number: kept in num_str_; returns 1
   bool json_value_finished() const { return j_ == J::kIdle; }
   void json_end_value();  // a value inside the machine ended: pop to the container state
+  void open_value_string();  // a string value opens: the last one becomes the previous one
   std::string json_completion() const;
 
   // A typed object or array being written (nested inside a parameter's value).
@@ -205,6 +209,7 @@ class CallGrammar {
   int tool_ = -1;                  // index of the chosen tool in this call
   int names_chosen_ = 0;           // names closed so far
   std::string value_str_;          // the last string value's bytes (in_value_string)
+  std::string prev_value_str_;     // the one before it (previous_value_string)
   std::string num_str_;            // the last number's text (in_value_number)
   int value_numbers_ = 0;
   int value_strings_ = 0;

@@ -285,10 +285,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // (and, where the value has no content word yet, on to the query's next one) at every place
   // the value occurs: only where each place leads to an echo does the value lose, so the
   // prior acts on the token that starts the word.
-  auto echo_bias = [&](const CallGrammar& after) -> float {
+  auto echo_bias = [&](const CallGrammar& after, bool open) -> float {
     if (!echo_on || after.tool_index() < 0) return 0.0f;
     const std::vector<std::string>& words = (*spec.tool_words)[static_cast<size_t>(after.tool_index())];
-    const bool open = after.in_value_string();
     const auto content = [](const std::string& w) { return w.size() >= 3 && !is_function_word(w); };
     bool only_function_words = true, any_word = false, any_content = false;
     const size_t n = folded.size();
@@ -335,26 +334,35 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     }
     return places.empty() ? 0.0f : -spec.echo_weight;
   };
+  // The copy and echo priors' part for a string value (`value`, as written; `closed` once its
+  // quote is written) of the call `after` writes.
+  auto string_bias = [&](const std::string& value, bool closed, const CallGrammar& after) -> float {
+    folded = value;
+    for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    places.clear();
+    // A piece as the query writes it (letter case too); an empty value, closed, is none.
+    const size_t first = closed && folded.empty() ? std::string::npos : source_folded.find(folded);
+    for (size_t at = first; at != std::string::npos; at = source_folded.find(folded, at + 1)) {
+      if (whole_piece(at, folded.size(), closed) && spec.copy_source.compare(at, folded.size(), value) == 0)
+        places.push_back(at);
+      if (!echo_on && !places.empty()) break;
+    }
+    // A value that left the query loses the echo prior's weight too (else, where every piece
+    // of the query echoes the tool, it would win).
+    if (places.empty()) return echo_on ? -spec.echo_weight : 0.0f;
+    return spec.copy_weight + echo_bias(after, !closed);
+  };
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     // A query without numbers grounds no number: a token that commits the answer to one (a
     // key only numbers can follow, or the number itself) gets no bonus.
     if (source_numbers.empty() && after.number_ahead()) return 0.0f;
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
-      folded = after.value_string();
-      for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      const bool closed = !after.in_value_string();
-      places.clear();
-      // A piece as the query writes it (letter case too); an empty value, closed, is none.
-      const size_t first = closed && folded.empty() ? std::string::npos : source_folded.find(folded);
-      for (size_t at = first; at != std::string::npos; at = source_folded.find(folded, at + 1)) {
-        if (whole_piece(at, folded.size(), closed) && spec.copy_source.compare(at, folded.size(), after.value_string()) == 0)
-          places.push_back(at);
-        if (!echo_on && !places.empty()) break;
-      }
-      // A value that left the query loses the echo prior's weight too (else, where every piece
-      // of the query echoes the tool, it would win).
-      if (places.empty()) return echo_on ? -spec.echo_weight : 0.0f;
-      return spec.copy_weight + echo_bias(after);
+      const float bias = string_bias(after.value_string(), !after.in_value_string(), after);
+      // A token that closes one value and opens the next (`","` between an array's strings):
+      // the closed one must be a piece too.
+      if (before.in_value_string() && after.value_strings() > before.value_strings())
+        return std::min(bias, string_bias(after.previous_value_string(), true, after));
+      return bias;
     }
     if (before.in_literal() || after.value_literals() != before.value_literals()) {
       // An enum value: where the query names some of the literals (string ones, a whole-word
