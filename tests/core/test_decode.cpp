@@ -570,12 +570,15 @@ TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice"
   CHECK(near(s[1], 1 + std::log(2.0)));
   // The rest of a request once a call to a tool is written: the scores over the words that
   // tool does not match (each word weighs what it weighs in the whole query).
-  const std::vector<std::vector<float>> rest = np::rest_tool_scores("weather in the city, and set an alarm", set.value());
+  std::vector<std::vector<float>> rest;
+  const std::vector<float> all = np::lexical_tool_scores("weather in the city, and set an alarm", set.value(), &rest);
+  CHECK(all == np::lexical_tool_scores("weather in the city, and set an alarm", set.value()));
   REQUIRE(rest.size() == 3);
   CHECK(rest[0] == np::lexical_tool_scores("set an alarm", set.value()));  // getWeather matched weather and city
   CHECK(rest[1] == np::lexical_tool_scores("weather", set.value()));       // set_alarm matched set, alarm and city
   CHECK(rest[2] == np::lexical_tool_scores("weather in the city, and set an alarm", set.value()));  // calorie_lookup none
-  CHECK(np::rest_tool_scores("hello", np::ToolSet{}).empty());
+  CHECK(np::lexical_tool_scores("hello", np::ToolSet{}, &rest).empty());
+  CHECK(rest.empty());
   // Nothing shared, an empty list: zeros, no error.
   CHECK(np::lexical_tool_scores("hello there", set.value()) == std::vector<float>{0, 0, 0});
   CHECK(np::lexical_tool_scores("", set.value()) == std::vector<float>{0, 0, 0});

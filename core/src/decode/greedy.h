@@ -51,8 +51,8 @@ struct DecodeSpec {
   // are of tools they never saw, then needs that many more logits to call it). 0: off.
   float sole_weight = 0.0f;
   // For the names of calls after the first (null: tool_scores again): per tool t, one score
-  // per tool over the query words t does not match (tool_prior.h, rest_tool_scores); the row
-  // of the call before is used.
+  // per tool over the query words t does not match (tool_prior.h, lexical_tool_scores's
+  // `rest`); the row of the call before is used.
   const std::vector<std::vector<float>>* rest_scores = nullptr;
   // Copy prior, constrained only: where a value may be written, every allowed token gains
   // copy_weight except those that make a string value stop being a piece of `copy_source` (the

@@ -414,9 +414,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   std::vector<float> tool_scores;
   std::vector<std::vector<float>> rest_scores;
   if (options.constrained && (prior_name > 0 || prior_call > 0)) {
-    tool_scores = lexical_tool_scores(query, set);
+    tool_scores = lexical_tool_scores(query, set, &rest_scores);
     spec.tool_scores = &tool_scores;
-    rest_scores = rest_tool_scores(query, set);
     spec.rest_scores = &rest_scores;
     spec.name_weight = prior_name;
     spec.call_weight = prior_call;

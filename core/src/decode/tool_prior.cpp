@@ -125,23 +125,21 @@ WordMatches word_matches(std::string_view query, const ToolSet& set) {
 
 }  // namespace
 
-std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set) {
-  const WordMatches m = word_matches(query, set);
-  std::vector<float> scores(set.tools.size(), 0.0f);
-  for (size_t i = 0; i < m.match.size(); ++i)
-    for (size_t k = 0; k < m.weight.size(); ++k) scores[i] += m.match[i][k] * m.weight[k];
-  return scores;
-}
-
-std::vector<std::vector<float>> rest_tool_scores(std::string_view query, const ToolSet& set) {
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set,
+                                       std::vector<std::vector<float>>* rest) {
   const WordMatches m = word_matches(query, set);
   const size_t n = set.tools.size();
-  std::vector<std::vector<float>> rest(n, std::vector<float>(n, 0.0f));
-  for (size_t t = 0; t < n; ++t)
-    for (size_t k = 0; k < m.weight.size(); ++k)
-      if (m.match[t][k] == 0.0f)
-        for (size_t i = 0; i < n; ++i) rest[t][i] += m.match[i][k] * m.weight[k];
-  return rest;
+  std::vector<float> scores(n, 0.0f);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < m.weight.size(); ++k) scores[i] += m.match[i][k] * m.weight[k];
+  if (rest) {
+    rest->assign(n, std::vector<float>(n, 0.0f));
+    for (size_t t = 0; t < n; ++t)
+      for (size_t k = 0; k < m.weight.size(); ++k)
+        if (m.match[t][k] == 0.0f)
+          for (size_t i = 0; i < n; ++i) (*rest)[t][i] += m.match[i][k] * m.weight[k];
+  }
+  return scores;
 }
 
 std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set) {

@@ -29,12 +29,12 @@ std::vector<std::string> prior_words(std::string_view text);
 bool is_function_word(std::string_view w);
 
 // One score per tool of `set`, in its order; all 0 when the query shares no word with any.
-std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set);
-
-// Per tool t of `set` (row t): the scores lexical_tool_scores gives over only the query words
-// t does not match: what the rest of a request says once a call to t is written ("feed the
-// cat, and any leaks?" after feed_pet_now: report_leak_sensor scores, feed_pet_now not).
-std::vector<std::vector<float>> rest_tool_scores(std::string_view query, const ToolSet& set);
+// With `rest`, also per tool t of `set` (row t): the scores over only the query words t does
+// not match, from the same pass: what the rest of a request says once a call to t is written
+// ("feed the cat, and any leaks?" after feed_pet_now: report_leak_sensor scores, feed_pet_now
+// not).
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set,
+                                       std::vector<std::vector<float>>* rest = nullptr);
 
 // The echo prior (docs/engine.md, "Echo prior"): per tool of `set`, the words of its name and
 // description as prior_words reads them. A string value whose first word is one of them
