@@ -813,6 +813,51 @@ TEST_CASE("the copy prior keeps numbers the query's numbers, signs included", "[
   }
 }
 
+TEST_CASE("the copy prior's unit rule: a number goes where the word after it names the parameter", "[decode]") {
+  auto parsed = np::parse_tools(R"([{"name":"plan_race","description":"Training plan for a race","parameters":{
+      "type":"object","properties":{
+        "weeks_out":{"type":"integer","description":"Weeks until the race."},
+        "distance":{"type":"integer","description":"Race length in km."},
+        "note":{"type":"string","description":"Anything else."}},"required":["weeks_out","distance"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto tools = np::grammar_tools(set);
+  const auto words = np::tool_param_words(set);
+  REQUIRE(words.size() == 1);
+  REQUIRE(words[0].size() == 3);
+  CHECK(words[0][0] == std::vector<std::string>{"week", "week", "until", "race"});  // "out": a function word
+  struct Case {
+    const char* query;
+    bool rule;       // param_words given
+    int weeks, distance;  // what comes out (the script wants weeks_out 8, distance 6); -1: not 6
+  };
+  for (const Case& c : {Case{"6 weeks to get ready for 8 km", true, 6, 8},
+                        Case{"6 weeks to get ready for 8 km", false, 8, 6},
+                        Case{"a 8-km race in 6-week time", true, 6, 8},
+                        Case{"6 people, 8 dogs", true, 8, 6},      // no parameter names the words: as the model wants
+                        Case{"for 6 weeks, at 8:30", true, 6, -1}}) {  // "8:30" has no unit; 6 weeks is weeks_out's
+    INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));
+    Script s{"<tool_call> [{\"name\":\"plan_race\",\"arguments\":{\"weeks_out\":8,\"distance\":6}}]"};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.copy_source = c.query;
+    spec.copy_weight = 20.0f;
+    if (c.rule) spec.param_words = &words;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    const nlohmann::json& args = calls.value()[0].arguments;
+    REQUIRE(args.contains("weeks_out"));
+    CHECK(args["weeks_out"] == c.weeks);
+    REQUIRE(args.contains("distance"));
+    if (c.distance >= 0) CHECK(args["distance"] == c.distance);
+    else CHECK(args["distance"] != 6);
+  }
+}
+
 TEST_CASE("the copy prior: number words ground numbers; without any number in the query an optional number key is left out", "[decode]") {
   const np::ToolSet set = tool_set();
   struct Case {

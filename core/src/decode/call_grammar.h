@@ -101,6 +101,8 @@ class CallGrammar {
   // Names closed so far, and the index (in the tool list) of the last one (-1 before any).
   int names_chosen() const { return names_chosen_; }
   int tool_index() const { return tool_; }
+  // The parameter (index in the chosen tool's) whose key was written last (-1 before any).
+  int param_index() const { return param_; }
   // Inside a string value (not a key): true; its bytes so far as written (JSON escapes
   // undecoded) stay readable through value_string() until the next string value opens.
   bool in_value_string() const {

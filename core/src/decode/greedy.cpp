@@ -228,6 +228,20 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   std::string source_folded(spec.copy_source);
   for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
+  // Per source number, the word that follows it (the unit rule, DecodeSpec::param_words): the
+  // letter run right after it or after one space or '-' ("6 weeks", "21.1 km", "10-minute";
+  // none for "10:45"), as prior_words reads it (two letters or more, not a function word).
+  std::vector<std::vector<std::string>> source_units;
+  const auto units_after = [&](size_t j) {
+    std::vector<std::string> words;
+    if (!spec.param_words) return words;
+    const std::string_view q = spec.copy_source;
+    const auto alpha = [&](size_t k) { return k < q.size() && std::isalpha(static_cast<unsigned char>(q[k])); };
+    if (j < q.size() && (q[j] == ' ' || q[j] == '-')) ++j;
+    size_t e = j;
+    while (alpha(e)) ++e;
+    return prior_words(q.substr(j, e - j));
+  };
   for (size_t i = 0; i < spec.copy_source.size();) {
     const auto digit = [&](size_t j) { return j < spec.copy_source.size() && spec.copy_source[j] >= '0' && spec.copy_source[j] <= '9'; };
     if (!digit(i)) {
@@ -239,7 +253,11 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (j + 1 < spec.copy_source.size() && spec.copy_source[j] == '.' && digit(j + 1))
       for (++j; digit(j); ++j) {}
     source_numbers.emplace_back(spec.copy_source.substr(i, j - i));
-    if (i > 0 && spec.copy_source[i - 1] == '-') source_numbers.push_back("-" + source_numbers.back());  // "-20" too
+    source_units.push_back(units_after(j));
+    if (i > 0 && spec.copy_source[i - 1] == '-') {  // "-20" too
+      source_numbers.push_back("-" + source_numbers.back());
+      source_units.push_back(source_units.back());
+    }
     i = j;
   }
   // Number words count as their numbers ("for two people" -> 2).
@@ -259,7 +277,10 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
         continue;
       }
       for (const auto& [word, value] : kNumberWords)
-        if (w == word) source_numbers.push_back(std::to_string(value));
+        if (w == word) {
+          source_numbers.push_back(std::to_string(value));
+          source_units.push_back(units_after(i));
+        }
       w.clear();
     }
   }
@@ -334,6 +355,28 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     }
     return places.empty() ? 0.0f : -spec.echo_weight;
   };
+  // The unit rule's part for a number of the query followed by `units`, written as the value of
+  // the parameter `after` last keyed: +unit_weight where the parameter's words hold one of the
+  // units, -unit_weight where they do not and another number parameter's of the tool do.
+  const float unit_weight = spec.copy_weight;
+  const auto unit_bias = [&](const std::vector<std::string>& units, const CallGrammar& after) -> float {
+    const int t = after.tool_index(), p = after.param_index();
+    if (!spec.param_words || units.empty() || t < 0 || p < 0 || static_cast<size_t>(t) >= spec.param_words->size())
+      return 0.0f;
+    const std::vector<std::vector<std::string>>& params = (*spec.param_words)[static_cast<size_t>(t)];
+    const auto holds = [&](size_t q) {
+      for (const std::string& u : units)
+        if (echoes_tool_word(u, params[q])) return true;
+      return false;
+    };
+    if (static_cast<size_t>(p) >= params.size()) return 0.0f;
+    if (holds(static_cast<size_t>(p))) return unit_weight;
+    const std::vector<GrammarParam>& kinds = (*spec.tools)[static_cast<size_t>(t)].params;
+    for (size_t q = 0; q < params.size() && q < kinds.size(); ++q)
+      if (q != static_cast<size_t>(p) && (kinds[q].kind == ValueKind::kInteger || kinds[q].kind == ValueKind::kNumber) && holds(q))
+        return -unit_weight;
+    return 0.0f;
+  };
   // The copy and echo priors' part for a string value (`value`, as written; `closed` once its
   // quote is written) of the call `after` writes.
   auto string_bias = [&](const std::string& value, bool closed, const CallGrammar& after) -> float {
@@ -385,9 +428,13 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (!source_numbers.empty() && (before.in_value_number() || after.value_numbers() != before.value_numbers())) {
       const std::string& num = after.number_string();
       const bool open = after.in_value_number();
-      for (const std::string& s : source_numbers)
-        if (open ? s.compare(0, num.size(), num) == 0 && num.size() <= s.size() : s == num) return spec.copy_weight;
-      return 0.0f;
+      float best = -std::numeric_limits<float>::infinity();
+      for (size_t k = 0; k < source_numbers.size(); ++k) {
+        const std::string& s = source_numbers[k];
+        if (open ? s.compare(0, num.size(), num) == 0 && num.size() <= s.size() : s == num)
+          best = std::max(best, spec.copy_weight + unit_bias(source_units[k], after));
+      }
+      return std::isfinite(best) ? best : 0.0f;
     }
     return spec.copy_weight;  // no value touched: nothing left the query (`":` ties with `":2`)
   };
@@ -546,7 +593,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
                              std::max({0.0f, max_name_gain, spec.call_weight * (spec.call_margin - max_score)}),
                              false, &plain);
       else
-        next = biased_choice(out->ids.empty(), spec.copy_weight, true, &plain);
+        next = biased_choice(out->ids.empty(), spec.copy_weight + unit_weight, true, &plain);
       if (next < 0) break;
       if (next != plain) ++out->prior_overrides;
     } else if (spec.constrained) {

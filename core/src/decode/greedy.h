@@ -67,6 +67,12 @@ struct DecodeSpec {
   // every place it occurs the word must be an echo). null or 0: off.
   const std::vector<std::vector<std::string>>* tool_words = nullptr;
   float echo_weight = 0.0f;
+  // The copy prior's unit rule (needs copy_source; null: off): per tool of `tools`, per
+  // parameter, its words (tool_prior.h, tool_param_words). A number of the query followed by
+  // a word ("6 weeks", "8 km") gains copy_weight more as the value of a parameter whose words
+  // hold that word, and loses as much in one whose words do not where another number
+  // parameter's of the tool do ("6 weeks ... 8 km": weeks_out 6, not 8).
+  const std::vector<std::vector<std::vector<std::string>>>* param_words = nullptr;
   std::function<bool(int32_t id, const std::string& text)> on_token;
   // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): at a step after the
   // answer's first call began and outside a string value, where walking `trie` finds at most

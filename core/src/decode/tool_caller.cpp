@@ -425,9 +425,12 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
   const float echo = options.echo_prior >= 0 ? options.echo_prior : c.echo_prior;
   std::vector<std::vector<std::string>> tool_words;
+  std::vector<std::vector<std::vector<std::string>>> param_words;
   if (options.constrained && (copy > 0 || echo > 0)) {
     spec.copy_source = query;
     spec.copy_weight = copy;
+    param_words = tool_param_words(set);
+    spec.param_words = &param_words;
   }
   if (options.constrained && echo > 0) {
     tool_words = tool_echo_words(set);

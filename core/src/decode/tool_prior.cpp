@@ -151,6 +151,17 @@ std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set) {
   return out;
 }
 
+std::vector<std::vector<std::vector<std::string>>> tool_param_words(const ToolSet& set) {
+  std::vector<std::vector<std::vector<std::string>>> out(set.tools.size());
+  for (size_t i = 0; i < set.tools.size(); ++i)
+    for (const ToolParam& p : set.tools[i].params) {
+      out[i].emplace_back();
+      add_words(p.name, &out[i].back());
+      add_words(p.description, &out[i].back());
+    }
+  return out;
+}
+
 bool echoes_tool_word(std::string_view word, const std::vector<std::string>& tool_words) {
   if (word.size() < 3 || is_function_word(word)) return false;
   const std::string w = stem(std::string(word));

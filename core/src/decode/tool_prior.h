@@ -41,6 +41,11 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
 // echoes the request's words that chose the tool rather than the argument ("cook pho in the
 // air fryer" -> `dish: "fryer"` for `air_fryer_cook`).
 std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set);
+// The copy prior's unit rule (docs/engine.md, "Copy prior"): per tool of `set`, per parameter,
+// the words of its name and description as prior_words reads them ("weeks_out", "Weeks until
+// the race." -> {"week", "out", "week", "until", "race"}).
+std::vector<std::vector<std::vector<std::string>>> tool_param_words(const ToolSet& set);
+
 // Whether `word` (lower-case letters) is an echo of `tool_words`: three letters or more, not
 // a function word, and after prior_words' stemming the same word as one of them or, four
 // letters or more, a prefix of one or one of them a prefix of it.
