@@ -359,6 +359,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // the parameter `after` last keyed: +unit_weight where the parameter's words hold one of the
   // units, -unit_weight where they do not and another number parameter's of the tool do.
   const float unit_weight = spec.copy_weight;
+  // Whether any number has a unit: else (and inside a string value) the bias is at most copy_weight,
+  // so the model's own choice is taken at once where it keeps the copy.
+  const bool units_any = std::any_of(source_units.begin(), source_units.end(), [](const auto& u) { return !u.empty(); });
   const auto unit_bias = [&](const std::vector<std::string>& units, const CallGrammar& after) -> float {
     const int t = after.tool_index(), p = after.param_index();
     if (!spec.param_words || units.empty() || t < 0 || p < 0 || static_cast<size_t>(t) >= spec.param_words->size())
@@ -593,7 +596,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
                              std::max({0.0f, max_name_gain, spec.call_weight * (spec.call_margin - max_score)}),
                              false, &plain);
       else
-        next = biased_choice(out->ids.empty(), spec.copy_weight + unit_weight, true, &plain);
+        next = biased_choice(out->ids.empty(), spec.copy_weight + (units_any && !grammar.in_value_string() ? unit_weight : 0.0f),
+                             true, &plain);
       if (next < 0) break;
       if (next != plain) ++out->prior_overrides;
     } else if (spec.constrained) {
