@@ -135,7 +135,7 @@ struct PriorRun {
   np::Call call;
 };
 PriorRun decode_with_priors(const std::string& call, const np::ToolSet& set, const std::string& source, float copy,
-                            const std::vector<std::vector<std::string>>* words = nullptr, float echo = 0.0f) {
+                            const std::vector<np::ToolWords>* words = nullptr, float echo = 0.0f) {
   const auto tools = grammar_of(set);
   Script s{"<tool_call> [" + call + "]"};
   np::DecodeSpec spec;
@@ -735,17 +735,17 @@ TEST_CASE("the copy prior picks the enum value the query names, and leaves enums
 
 TEST_CASE("the echo prior keeps a value's words off the chosen tool's own words", "[decode]") {
   const np::ToolSet set = tool_set();
-  const std::vector<std::vector<std::string>> words = np::tool_echo_words(set);
+  const std::vector<np::ToolWords> words = np::tool_words(set);
   REQUIRE(words.size() == 2);
   // getWeather, "Weather for a city": its name's and description's words, stemmed like the tool prior's.
-  CHECK(std::find(words[0].begin(), words[0].end(), "weather") != words[0].end());
-  CHECK(std::find(words[0].begin(), words[0].end(), "city") != words[0].end());
-  CHECK(np::echoes_tool_word("weathers", words[0]));  // stemmed
-  CHECK(np::echoes_tool_word("cities", words[0]) == false);  // "citi" is not "city"
-  CHECK_FALSE(np::echoes_tool_word("the", words[0]));  // a function word
-  CHECK_FALSE(np::echoes_tool_word("we", words[0]));   // under three letters
-  CHECK_FALSE(np::echoes_tool_word("london", words[0]));
-  CHECK(np::echoes_tool_word("light", words[1]));      // Lights.Set, "lights"
+  const std::vector<std::string>& weather = words[0].echo;
+  CHECK(weather == std::vector<std::string>{"city", "get", "weather"});  // sorted, each once
+  CHECK(np::echoes_tool_word("weathers", weather));  // stemmed
+  CHECK(np::echoes_tool_word("cities", weather) == false);  // "citi" is not "city"
+  CHECK_FALSE(np::echoes_tool_word("the", weather));  // a function word
+  CHECK_FALSE(np::echoes_tool_word("we", weather));   // under three letters
+  CHECK_FALSE(np::echoes_tool_word("london", weather));
+  CHECK(np::echoes_tool_word("light", words[1].echo));      // Lights.Set, "lights"
 
   // The content words of a value (three letters or more, not function words), lower-cased.
   const auto content_words = [](const std::string& v) {
@@ -785,7 +785,7 @@ TEST_CASE("the echo prior keeps a value's words off the chosen tool's own words"
       }
       const std::vector<std::string> content = content_words(value);
       CHECK_FALSE(content.empty());  // function words alone lose too
-      for (const std::string& w : content) CHECK_FALSE(np::echoes_tool_word(w, words[0]));
+      for (const std::string& w : content) CHECK_FALSE(np::echoes_tool_word(w, weather));
       CHECK(std::string(c.source).find(value) != std::string::npos);  // a piece of the query, its case kept
       CHECK(out.prior_overrides >= 1);
     }
@@ -822,13 +822,13 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
   REQUIRE(parsed.ok());
   const np::ToolSet set = parsed.take();
   const auto tools = np::grammar_tools(set);
-  const auto words = np::tool_param_words(set);
+  const auto words = np::tool_words(set);
   REQUIRE(words.size() == 1);
-  REQUIRE(words[0].size() == 3);
-  CHECK(words[0][0] == std::vector<std::string>{"week", "week", "until", "race"});  // "out": a function word
+  REQUIRE(words[0].params.size() == 3);
+  CHECK(words[0].params[0] == std::vector<std::string>{"race", "until", "week"});  // "out": a function word; sorted, each once
   struct Case {
     const char* query;
-    bool rule;       // param_words given
+    bool rule;       // tool_words given
     int weeks, distance;  // what comes out (the script wants weeks_out 8, distance 6); -1: not 6
   };
   for (const Case& c : {Case{"6 weeks to get ready for 8 km", true, 6, 8},
@@ -843,7 +843,7 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
     spec.tools = &tools;
     spec.copy_source = c.query;
     spec.copy_weight = 20.0f;
-    if (c.rule) spec.param_words = &words;
+    if (c.rule) spec.tool_words = &words;
     const np::DecodeOutput out = decode_spec(s, spec);
     INFO(out.text);
     auto calls = np::parse_calls(out.text, set);

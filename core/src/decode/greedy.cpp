@@ -174,8 +174,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   const bool tool_prior_on = spec.constrained && spec.tool_scores && spec.tools &&
                              spec.tool_scores->size() == spec.tools->size() &&
                              (spec.name_weight != 0.0f || spec.call_weight != 0.0f);
-  const bool echo_on = spec.constrained && spec.echo_weight > 0.0f && spec.tool_words && spec.tools &&
-                       spec.tool_words->size() == spec.tools->size();
+  const bool words_on = spec.tool_words && spec.tools && spec.tool_words->size() == spec.tools->size();
+  const bool echo_on = spec.constrained && spec.echo_weight > 0.0f && words_on;
   const bool copy_prior_on = spec.constrained && (spec.copy_weight > 0.0f || echo_on);
   float max_score = 0.0f;
   if (tool_prior_on)
@@ -228,13 +228,13 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   std::string source_folded(spec.copy_source);
   for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
-  // Per source number, the word that follows it (the unit rule, DecodeSpec::param_words): the
+  // Per source number, the word that follows it (the unit rule, DecodeSpec::tool_words): the
   // letter run right after it or after one space or '-' ("6 weeks", "21.1 km", "10-minute";
   // none for "10:45"), as prior_words reads it (two letters or more, not a function word).
   std::vector<std::vector<std::string>> source_units;
   const auto units_after = [&](size_t j) {
     std::vector<std::string> words;
-    if (!spec.param_words) return words;
+    if (!words_on) return words;
     const std::string_view q = spec.copy_source;
     const auto alpha = [&](size_t k) { return k < q.size() && std::isalpha(static_cast<unsigned char>(q[k])); };
     if (j < q.size() && (q[j] == ' ' || q[j] == '-')) ++j;
@@ -308,7 +308,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // prior acts on the token that starts the word.
   auto echo_bias = [&](const CallGrammar& after, bool open) -> float {
     if (!echo_on || after.tool_index() < 0) return 0.0f;
-    const std::vector<std::string>& words = (*spec.tool_words)[static_cast<size_t>(after.tool_index())];
+    const std::vector<std::string>& words = (*spec.tool_words)[static_cast<size_t>(after.tool_index())].echo;
     const auto content = [](const std::string& w) { return w.size() >= 3 && !is_function_word(w); };
     bool only_function_words = true, any_word = false, any_content = false;
     const size_t n = folded.size();
@@ -364,9 +364,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   const bool units_any = std::any_of(source_units.begin(), source_units.end(), [](const auto& u) { return !u.empty(); });
   const auto unit_bias = [&](const std::vector<std::string>& units, const CallGrammar& after) -> float {
     const int t = after.tool_index(), p = after.param_index();
-    if (!spec.param_words || units.empty() || t < 0 || p < 0 || static_cast<size_t>(t) >= spec.param_words->size())
-      return 0.0f;
-    const std::vector<std::vector<std::string>>& params = (*spec.param_words)[static_cast<size_t>(t)];
+    if (!words_on || units.empty() || t < 0 || p < 0) return 0.0f;
+    const std::vector<std::vector<std::string>>& params = (*spec.tool_words)[static_cast<size_t>(t)].params;
     const auto holds = [&](size_t q) {
       for (const std::string& u : units)
         if (echoes_tool_word(u, params[q])) return true;

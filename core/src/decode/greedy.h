@@ -11,6 +11,7 @@
 
 #include "decode/call_grammar.h"
 #include "decode/token_trie.h"
+#include "decode/tool_prior.h"
 #include "np/status.h"
 #include "np/tokenizer.h"
 
@@ -60,19 +61,20 @@ struct DecodeSpec {
   // (the start of) one of its numbers. 0: off.
   std::string_view copy_source;
   float copy_weight = 0.0f;
-  // Echo prior, constrained only (needs copy_source): where a string value is written, the
-  // tokens that make one of its words one of the chosen tool's own words (tool_words, one list
-  // per tool of `tools`: decode/tool_prior.h, echoes_tool_word) lose echo_weight. A word the
+  // Per tool of `tools`, its words (decode/tool_prior.h, ToolWords), for the echo prior and
+  // the copy prior's unit rule below. null: both off.
+  const std::vector<ToolWords>* tool_words = nullptr;
+  // Echo prior, constrained only (needs copy_source and tool_words): where a string value is
+  // written, the tokens that make one of its words one of the chosen tool's own words
+  // (ToolWords::echo; decode/tool_prior.h, echoes_tool_word) lose echo_weight. A word the
   // value has not finished is read on in copy_source where the value so far occurs there (at
-  // every place it occurs the word must be an echo). null or 0: off.
-  const std::vector<std::vector<std::string>>* tool_words = nullptr;
+  // every place it occurs the word must be an echo). 0: off.
   float echo_weight = 0.0f;
-  // The copy prior's unit rule (needs copy_source; null: off): per tool of `tools`, per
-  // parameter, its words (tool_prior.h, tool_param_words). A number of the query followed by
-  // a word ("6 weeks", "8 km") gains copy_weight more as the value of a parameter whose words
-  // hold that word, and loses as much in one whose words do not where another number
-  // parameter's of the tool do ("6 weeks ... 8 km": weeks_out 6, not 8).
-  const std::vector<std::vector<std::vector<std::string>>>* param_words = nullptr;
+  // The copy prior's unit rule (needs copy_source and tool_words): a number of the query
+  // followed by a word ("6 weeks", "8 km") gains copy_weight more as the value of a parameter
+  // whose words (ToolWords::params) hold that word, and loses as much in one whose words do
+  // not where another number parameter's of the tool do ("6 weeks ... 8 km": weeks_out 6, not
+  // 8).
   std::function<bool(int32_t id, const std::string& text)> on_token;
   // Sparse logits (constrained only; docs/engine.md, "Sparse logits"): at a step after the
   // answer's first call began and outside a string value, where walking `trie` finds at most

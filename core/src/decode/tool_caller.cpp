@@ -233,10 +233,12 @@ std::vector<int32_t> ToolsTokenMemo::get(const std::string& json,
   return ids;
 }
 
-// A tool list as a call uses it: parsed and normalised, and its answer grammar.
+// A tool list as a call uses it: parsed and normalised, its answer grammar and its tools'
+// words as the decoding priors read them.
 struct ParsedTools {
   ToolSet set;
   std::vector<GrammarTool> grammar;
+  std::vector<ToolWords> words;
 };
 
 // The last few tool lists a ToolCaller parsed, keyed by the caller's JSON text: an app calls
@@ -256,6 +258,7 @@ class ToolsParseMemo {
     auto parsed = std::make_shared<ParsedTools>();
     parsed->set = tools.take();
     parsed->grammar = grammar_tools(parsed->set);
+    parsed->words = tool_words(parsed->set);
     std::shared_ptr<const ParsedTools> out = std::move(parsed);
     std::lock_guard<std::mutex> lock(mu_);
     recent_put(entries_, json, out, kEntries);
@@ -399,6 +402,8 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   const auto t_dec = Clock::now();
   const std::vector<GrammarTool> subset_grammar = offered == &all ? std::vector<GrammarTool>() : grammar_tools(set);
   const std::vector<GrammarTool>& gtools = offered == &all ? tools->grammar : subset_grammar;
+  const std::vector<ToolWords> subset_words = offered == &all ? std::vector<ToolWords>() : tool_words(set);
+  const std::vector<ToolWords>& words = offered == &all ? tools->words : subset_words;
   DecodeSpec spec;
   spec.tokenizer = &tok;
   spec.start_id = c.eos_id;
@@ -414,7 +419,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   std::vector<float> tool_scores;
   std::vector<std::vector<float>> rest_scores;
   if (options.constrained && (prior_name > 0 || prior_call > 0)) {
-    tool_scores = lexical_tool_scores(query, set, &rest_scores);
+    tool_scores = lexical_tool_scores(query, words, &rest_scores);
     spec.tool_scores = &tool_scores;
     spec.rest_scores = &rest_scores;
     spec.name_weight = prior_name;
@@ -424,19 +429,12 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   }
   const float copy = options.copy_prior >= 0 ? options.copy_prior : c.copy_prior;
   const float echo = options.echo_prior >= 0 ? options.echo_prior : c.echo_prior;
-  std::vector<std::vector<std::string>> tool_words;
-  std::vector<std::vector<std::vector<std::string>>> param_words;
   if (options.constrained && (copy > 0 || echo > 0)) {
     spec.copy_source = query;
     spec.copy_weight = copy;
-    param_words = tool_param_words(set);
-    spec.param_words = &param_words;
+    spec.tool_words = &words;
   }
-  if (options.constrained && echo > 0) {
-    tool_words = tool_echo_words(set);
-    spec.tool_words = &tool_words;
-    spec.echo_weight = echo;
-  }
+  if (options.constrained && echo > 0) spec.echo_weight = echo;
   DecoderState state = model_->new_decoder_state();
   if (options.constrained && options.sparse_logits) {
     spec.trie = trie_.get();

@@ -83,8 +83,8 @@ struct WordMatches {
   std::vector<float> weight;
 };
 
-WordMatches word_matches(std::string_view query, const ToolSet& set) {
-  const size_t n = set.tools.size();
+WordMatches word_matches(std::string_view query, const std::vector<ToolWords>& tools) {
+  const size_t n = tools.size();
   WordMatches out;
   out.match.assign(n, {});
   std::vector<std::string> qv;
@@ -98,20 +98,10 @@ WordMatches word_matches(std::string_view query, const ToolSet& set) {
   std::vector<std::vector<float>> match(n, std::vector<float>(qv.size(), 0.0f));
   std::vector<int> df(qv.size(), 0);
   for (size_t i = 0; i < n; ++i) {
-    const Tool& t = set.tools[i];
-    std::vector<std::string> name_words, words;
-    add_words(t.original_name, &name_words);
-    add_words(t.description, &words);
-    for (const ToolParam& p : t.params) {
-      add_words(p.name, &words);
-      add_words(p.description, &words);
-      for (const auto& v : p.enum_values)  // an enum's string values: "next" for playback's action
-        if (v.is_string()) add_words(v.get_ref<const std::string&>(), &words);
-    }
     for (size_t k = 0; k < qv.size(); ++k) {
       float best = 0.0f;
-      for (const std::string& w : name_words) best = std::max(best, 2.0f * word_match(qv[k], w));
-      for (const std::string& w : words) best = std::max(best, word_match(qv[k], w));
+      for (const std::string& w : tools[i].name) best = std::max(best, 2.0f * word_match(qv[k], w));
+      for (const std::string& w : tools[i].text) best = std::max(best, word_match(qv[k], w));
       match[i][k] = best;
       if (best > 0) ++df[k];
     }
@@ -123,12 +113,42 @@ WordMatches word_matches(std::string_view query, const ToolSet& set) {
   return out;
 }
 
+void sort_unique(std::vector<std::string>* words) {
+  std::sort(words->begin(), words->end());
+  words->erase(std::unique(words->begin(), words->end()), words->end());
+}
+
 }  // namespace
 
-std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set,
+std::vector<ToolWords> tool_words(const ToolSet& set) {
+  std::vector<ToolWords> out(set.tools.size());
+  for (size_t i = 0; i < set.tools.size(); ++i) {
+    const Tool& t = set.tools[i];
+    ToolWords& w = out[i];
+    add_words(t.original_name, &w.name);
+    add_words(t.description, &w.text);
+    w.echo = w.name;
+    w.echo.insert(w.echo.end(), w.text.begin(), w.text.end());
+    for (const ToolParam& p : t.params) {
+      w.params.emplace_back();
+      add_words(p.name, &w.params.back());
+      add_words(p.description, &w.params.back());
+      w.text.insert(w.text.end(), w.params.back().begin(), w.params.back().end());
+      sort_unique(&w.params.back());
+      for (const auto& v : p.enum_values)
+        if (v.is_string()) add_words(v.get_ref<const std::string&>(), &w.text);
+    }
+    sort_unique(&w.name);
+    sort_unique(&w.text);
+    sort_unique(&w.echo);
+  }
+  return out;
+}
+
+std::vector<float> lexical_tool_scores(std::string_view query, const std::vector<ToolWords>& words,
                                        std::vector<std::vector<float>>* rest) {
-  const WordMatches m = word_matches(query, set);
-  const size_t n = set.tools.size();
+  const WordMatches m = word_matches(query, words);
+  const size_t n = words.size();
   std::vector<float> scores(n, 0.0f);
   for (size_t i = 0; i < n; ++i)
     for (size_t k = 0; k < m.weight.size(); ++k) scores[i] += m.match[i][k] * m.weight[k];
@@ -142,24 +162,9 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
   return scores;
 }
 
-std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set) {
-  std::vector<std::vector<std::string>> out(set.tools.size());
-  for (size_t i = 0; i < set.tools.size(); ++i) {
-    add_words(set.tools[i].original_name, &out[i]);
-    add_words(set.tools[i].description, &out[i]);
-  }
-  return out;
-}
-
-std::vector<std::vector<std::vector<std::string>>> tool_param_words(const ToolSet& set) {
-  std::vector<std::vector<std::vector<std::string>>> out(set.tools.size());
-  for (size_t i = 0; i < set.tools.size(); ++i)
-    for (const ToolParam& p : set.tools[i].params) {
-      out[i].emplace_back();
-      add_words(p.name, &out[i].back());
-      add_words(p.description, &out[i].back());
-    }
-  return out;
+std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set,
+                                       std::vector<std::vector<float>>* rest) {
+  return lexical_tool_scores(query, tool_words(set), rest);
 }
 
 bool echoes_tool_word(std::string_view word, const std::vector<std::string>& tool_words) {

@@ -28,23 +28,36 @@ std::vector<std::string> prior_words(std::string_view text);
 // ("the", "with", "please"...).
 bool is_function_word(std::string_view w);
 
-// One score per tool of `set`, in its order; all 0 when the query shares no word with any.
-// With `rest`, also per tool t of `set` (row t): the scores over only the query words t does
-// not match, from the same pass: what the rest of a request says once a call to t is written
+// One tool's words as the priors read them (prior_words), split once per tool list: a caller
+// keeps them with its parsed list (decode/tool_caller.cpp), so a call on a fixed catalog splits
+// no tool text. Each list is sorted and holds each word once.
+struct ToolWords {
+  std::vector<std::string> name;  // the name's ("set_alarm" -> {"alarm", "set"})
+  // The description's, the parameters' names and descriptions and the enums' string values
+  // ("next" for playback's action): the lexical prior's other words.
+  std::vector<std::string> text;
+  // The echo prior (docs/engine.md, "Echo prior"): the name's and the description's. A string
+  // value whose first word is one of them echoes the request's words that chose the tool
+  // rather than the argument ("cook pho in the air fryer" -> `dish: "fryer"` for
+  // `air_fryer_cook`).
+  std::vector<std::string> echo;
+  // The copy prior's unit rule (docs/engine.md, "Copy prior"): per parameter, its name's and
+  // description's ("weeks_out", "Weeks until the race." -> {"out", "race", "until", "week"}).
+  std::vector<std::vector<std::string>> params;
+};
+
+// Per tool of `set`, in its order.
+std::vector<ToolWords> tool_words(const ToolSet& set);
+
+// One score per tool, in the list's order; all 0 when the query shares no word with any.
+// With `rest`, also per tool t (row t): the scores over only the query words t does not
+// match, from the same pass: what the rest of a request says once a call to t is written
 // ("feed the cat, and any leaks?" after feed_pet_now: report_leak_sensor scores, feed_pet_now
 // not).
+std::vector<float> lexical_tool_scores(std::string_view query, const std::vector<ToolWords>& words,
+                                       std::vector<std::vector<float>>* rest = nullptr);
 std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& set,
                                        std::vector<std::vector<float>>* rest = nullptr);
-
-// The echo prior (docs/engine.md, "Echo prior"): per tool of `set`, the words of its name and
-// description as prior_words reads them. A string value whose first word is one of them
-// echoes the request's words that chose the tool rather than the argument ("cook pho in the
-// air fryer" -> `dish: "fryer"` for `air_fryer_cook`).
-std::vector<std::vector<std::string>> tool_echo_words(const ToolSet& set);
-// The copy prior's unit rule (docs/engine.md, "Copy prior"): per tool of `set`, per parameter,
-// the words of its name and description as prior_words reads them ("weeks_out", "Weeks until
-// the race." -> {"week", "out", "week", "until", "race"}).
-std::vector<std::vector<std::vector<std::string>>> tool_param_words(const ToolSet& set);
 
 // Whether `word` (lower-case letters) is an echo of `tool_words`: three letters or more, not
 // a function word, and after prior_words' stemming the same word as one of them or, four
