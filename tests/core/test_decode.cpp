@@ -834,6 +834,8 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
   for (const Case& c : {Case{"6 weeks to get ready for 8 km", true, 6, 8},
                         Case{"6 weeks to get ready for 8 km", false, 8, 6},
                         Case{"a 8-km race in 6-week time", true, 6, 8},
+                        Case{"run 8 km over 6 sessions", true, 6, 8},   // a two-letter unit: "km" is distance's
+                        Case{"run 8 km over 6 sessions", false, 8, 6},
                         Case{"6 people, 8 dogs", true, 8, 6},      // no parameter names the words: as the model wants
                         Case{"for 6 weeks, at 8:30", true, 6, -1}}) {  // "8:30" has no unit; 6 weeks is weeks_out's
     INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));

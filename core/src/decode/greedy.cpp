@@ -366,9 +366,12 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     const int t = after.tool_index(), p = after.param_index();
     if (!words_on || units.empty() || t < 0 || p < 0) return 0.0f;
     const std::vector<std::vector<std::string>>& params = (*spec.tool_words)[static_cast<size_t>(t)].params;
+    // A unit of two letters ("km", "gb", "kg") must be one of the parameter's words; a longer
+    // one matches as the echo prior's words do ("weeks" and "week", "minute" and "minutes").
     const auto holds = [&](size_t q) {
       for (const std::string& u : units)
-        if (echoes_tool_word(u, params[q])) return true;
+        if (u.size() < 3 ? std::binary_search(params[q].begin(), params[q].end(), u) : echoes_tool_word(u, params[q]))
+          return true;
       return false;
     };
     if (static_cast<size_t>(p) >= params.size()) return 0.0f;
