@@ -860,6 +860,79 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
   }
 }
 
+TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip starts and Y where it ends", "[decode]") {
+  auto parsed = np::parse_tools(R"([{"name":"plan_drive","description":"Plan a drive","parameters":{
+      "type":"object","properties":{
+        "leaving_spot":{"type":"string","description":"Where the drive starts."},
+        "arrival_spot":{"type":"string","description":"Where it ends."},
+        "note":{"type":"string","description":"Anything else."}},"required":["leaving_spot","arrival_spot"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto tools = np::grammar_tools(set);
+  const auto words = np::tool_words(set);
+  struct Case {
+    const char* query;
+    bool rule;          // tool_words given
+    const char* leaving;  // what the leaving spot starts with (the script writes the places swapped)
+    const char* arrival;
+  };
+  for (const Case& c : {Case{"drive from Oslo to Bergen", true, "Oslo", "Bergen"},
+                        Case{"drive from Oslo to Bergen", false, "Bergen", "Oslo"},
+                        Case{"drive to Bergen from Oslo", true, "Oslo", "Bergen"},
+                        Case{"drive from 'Oslo' into Bergen", true, "Oslo", "Bergen"},
+                        Case{"drive Oslo to Bergen", true, "Bergen", "Oslo"}}) {  // no "from": left to the model
+    INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));
+    Script s{"<tool_call> [{\"name\":\"plan_drive\",\"arguments\":{\"leaving_spot\":\"Bergen\",\"arrival_spot\":\"Oslo\"}}]"};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.copy_source = c.query;
+    spec.copy_weight = 20.0f;
+    if (c.rule) spec.tool_words = &words;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    const nlohmann::json& args = calls.value()[0].arguments;
+    REQUIRE(args.contains("leaving_spot"));
+    REQUIRE(args.contains("arrival_spot"));
+    CHECK(args["leaving_spot"].get<std::string>().rfind(c.leaving, 0) == 0);
+    CHECK(args["arrival_spot"].get<std::string>().rfind(c.arrival, 0) == 0);
+  }
+
+  // Which parameters say start and end: the name's "from" and "to" count; a time does not.
+  auto flights = np::parse_tools(R"([{"name":"search_flights","description":"Flights","parameters":{
+      "from":{"type":"string","description":"Where from."},
+      "toAccount":{"type":"string"},
+      "on":{"type":"string","description":"Departure date."},
+      "origin_city":{"type":"string","description":"Start and end of the loop."},
+      "note":{"type":"string","description":"Anything else."}}}])");
+  REQUIRE(flights.ok());
+  const auto fw = np::tool_words(flights.value());
+  REQUIRE(fw.size() == 1);
+  CHECK(fw[0].directions == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd, 0, 0, 0});
+  const auto ftools = np::grammar_tools(flights.value());
+  // A value the query says twice may be either: the model's shorter one stays.
+  for (const bool rule : {true, false}) {
+    INFO("savings twice" << (rule ? " (rule on)" : " (rule off)"));
+    Script s{"<tool_call> [{\"name\":\"search_flights\",\"arguments\":{\"from\":\"savings\",\"toAccount\":\"savings\"}}]"};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &ftools;
+    spec.copy_source = "move 5 from my savings into savings";
+    spec.copy_weight = 20.0f;
+    if (rule) spec.tool_words = &fw;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, flights.value());
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    CHECK(calls.value()[0].arguments["from"] == "savings");
+    CHECK(calls.value()[0].arguments["toAccount"] == "savings");
+  }
+}
+
 TEST_CASE("the copy prior: number words ground numbers; without any number in the query an optional number key is left out", "[decode]") {
   const np::ToolSet set = tool_set();
   struct Case {

@@ -382,6 +382,72 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
         return -unit_weight;
     return 0.0f;
   };
+  // The copy prior's direction rule: in a query that says "from" and "to" (or "into",
+  // "towards"), for a tool with a parameter that says where something starts and another that
+  // says where it ends (ToolWords::directions: "leaving_spot" and "arrival_spot",
+  // "source_language" and "target_language", "from" and "to"), a string value the query puts
+  // right after "from" (over "my", "the"...) gains unit_weight in the first and loses as much
+  // in the second, and one after "to" the other way round ("from Brussels to Port Louis").
+  // 1 where the word before [at] in the query (over spaces, quotes and one determiner) is
+  // "from", 2 where it is "to", "into", "toward" or "towards", else 0 (and 0 where [at] is no
+  // word's start).
+  const auto cue_before = [&](size_t at) -> uint8_t {
+    const std::string& q = source_folded;
+    if (at >= q.size() || !word_char(q[at]) || (at > 0 && word_char(q[at - 1]))) return 0;
+    std::string_view w;
+    for (int words = 0; words < 2; ++words) {
+      while (at > 0 && (q[at - 1] == ' ' || q[at - 1] == '"' || q[at - 1] == '\'')) --at;
+      size_t b = at;
+      while (b > 0 && letter(q[b - 1])) --b;
+      w = std::string_view(q.data() + b, at - b);
+      at = b;
+      if (!(w == "my" || w == "the" || w == "a" || w == "an" || w == "our" || w == "your" || w == "his" ||
+            w == "her" || w == "their" || w == "this" || w == "that"))
+        break;
+    }
+    if (w == "from") return 1;
+    return w == "to" || w == "into" || w == "toward" || w == "towards" ? 2 : 0;
+  };
+  uint8_t cues = 0;  // the cues the query holds (bits as above)
+  if (words_on && spec.copy_weight > 0.0f)
+    for (size_t at = 0; at < source_folded.size() && cues != 3; ++at) cues |= cue_before(at);
+  // Per tool, its parameters' directions where it has both a start and an end parameter.
+  std::vector<const std::vector<uint8_t>*> param_ends;
+  bool ends_any = false;
+  if (cues == 3)
+    for (const ToolWords& tw : *spec.tool_words) {
+      const auto& d = tw.directions;
+      const bool both = std::count(d.begin(), d.end(), ToolWords::kStart) > 0 && std::count(d.begin(), d.end(), ToolWords::kEnd) > 0;
+      param_ends.push_back(both ? &d : nullptr);
+      ends_any = ends_any || both;
+    }
+  const bool cues_any = ends_any;
+  // Whether the direction rule may act on the call `g` writes.
+  const auto directed = [&](const CallGrammar& g) {
+    const int t = g.tool_index();
+    return cues_any && t >= 0 && static_cast<size_t>(t) < param_ends.size() && param_ends[static_cast<size_t>(t)];
+  };
+  // The rule's part for the value at `places`: its best over the places (a value the query
+  // says twice, "from my savings into savings", may be either).
+  const auto direction_bias = [&](const CallGrammar& after) -> float {
+    const int t = after.tool_index(), p = after.param_index();
+    if (!directed(after) || places.empty() || p < 0) return 0.0f;
+    const std::vector<uint8_t>& ends = *param_ends[static_cast<size_t>(t)];
+    if (static_cast<size_t>(p) >= ends.size()) return 0.0f;
+    const std::vector<GrammarParam>& kinds = (*spec.tools)[static_cast<size_t>(t)].params;
+    const auto other_holds = [&](uint8_t cue) {
+      for (size_t q = 0; q < ends.size() && q < kinds.size(); ++q)
+        if (q != static_cast<size_t>(p) && kinds[q].kind == ValueKind::kString && ends[q] == cue) return true;
+      return false;
+    };
+    float best = -std::numeric_limits<float>::infinity();
+    for (const size_t at : places) {
+      const uint8_t cue = cue_before(at);
+      best = std::max(best, cue == 0 ? 0.0f : ends[static_cast<size_t>(p)] == cue ? unit_weight : other_holds(cue) ? -unit_weight : 0.0f);
+      if (best > 0.0f) break;
+    }
+    return best;
+  };
   // The copy and echo priors' part for a string value (`value`, as written; `closed` once its
   // quote is written) of the call `after` writes.
   auto string_bias = [&](const std::string& value, bool closed, const CallGrammar& after) -> float {
@@ -393,12 +459,12 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     for (size_t at = first; at != std::string::npos; at = source_folded.find(folded, at + 1)) {
       if (whole_piece(at, folded.size(), closed) && spec.copy_source.compare(at, folded.size(), value) == 0)
         places.push_back(at);
-      if (!echo_on && !places.empty()) break;
+      if (!echo_on && !places.empty() && !directed(after)) break;  // the first place is enough
     }
     // A value that left the query loses the echo prior's weight too (else, where every piece
     // of the query echoes the tool, it would win).
     if (places.empty()) return echo_on ? -spec.echo_weight : 0.0f;
-    return spec.copy_weight + echo_bias(after, !closed);
+    return spec.copy_weight + echo_bias(after, !closed) + direction_bias(after);
   };
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     // A query without numbers grounds no number: a token that commits the answer to one (a
@@ -598,7 +664,8 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
                              std::max({0.0f, max_name_gain, spec.call_weight * (spec.call_margin - max_score)}),
                              false, &plain);
       else
-        next = biased_choice(out->ids.empty(), spec.copy_weight + (units_any && !grammar.in_value_string() ? unit_weight : 0.0f),
+        next = biased_choice(out->ids.empty(),
+                             spec.copy_weight + ((units_any && !grammar.in_value_string()) || directed(grammar) ? unit_weight : 0.0f),
                              true, &plain);
       if (next < 0) break;
       if (next != plain) ++out->prior_overrides;

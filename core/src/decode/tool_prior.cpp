@@ -113,6 +113,40 @@ WordMatches word_matches(std::string_view query, const std::vector<ToolWords>& t
   return out;
 }
 
+// Stems of the words that say where something starts or ends (matched at a word's start,
+// after prior_words' stemming), and of those that make a parameter a time instead.
+constexpr std::string_view kStartStems[] = {"begin", "depart", "leav", "origin", "pickup", "setoff", "source", "start"};
+constexpr std::string_view kEndStems[] = {"arriv", "dest", "drop", "end", "finish", "target", "terminu"};
+constexpr std::string_view kTimeStems[] = {"date", "day", "hour", "minut", "time", "when"};
+
+// ToolWords::directions for one parameter: `words` as prior_words reads its name and
+// description; `name` the name itself, whose "from" and "to" (function words, dropped from
+// `words`) count too.
+uint8_t direction_of(std::string_view name, const std::vector<std::string>& words) {
+  const auto says = [&](const auto& stems) {
+    for (const std::string& w : words)
+      for (const std::string_view st : stems)
+        if (w.compare(0, st.size(), st) == 0) return true;
+    return false;
+  };
+  if (says(kTimeStems)) return 0;
+  // The name's letter runs, split at case changes as prior_words splits them.
+  bool from = false, to = false;
+  std::string cur;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    const char c = i < name.size() ? name[i] : ' ';
+    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+    if ((!upper && !lower) || (upper && !cur.empty())) {
+      from = from || cur == "from";
+      to = to || cur == "to" || cur == "into";
+      cur.clear();
+    }
+    if (upper || lower) cur.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  const bool start = from || says(kStartStems), end = to || says(kEndStems);
+  return start == end ? 0 : start ? ToolWords::kStart : ToolWords::kEnd;
+}
+
 void sort_unique(std::vector<std::string>* words) {
   std::sort(words->begin(), words->end());
   words->erase(std::unique(words->begin(), words->end()), words->end());
@@ -134,6 +168,7 @@ std::vector<ToolWords> tool_words(const ToolSet& set) {
       add_words(p.name, &w.params.back());
       add_words(p.description, &w.params.back());
       w.text.insert(w.text.end(), w.params.back().begin(), w.params.back().end());
+      w.directions.push_back(direction_of(p.name, w.params.back()));
       sort_unique(&w.params.back());
       for (const auto& v : p.enum_values)
         if (v.is_string()) add_words(v.get_ref<const std::string&>(), &w.text);

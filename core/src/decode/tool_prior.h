@@ -11,6 +11,7 @@
 // name) times 1 + ln(n / df), n the tools offered and df how many of them match the word: a
 // word every tool matches counts 1, a word only one of ten matches 3.3.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,13 @@ struct ToolWords {
   // The copy prior's unit rule (docs/engine.md, "Copy prior"): per parameter, its name's and
   // description's ("weeks_out", "Weeks until the race." -> {"out", "race", "until", "week"}).
   std::vector<std::vector<std::string>> params;
+  // The copy prior's direction rule (docs/engine.md, "Copy prior"): per parameter, kStart
+  // where its name or description says where something starts ("from", "leaving_spot",
+  // "Origin city.", "source_folder"), kEnd where it says where something ends ("to",
+  // "arrival_spot", "Destination.", "target_language"), 0 for neither, both, or a time ("Departure
+  // date.", "start_time": a when, not a where).
+  static constexpr uint8_t kStart = 1, kEnd = 2;
+  std::vector<uint8_t> directions;
 };
 
 // Per tool of `set`, in its order.
