@@ -860,6 +860,40 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
   }
 }
 
+TEST_CASE("the copy prior: a number the query says once fills one parameter of a call", "[decode]") {
+  auto parsed = np::parse_tools(R"([{"name":"intervals","description":"Interval trainer","parameters":{
+      "type":"object","properties":{
+        "focus_span":{"type":"integer","description":"Minutes of each work interval."},
+        "rest_span":{"type":"integer","description":"Minutes of each break."}},"required":["focus_span"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto tools = np::grammar_tools(set);
+  struct Case {
+    const char* query;
+    float weight;
+    int rest;  // the rest_span that comes out (the script writes 25); -1: none
+  };
+  for (const Case& c : {Case{"focus in 25-minute sprints", 20.0f, -1}, Case{"focus in 25-minute sprints", 0.0f, 25},
+                        Case{"25 minutes on, 25 off", 20.0f, 25}}) {  // said twice: both may take it
+    INFO(c.query << ", copy weight " << c.weight);
+    Script s{"<tool_call> [{\"name\":\"intervals\",\"arguments\":{\"focus_span\":25,\"rest_span\":25}}]"};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.copy_source = c.query;
+    spec.copy_weight = c.weight;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    const nlohmann::json& args = calls.value()[0].arguments;
+    CHECK(args["focus_span"] == 25);
+    if (c.rest < 0) CHECK_FALSE(args.contains("rest_span"));
+    else CHECK(args["rest_span"] == c.rest);
+  }
+}
+
 TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip starts and Y where it ends", "[decode]") {
   auto parsed = np::parse_tools(R"([{"name":"plan_drive","description":"Plan a drive","parameters":{
       "type":"object","properties":{

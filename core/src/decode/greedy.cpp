@@ -284,6 +284,16 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       w.clear();
     }
   }
+  // Numbers said once fill one parameter: per call, the numbers its values took so far; a
+  // number of the query is no longer grounding in that call once it took as many as the query
+  // says it ("let's focus in 25-minute sprints": focus_span 25, and no rest_span 25 after it).
+  // Another call may take it again ("5 minute timers for the eggs and the rice").
+  std::vector<std::string> call_numbers;
+  int numbers_seen = 0, calls_seen = 0;
+  const auto available = [&](const std::string& n) {
+    return std::count(source_numbers.begin(), source_numbers.end(), n) > std::count(call_numbers.begin(), call_numbers.end(), n);
+  };
+  bool numbers_left = !source_numbers.empty();
   const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
   // A word character of the folded query: a letter, a digit, or a byte of a non-ASCII letter.
   const auto word_char = [&](char ch) {
@@ -469,7 +479,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     // A query without numbers grounds no number: a token that commits the answer to one (a
     // key only numbers can follow, or the number itself) gets no bonus.
-    if (source_numbers.empty() && after.number_ahead()) return 0.0f;
+    if (!numbers_left && after.number_ahead()) return 0.0f;
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
       const float bias = string_bias(after.value_string(), !after.in_value_string(), after);
       // A token that closes one value and opens the next (`","` between an array's strings):
@@ -502,10 +512,19 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       float best = -std::numeric_limits<float>::infinity();
       for (size_t k = 0; k < source_numbers.size(); ++k) {
         const std::string& s = source_numbers[k];
-        if (open ? s.compare(0, num.size(), num) == 0 && num.size() <= s.size() : s == num)
+        if ((open ? s.compare(0, num.size(), num) == 0 && num.size() <= s.size() : s == num) && available(s))
           best = std::max(best, spec.copy_weight + unit_bias(source_units[k], after));
       }
-      return std::isfinite(best) ? best : 0.0f;
+      if (!std::isfinite(best)) return 0.0f;
+      // A token that closes the number and goes on to a key only numbers can complete ("133,\"")
+      // needs a number left for it.
+      if (!open && after.number_ahead()) {
+        call_numbers.push_back(num);
+        const bool left = std::any_of(source_numbers.begin(), source_numbers.end(), available);
+        call_numbers.pop_back();
+        if (!left) return 0.0f;
+      }
+      return best;
     }
     return spec.copy_weight;  // no value touched: nothing left the query (`":` ties with `":2`)
   };
@@ -606,6 +625,17 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       continue;
     }
     no_jump = false;
+    if (copy_prior_on && !source_numbers.empty()) {  // the numbers this call's values took
+      if (grammar.value_numbers() > numbers_seen && !grammar.in_value_number()) {
+        numbers_seen = grammar.value_numbers();
+        call_numbers.push_back(grammar.number_string());
+      }
+      if (grammar.calls_closed() != calls_seen) {
+        calls_seen = grammar.calls_closed();
+        call_numbers.clear();
+      }
+      numbers_left = std::any_of(source_numbers.begin(), source_numbers.end(), available);
+    }
     bool sparse = false;
     if (sparse_on && !grammar.before_first_call() && !grammar.in_value_string() &&
         spec.trie->allowed(grammar, static_cast<size_t>(spec.sparse_limit), &rows, &trie_states) && !rows.empty()) {
