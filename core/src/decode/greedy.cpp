@@ -477,8 +477,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return spec.copy_weight + echo_bias(after, !closed) + direction_bias(after);
   };
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
-    // A query without numbers grounds no number: a token that commits the answer to one (a
-    // key only numbers can follow, or the number itself) gets no bonus.
+    // A query without numbers (or none left for this call) grounds no number: a token that
+    // commits the answer to one (a key only numbers can follow, or the number itself) gets no
+    // bonus.
     if (!numbers_left && after.number_ahead()) return 0.0f;
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
       const float bias = string_bias(after.value_string(), !after.in_value_string(), after);
