@@ -136,7 +136,7 @@ struct PriorRun {
 };
 PriorRun decode_with_priors(const std::string& call, const np::ToolSet& set, const std::string& source, float copy,
                             const std::vector<np::ToolWords>* words = nullptr, float echo = 0.0f) {
-  const auto tools = grammar_of(set);
+  const auto tools = np::grammar_tools(set);
   Script s{"<tool_call> [" + call + "]"};
   np::DecodeSpec spec;
   spec.budget = 200;
@@ -821,7 +821,6 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
         "note":{"type":"string","description":"Anything else."}},"required":["weeks_out","distance"]}}])");
   REQUIRE(parsed.ok());
   const np::ToolSet set = parsed.take();
-  const auto tools = np::grammar_tools(set);
   const auto words = np::tool_words(set);
   REQUIRE(words.size() == 1);
   REQUIRE(words[0].params.size() == 3);
@@ -839,19 +838,10 @@ TEST_CASE("the copy prior's unit rule: a number goes where the word after it nam
                         Case{"6 people, 8 dogs", true, 8, 6},      // no parameter names the words: as the model wants
                         Case{"for 6 weeks, at 8:30", true, 6, -1}}) {  // "8:30" has no unit; 6 weeks is weeks_out's
     INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));
-    Script s{"<tool_call> [{\"name\":\"plan_race\",\"arguments\":{\"weeks_out\":8,\"distance\":6}}]"};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.copy_source = c.query;
-    spec.copy_weight = 20.0f;
-    if (c.rule) spec.tool_words = &words;
-    const np::DecodeOutput out = decode_spec(s, spec);
-    INFO(out.text);
-    auto calls = np::parse_calls(out.text, set);
-    REQUIRE(calls.ok());
-    REQUIRE(calls.value().size() >= 1);
-    const nlohmann::json& args = calls.value()[0].arguments;
+    const PriorRun r = decode_with_priors("{\"name\":\"plan_race\",\"arguments\":{\"weeks_out\":8,\"distance\":6}}", set,
+                                          c.query, 20.0f, c.rule ? &words : nullptr);
+    INFO(r.out.text);
+    const nlohmann::ordered_json& args = r.call.arguments;
     REQUIRE(args.contains("weeks_out"));
     CHECK(args["weeks_out"] == c.weeks);
     REQUIRE(args.contains("distance"));
@@ -867,7 +857,6 @@ TEST_CASE("the copy prior: a number the query says once fills one parameter of a
         "rest_span":{"type":"integer","description":"Minutes of each break."}},"required":["focus_span"]}}])");
   REQUIRE(parsed.ok());
   const np::ToolSet set = parsed.take();
-  const auto tools = np::grammar_tools(set);
   struct Case {
     const char* query;
     float weight;
@@ -876,18 +865,10 @@ TEST_CASE("the copy prior: a number the query says once fills one parameter of a
   for (const Case& c : {Case{"focus in 25-minute sprints", 20.0f, -1}, Case{"focus in 25-minute sprints", 0.0f, 25},
                         Case{"25 minutes on, 25 off", 20.0f, 25}}) {  // said twice: both may take it
     INFO(c.query << ", copy weight " << c.weight);
-    Script s{"<tool_call> [{\"name\":\"intervals\",\"arguments\":{\"focus_span\":25,\"rest_span\":25}}]"};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.copy_source = c.query;
-    spec.copy_weight = c.weight;
-    const np::DecodeOutput out = decode_spec(s, spec);
-    INFO(out.text);
-    auto calls = np::parse_calls(out.text, set);
-    REQUIRE(calls.ok());
-    REQUIRE(calls.value().size() >= 1);
-    const nlohmann::json& args = calls.value()[0].arguments;
+    const PriorRun r = decode_with_priors("{\"name\":\"intervals\",\"arguments\":{\"focus_span\":25,\"rest_span\":25}}",
+                                          set, c.query, c.weight);
+    INFO(r.out.text);
+    const nlohmann::ordered_json& args = r.call.arguments;
     CHECK(args["focus_span"] == 25);
     if (c.rest < 0) CHECK_FALSE(args.contains("rest_span"));
     else CHECK(args["rest_span"] == c.rest);
@@ -902,7 +883,6 @@ TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip star
         "note":{"type":"string","description":"Anything else."}},"required":["leaving_spot","arrival_spot"]}}])");
   REQUIRE(parsed.ok());
   const np::ToolSet set = parsed.take();
-  const auto tools = np::grammar_tools(set);
   const auto words = np::tool_words(set);
   struct Case {
     const char* query;
@@ -916,19 +896,11 @@ TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip star
                         Case{"drive from 'Oslo' into Bergen", true, "Oslo", "Bergen"},
                         Case{"drive Oslo to Bergen", true, "Bergen", "Oslo"}}) {  // no "from": left to the model
     INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));
-    Script s{"<tool_call> [{\"name\":\"plan_drive\",\"arguments\":{\"leaving_spot\":\"Bergen\",\"arrival_spot\":\"Oslo\"}}]"};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.copy_source = c.query;
-    spec.copy_weight = 20.0f;
-    if (c.rule) spec.tool_words = &words;
-    const np::DecodeOutput out = decode_spec(s, spec);
-    INFO(out.text);
-    auto calls = np::parse_calls(out.text, set);
-    REQUIRE(calls.ok());
-    REQUIRE(calls.value().size() >= 1);
-    const nlohmann::json& args = calls.value()[0].arguments;
+    const PriorRun r = decode_with_priors(
+        "{\"name\":\"plan_drive\",\"arguments\":{\"leaving_spot\":\"Bergen\",\"arrival_spot\":\"Oslo\"}}", set, c.query,
+        20.0f, c.rule ? &words : nullptr);
+    INFO(r.out.text);
+    const nlohmann::ordered_json& args = r.call.arguments;
     REQUIRE(args.contains("leaving_spot"));
     REQUIRE(args.contains("arrival_spot"));
     CHECK(args["leaving_spot"].get<std::string>().rfind(c.leaving, 0) == 0);
@@ -946,24 +918,15 @@ TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip star
   const auto fw = np::tool_words(flights.value());
   REQUIRE(fw.size() == 1);
   CHECK(fw[0].directions == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd, 0, 0, 0});
-  const auto ftools = np::grammar_tools(flights.value());
   // A value the query says twice may be either: the model's shorter one stays.
   for (const bool rule : {true, false}) {
     INFO("savings twice" << (rule ? " (rule on)" : " (rule off)"));
-    Script s{"<tool_call> [{\"name\":\"search_flights\",\"arguments\":{\"from\":\"savings\",\"toAccount\":\"savings\"}}]"};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &ftools;
-    spec.copy_source = "move 5 from my savings into savings";
-    spec.copy_weight = 20.0f;
-    if (rule) spec.tool_words = &fw;
-    const np::DecodeOutput out = decode_spec(s, spec);
-    INFO(out.text);
-    auto calls = np::parse_calls(out.text, flights.value());
-    REQUIRE(calls.ok());
-    REQUIRE(calls.value().size() >= 1);
-    CHECK(calls.value()[0].arguments["from"] == "savings");
-    CHECK(calls.value()[0].arguments["toAccount"] == "savings");
+    const PriorRun r = decode_with_priors(
+        "{\"name\":\"search_flights\",\"arguments\":{\"from\":\"savings\",\"toAccount\":\"savings\"}}", flights.value(),
+        "move 5 from my savings into savings", 20.0f, rule ? &fw : nullptr);
+    INFO(r.out.text);
+    CHECK(r.call.arguments["from"] == "savings");
+    CHECK(r.call.arguments["toAccount"] == "savings");
   }
 }
 
