@@ -439,6 +439,50 @@ TEST_CASE("trim_free_text strips spaces from free-text arguments' edges, nothing
   CHECK(inner.value()[0].arguments == parse(R"({"city":"New  York","stops":[""]})"));
 }
 
+TEST_CASE("drop_repeated_calls drops a repeat whose values the query says once, and keeps what it cannot judge", "[tools]") {
+  auto set = np::parse_tools(R"([{"name":"focus","parameters":{"type":"object","properties":{
+      "minutes":{"type":"integer"},"label":{"type":"string"},"on":{"type":"boolean"},
+      "people":{"type":"array","items":{"type":"string"}}}}},{"name":"lock_car"}])");
+  REQUIRE(set.ok());
+  struct Case {
+    const char* query;
+    const char* answer;
+    std::vector<size_t> kept;  // the indices drop_repeated_calls returns
+  };
+  const char* twice = R"([{"name":"focus","arguments":{"minutes":100}},{"name":"focus","arguments":{"minutes":100}}])";
+  for (const Case& c : {
+           Case{"focus in 100-minute sprints", twice, {0}},                // 100 said once
+           Case{"focus 100 minutes, then 100 more", twice, {0, 1}},       // said twice: both stay
+           Case{"focus for a hundred minutes", twice, {0, 1}},            // not written: nothing to judge
+           Case{"focus 1000 minutes", twice, {0, 1}},                     // "100" inside "1000" is not 100
+           Case{"focus 100 minutes", R"([{"name":"focus","arguments":{"minutes":100}},{"name":"focus","arguments":{"minutes":100,"on":true}}])", {0, 1}},  // not the same call
+           Case{"focus 100 min on Deep Work", R"([{"name":"focus","arguments":{"minutes":100,"label":"deep work"}},)"
+                                              R"({"name":"focus","arguments":{"minutes":100,"label":"deep work"}}])", {0}},
+           Case{"lock the car, then lock the car", R"([{"name":"lock_car","arguments":{}},{"name":"lock_car","arguments":{}}])", {0, 1}},
+           Case{"focus on", R"([{"name":"focus","arguments":{"on":true}},{"name":"focus","arguments":{"on":true}}])", {0, 1}},
+           Case{"focus with Ana and Ana", R"([{"name":"focus","arguments":{"people":["Ana"]}},{"name":"focus","arguments":{"people":["Ana"]}},)"
+                                         R"({"name":"focus","arguments":{"people":["Ana"]}}])", {0, 1}},  // twice: two calls, not three
+           Case{"focus with Ana", R"([{"name":"focus","arguments":{"people":["Ana"]}},{"name":"lock_car","arguments":{}},)"
+                                  R"({"name":"focus","arguments":{"people":["Ana"]}}])", {0, 1}},  // apart, still a repeat
+           Case{"focus with Anabel", R"([{"name":"focus","arguments":{"people":["Ana"]}},{"name":"focus","arguments":{"people":["Ana"]}}])", {0, 1}},
+       }) {
+    INFO(c.query << " -> " << c.answer);
+    auto calls = np::parse_calls(c.answer, set.value());
+    REQUIRE(calls.ok());
+    std::vector<np::Call> v = calls.take();
+    const std::vector<np::Call> given = v;
+    const std::vector<size_t> kept = np::drop_repeated_calls(c.query, &v);
+    CHECK(kept == c.kept);
+    REQUIRE(v.size() == kept.size());
+    for (size_t i = 0; i < kept.size(); ++i) {
+      CHECK(v[i].name == given[kept[i]].name);
+      CHECK(v[i].arguments == given[kept[i]].arguments);
+    }
+  }
+  std::vector<np::Call> none;
+  CHECK(np::drop_repeated_calls("anything", &none).empty());
+}
+
 TEST_CASE("parse_tools survives random mutations", "[tools][fuzz]") {
   const std::string seed_json =
       R"([{"name":"getWeather","description":"Weather for a city.","parameters":{"location":)"

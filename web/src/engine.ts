@@ -33,7 +33,7 @@ export function modelInfoFrom(info: NativeInfo): ModelInfo {
 interface CoreResultJson {
   calls: { name: string; arguments: Record<string, unknown> }[];
   raw: string; valid: boolean; truncated: boolean; completed: boolean; stop_reason: string;
-  dropped_calls: number; reason: string;
+  dropped_calls: number; reason: string; repeated_calls: number;
   confidence: number; call_confidence: number[]; no_call_probability: number; preselected: string[];
   catalog: CatalogStatus;
   tokens: { input: number; output: number; forced: number; sparse: number };
@@ -158,6 +158,7 @@ export class InThreadEngine implements ToolCaller {
       valid: j.valid,
       droppedCalls: j.dropped_calls,
       reason: j.reason,
+      repeatedCalls: j.repeated_calls,
       confidence: j.confidence,
       callConfidence: j.call_confidence,
       noCallProbability: j.no_call_probability,

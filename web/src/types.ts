@@ -163,6 +163,10 @@ export interface CallResult {
   droppedCalls: number;
   /** Why calls were dropped ("" when none was). */
   reason: string;
+  /** Calls dropped because they repeated an earlier call of the answer exactly, with a value
+   * the request says only once ("focus in 100-minute sprints" is one session, not two);
+   * `raw` still holds them. */
+  repeatedCalls: number;
   /** How sure the model is of this answer, in [0, 1]: its probability for its weakest choice,
    * calibrated to the chance the answer is exactly right when the model carries a
    * calibration (docs/confidence.md). */

@@ -101,6 +101,9 @@ struct CallResult {
   // such a call is dropped, never returned: `calls` holds only the calls the model finished.
   int32_t dropped_calls = 0;
   std::string reason;           // why calls were dropped ("" when none was)
+  // Calls dropped because they repeated an earlier call exactly with a value the query says
+  // only once (drop_repeated_calls in np/tools.h); `raw` still holds them.
+  int32_t repeated_calls = 0;
   // Confidence (np/confidence.h, docs/confidence.md): the model's probability for its weakest
   // choice in the answer, through the model's calibration when it has one; per returned call
   // the same over that call's tokens; the probability the model gave to answering with no
@@ -184,7 +187,7 @@ class ToolCaller {
 };
 
 // The result as JSON: {"calls":[...],"raw":...,"valid":...,"truncated":...,"completed":...,
-// "stop_reason":...,"dropped_calls":N,"reason":...,"confidence":x,"call_confidence":[...],
+// "stop_reason":...,"dropped_calls":N,"reason":...,"repeated_calls":N,"confidence":x,"call_confidence":[...],
 // "no_call_probability":x,"preselected":[...],"catalog":"hit|miss|off|none",
 // "tokens":{"input":N,"output":N},
 // "timings":{...}} (compact).

@@ -110,6 +110,17 @@ Result<std::vector<Call>> parse_calls(std::string_view answer_json, const ToolSe
 // never receive (the call's `raw` text keeps what the model wrote).
 void trim_free_text(Call* call, const ToolSet& tools);
 
+// Drops a call that repeats an earlier call of the answer exactly (the same tool, the same
+// arguments) where the query does not say its values that often: a value the query writes
+// (a string, letter case aside, as whole words; a number as its digits; each item of an
+// array) and writes fewer times than the calls that would take it. "Let's focus in
+// 100-minute sprints" -> one focus session, not two of 100 minutes; "text to 120%. Then scale
+// letters to 120" keeps both (120 is said twice). A repeat with no value the query writes
+// (no arguments, booleans, enums) is kept: nothing tells it from "lock the car, then lock
+// the car". Returns, per call kept, its index in `calls` as given; `calls` keeps the rest in
+// order.
+std::vector<size_t> drop_repeated_calls(std::string_view query, std::vector<Call>* calls);
+
 // [{"name": original, "arguments": {...}}, ...] as compact JSON (json_dumps_compact).
 std::string calls_to_json(const std::vector<Call>& calls);
 

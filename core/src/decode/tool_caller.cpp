@@ -463,6 +463,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
   r.stop_reason = dec.stop_reason;
 
   auto calls = parse_calls(r.raw, set);
+  std::vector<size_t> origin;  // per returned call, its index among the calls decoded
   if (calls.ok()) {
     r.calls = calls.take();
     for (Call& call : r.calls) trim_free_text(&call, set);
@@ -476,6 +477,11 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
       r.reason = "the token budget (" + std::to_string(spec.budget) + ") ran out inside call " +
                  std::to_string(dec.calls_closed + 1) + "; it was dropped";
     }
+    // A call that repeats an earlier one exactly, with a value the query says only once,
+    // is the model writing the same thing twice (tools.h, drop_repeated_calls).
+    const size_t finished = r.calls.size();
+    origin = drop_repeated_calls(query, &r.calls);
+    r.repeated_calls = static_cast<int32_t>(finished - r.calls.size());
   } else {
     if (options.constrained)
       return Status(Code::kInternal, "constrained output did not parse: " + calls.status().message() + " raw: " + r.raw);
@@ -493,7 +499,7 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
     double w = 1.0;
     bool any = false;
     for (size_t t = 0; t < dec.token_probs.size(); ++t)
-      if (dec.token_call[t] == static_cast<int32_t>(i)) {
+      if (dec.token_call[t] == static_cast<int32_t>(i < origin.size() ? origin[i] : i)) {
         w = std::min(w, static_cast<double>(dec.token_probs[t]));
         any = true;
       }
@@ -518,6 +524,7 @@ std::string call_result_to_json(const CallResult& r) {
   j["stop_reason"] = r.stop_reason;
   j["dropped_calls"] = r.dropped_calls;
   j["reason"] = r.reason;
+  j["repeated_calls"] = r.repeated_calls;
   j["confidence"] = r.confidence;
   j["confidence_raw"] = r.confidence_raw;
   j["call_confidence"] = r.call_confidence;

@@ -3,6 +3,7 @@
 // Every input check returns a Status; nothing here throws or aborts on outside input
 // (nlohmann is only driven through its no-exception SAX parser and type-checked access).
 // Not here: the JSON writer (json_compact.cpp), float formatting (float_repr.cpp).
+#include <cctype>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -432,6 +433,69 @@ void trim_free_text(Call* call, const ToolSet& tools) {
       for (auto& item : *it) trim(&item);
     }
   }
+}
+
+namespace {
+
+// How many times `q` (lower-cased) writes `s` (lower-cased) with no word character on either
+// side: a letter, a digit, or a byte of a non-ASCII letter; for a number, no digit or '.'
+// before it and no digit after it.
+size_t times_written(const std::string& q, const std::string& s, bool number) {
+  if (s.empty()) return 0;
+  const auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || static_cast<unsigned char>(c) >= 0x80;
+  };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t n = 0;
+  for (size_t at = q.find(s); at != std::string::npos; at = q.find(s, at + 1)) {
+    const size_t end = at + s.size();
+    const bool open = at == 0 || (number ? !digit(q[at - 1]) && q[at - 1] != '.' : !word(q[at - 1]) || !word(s.front()));
+    const bool close = end == q.size() || (number ? !digit(q[end]) : !word(q[end]) || !word(s.back()));
+    if (open && close) ++n;
+  }
+  return n;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The fewest times the query writes one of the values in `v` (0: it writes none of them).
+size_t fewest_written(const std::string& q, const nlohmann::ordered_json& v) {
+  size_t fewest = 0;
+  const auto take = [&](size_t n) {
+    if (n > 0 && (fewest == 0 || n < fewest)) fewest = n;
+  };
+  if (v.is_string()) {
+    std::string s = lower(v.get<std::string>());
+    const size_t b = s.find_first_not_of(" \t\n\r"), e = s.find_last_not_of(" \t\n\r");
+    take(b == std::string::npos ? 0 : times_written(q, s.substr(b, e - b + 1), false));
+  } else if (v.is_number_integer() || v.is_number_unsigned() || v.is_number_float()) {
+    take(times_written(q, v.dump(), true));
+  } else if (v.is_array() || v.is_object()) {
+    for (const auto& item : v) take(fewest_written(q, item));
+  }
+  return fewest;
+}
+
+}  // namespace
+
+std::vector<size_t> drop_repeated_calls(std::string_view query, std::vector<Call>* calls) {
+  const std::string q = lower(std::string(query));
+  std::vector<size_t> kept;
+  std::vector<Call> out;
+  for (size_t i = 0; i < calls->size(); ++i) {
+    Call& c = (*calls)[i];
+    size_t before = 0;  // the calls kept so far that it repeats
+    for (const Call& k : out) before += k.name == c.name && k.arguments == c.arguments;
+    const size_t said = before > 0 ? fewest_written(q, c.arguments) : 0;
+    if (before > 0 && said > 0 && said < before + 1) continue;
+    kept.push_back(i);
+    out.push_back(std::move(c));
+  }
+  *calls = std::move(out);
+  return kept;
 }
 
 std::string calls_to_json(const std::vector<Call>& calls) {
