@@ -540,6 +540,29 @@ TEST_CASE("the empty answer's margin favours `[]` where no tool shares a word wi
   }
 }
 
+TEST_CASE("with a margin, a tool's words push toward a call at most as far as none push toward `[]`", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  struct Case {
+    float margin, best;
+    bool empty;  // the answer stays `[]` (the script wants it: logit 10, noise 2 at most)
+  };
+  // `[]` gets 4 * (margin - best), never below -4 * margin where margin > 0.
+  for (const Case& c : {Case{0.0f, 8.0f, false},   // no margin, no floor: -32 overrides the model
+                        Case{1.0f, 8.0f, true},    // floored at -4: the model's `[]` stands
+                        Case{1.0f, 1.5f, true},    // -2
+                        Case{1.0f, 0.5f, true},    // +2
+                        Case{4.0f, 8.0f, false}}) {  // floored at -16: still overrides
+    INFO("margin " << c.margin << ", best score " << c.best);
+    Script s{"<tool_call> []"};
+    const np::DecodeOutput out = decode_with_prior(s, tools, {c.best, 0.0f}, 0.0f, 4.0f, c.margin);
+    INFO(out.text);
+    CHECK((out.text == "[]") == c.empty);
+    CHECK((out.prior_overrides == 0) == c.empty);
+    CHECK(np::parse_calls(out.text, set).ok());
+  }
+}
+
 TEST_CASE("lexical tool scores: shared words, their rarity, names counted twice", "[decode]") {
   CHECK(np::prior_words("Set alarms_forTomorrow, it's 7") == std::vector<std::string>{"set", "alarm", "tomorrow"});
   CHECK(np::prior_words("Playing the BOXES") == std::vector<std::string>{"play", "box"});

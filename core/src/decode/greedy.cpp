@@ -180,6 +180,13 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   float max_score = 0.0f;
   if (tool_prior_on)
     for (float v : *spec.tool_scores) max_score = std::max(max_score, v);
+  // The tokens that close the answer empty: call_weight * (call_margin - max_score), but with
+  // a margin, never below -call_weight * call_margin: a query that shares words with a tool
+  // pushes toward a call by at most as much as one sharing none pushes toward `[]`. A larger
+  // push overrode a model sure of `[]` on chit-chat and unoffered requests whose words merely
+  // brushed a tool ("I had a great day in Caracas" -> find_size_chart, p(`[]`) 1.00).
+  const float empty_bias = spec.call_weight * (spec.call_margin > 0.0f ? std::max(spec.call_margin - max_score, -spec.call_margin)
+                                                                        : spec.call_margin - max_score);
   // Per tool, the bias its name gets: name_weight times its lexical score, and sole_weight more
   // where it is the only tool that shares a word with the query. Row 0 is the first call's;
   // with rest_scores, row 1 + t is for a call after one to tool t.
@@ -203,7 +210,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       for (const std::vector<float>& row : *spec.rest_scores) gains(row.size() == spec.tools->size() ? row : *spec.tool_scores);
   }
   auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
-    if (after.done() && before.before_first_call()) return spec.call_weight * (spec.call_margin - max_score);  // "[]"
+    if (after.done() && before.before_first_call()) return empty_bias;  // "[]"
     const int prev = before.names_chosen() > 0 ? before.tool_index() : -1;
     const std::vector<float>& g = name_gain[rest_on && prev >= 0 ? 1 + static_cast<size_t>(prev) : 0];
     if (after.in_name()) {  // the best of the names this prefix leaves
@@ -692,7 +699,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       int32_t plain = -1;
       if (tool_prior_on && grammar.name_ahead())
         next = biased_choice(out->ids.empty(),
-                             std::max({0.0f, max_name_gain, spec.call_weight * (spec.call_margin - max_score)}),
+                             std::max({0.0f, max_name_gain, empty_bias}),
                              false, &plain);
       else
         next = biased_choice(out->ids.empty(),

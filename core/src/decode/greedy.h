@@ -45,7 +45,8 @@ struct DecodeSpec {
   float call_weight = 0.0f;
   // The empty answer's side of the same prior: the tokens that close the answer empty get
   // call_weight * (call_margin - best score), so when no tool shares a word with the query
-  // they gain call_weight * call_margin (0: they only ever lose).
+  // they gain call_weight * call_margin (0: they only ever lose); with a margin (> 0) they
+  // lose at most as much: never less than -call_weight * call_margin.
   float call_margin = 0.0f;
   // The sole match (with name_weight > 0): where exactly one tool shares a word with the
   // query, its name gains this much more (a model sure of an unrelated tool, as small models
