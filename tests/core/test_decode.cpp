@@ -738,20 +738,24 @@ TEST_CASE("the copy prior keeps the query's letter case", "[decode]") {
   }
 }
 
-TEST_CASE("the copy prior picks the enum value the query names, and leaves enums the query does not name be", "[decode]") {
+TEST_CASE("the copy prior picks the enum value the query names", "[decode]") {
   const np::ToolSet set = tool_set();
   struct Case {
     const char* source;
-    const char* want;  // the room the prior leaves (the script wants "hall")
+    const char* want;  // the room the prior leaves (the script wants "hall"); nullptr: no room key
   };
+  // room is optional: where the query names none of its values the key is left out (the next
+  // test case); a required enum the query does not name is left to the model (there too).
   for (const Case& c : {Case{"kitchen lights on", "kitchen"}, Case{"lights on in the Hall and the kitchen", "hall"},
-                        Case{"lights on", "hall"}, Case{"kitchenette lights on", "hall"}}) {
+                        Case{"lights on", nullptr}, Case{"kitchenette lights on", nullptr}}) {
     for (const float weight : {0.0f, 20.0f}) {
       INFO(c.source << ", copy weight " << weight);
       const PriorRun r = decode_with_priors("{\"name\":\"lights_set\",\"arguments\":{\"on\":true,\"room\":\"hall\"}}",
                                             set, c.source, weight);
       INFO(r.out.text);
-      CHECK(r.call.arguments["room"] == (weight == 0.0f ? "hall" : c.want));
+      const char* want = weight == 0.0f ? "hall" : c.want;
+      if (want) CHECK(r.call.arguments["room"] == want);
+      else CHECK_FALSE(r.call.arguments.contains("room"));
     }
   }
 }
@@ -975,6 +979,38 @@ TEST_CASE("the copy prior: number words ground numbers; without any number in th
         REQUIRE(args.contains("days"));
         CHECK(args["days"].get<int64_t>() == want);
       }
+    }
+  }
+}
+
+TEST_CASE("the copy prior leaves out an optional enum key whose values the query does not name, and a required one be", "[decode]") {
+  auto parsed = np::parse_tools(R"([{"name":"pin_tab","description":"Pin the tab","parameters":{
+      "type":"object","properties":{
+        "side":{"type":"string","enum":["left","right"]},
+        "mode":{"type":"string","enum":["on","off"]}},"required":["mode"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  struct Case {
+    const char* query;
+    float weight;
+    const char* side;  // the side that comes out (the script writes "left"); nullptr: no side key
+  };
+  for (const Case& c : {Case{"pin this tab", 20.0f, nullptr}, Case{"pin this tab", 0.0f, "left"},
+                        Case{"pin this tab to the LEFT", 20.0f, "left"},
+                        Case{"pin this tab on the right", 20.0f, "right"},   // named: the named value
+                        Case{"pin this tab leftward", 20.0f, nullptr}}) {   // "left" inside a word names nothing
+    INFO(c.query << ", copy weight " << c.weight);
+    const PriorRun r = decode_with_priors("{\"name\":\"pin_tab\",\"arguments\":{\"mode\":\"on\",\"side\":\"left\"}}", set,
+                                          c.query, c.weight);
+    INFO(r.out.text);
+    const nlohmann::ordered_json& args = r.call.arguments;
+    REQUIRE(args.contains("mode"));  // required: written whatever the query names, and
+    CHECK(args["mode"] == "on");     // the model's value where the query names none ("on" in the last two)
+    if (c.side) {
+      REQUIRE(args.contains("side"));
+      CHECK(args["side"] == c.side);
+    } else {
+      CHECK_FALSE(args.contains("side"));
     }
   }
 }

@@ -99,24 +99,7 @@ bool CallGrammar::feed(std::string_view bytes) {
 }
 
 bool CallGrammar::number_ahead() const {
-  const GrammarTool* t = current_tool();
-  if (!t || !frames_.empty()) return false;
-  const auto numeric = [](const GrammarParam& p) { return p.kind == ValueKind::kInteger || p.kind == ValueKind::kNumber; };
-  const bool in_key = st_ == St::kKey || (st_ == St::kLit && next_ == St::kKey);
-  if (in_key) {
-    const std::string_view prefix = st_ == St::kKey ? std::string_view(prefix_) : std::string_view();
-    bool any = false;
-    for (size_t i = 0; i < t->params.size(); ++i) {
-      const GrammarParam& p = t->params[i];
-      if (used_[i] || !grammar_param_satisfiable(p) || p.key.compare(0, prefix.size(), prefix) != 0) continue;
-      if (!numeric(p)) return false;
-      any = true;
-    }
-    return any;
-  }
-  const bool at_value = (st_ == St::kLit && next_ == St::kValue) || st_ == St::kValue || (st_ == St::kInValue && j_ == J::kNumber);
-  const GrammarParam* p = current_param();
-  return at_value && p && numeric(*p);
+  return param_ahead([](size_t, const GrammarParam& p) { return p.kind == ValueKind::kInteger || p.kind == ValueKind::kNumber; });
 }
 
 const GrammarParam* CallGrammar::current_param() const {

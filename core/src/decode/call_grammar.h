@@ -129,6 +129,11 @@ class CallGrammar {
   // just after its ',') that can only become keys of integer or number parameters, after such a
   // key, or inside such a value. Top level of the arguments only (false inside nested values).
   bool number_ahead() const;
+  // The same for any parameter `pred(index, param)` picks: inside a key (or just after its ',')
+  // that can only become keys of parameters it picks, after such a key, or inside such a value
+  // (a number, an enum literal). number_ahead() is this with integer and number parameters.
+  template <class Pred>
+  bool param_ahead(Pred pred) const;
   // A value may begin within the next bytes (where the arguments may take another key or
   // close, in a key, before a value, in `":`), or one is being written.
   bool value_ahead() const {
@@ -235,5 +240,25 @@ class CallGrammar {
   std::vector<Frame> frames_;      // open typed objects/arrays, innermost last
   int calls_closed_ = 0;
 };
+
+template <class Pred>
+bool CallGrammar::param_ahead(Pred pred) const {
+  const GrammarTool* t = current_tool();
+  if (!t || !frames_.empty()) return false;
+  if (st_ == St::kKey || (st_ == St::kLit && next_ == St::kKey)) {
+    const std::string_view prefix = st_ == St::kKey ? std::string_view(prefix_) : std::string_view();
+    bool any = false;
+    for (size_t i = 0; i < t->params.size(); ++i) {
+      const GrammarParam& p = t->params[i];
+      if (used_[i] || !grammar_param_satisfiable(p) || p.key.compare(0, prefix.size(), prefix) != 0) continue;
+      if (!pred(i, p)) return false;
+      any = true;
+    }
+    return any;
+  }
+  const bool at_value = (st_ == St::kLit && next_ == St::kValue) || st_ == St::kValue ||
+                        (st_ == St::kInValue && j_ == J::kNumber) || st_ == St::kEnumLit;
+  return at_value && param_ >= 0 && pred(static_cast<size_t>(param_), t->params[static_cast<size_t>(param_)]);
+}
 
 }  // namespace np

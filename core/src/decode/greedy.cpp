@@ -483,11 +483,39 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (places.empty()) return echo_on ? -spec.echo_weight : 0.0f;
     return spec.copy_weight + echo_bias(after, !closed) + direction_bias(after);
   };
+  // Optional enum parameters none of whose string values the query names (whole words, letter
+  // case aside), per tool: the answer leaves them out, as it leaves out a number key the query
+  // gives no number for (the training answers write such a key only where the query names
+  // one of its values: 5,421 of 5,421).
+  std::vector<std::vector<uint8_t>> unnamed_enum;
+  bool unnamed_any = false;
+  if (copy_prior_on && spec.tools)
+    for (const GrammarTool& t : *spec.tools) {
+      std::vector<uint8_t> row(t.params.size(), 0);
+      for (size_t i = 0; i < t.params.size(); ++i) {
+        const GrammarParam& p = t.params[i];
+        if (p.kind != ValueKind::kEnum || p.required) continue;
+        bool named = false;
+        for (const std::string& lit : p.literals) {
+          if (named || lit.size() < 3 || lit.front() != '"' || lit.back() != '"') continue;
+          std::string text = lit.substr(1, lit.size() - 2);
+          for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          for (size_t at = source_folded.find(text); at != std::string::npos && !named; at = source_folded.find(text, at + 1))
+            named = whole_piece(at, text.size(), true);
+        }
+        row[i] = named ? 0 : 1;
+        unnamed_any = unnamed_any || !named;
+      }
+      unnamed_enum.push_back(std::move(row));
+    }
   auto copy_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     // A query without numbers (or none left for this call) grounds no number: a token that
     // commits the answer to one (a key only numbers can follow, or the number itself) gets no
-    // bonus.
+    // bonus. The same for a key of an optional enum the query names no value of.
     if (!numbers_left && after.number_ahead()) return 0.0f;
+    if (unnamed_any && after.tool_index() >= 0 &&
+        after.param_ahead([&](size_t i, const GrammarParam&) { return unnamed_enum[static_cast<size_t>(after.tool_index())][i] != 0; }))
+      return 0.0f;
     if (before.in_value_string() || after.value_strings() != before.value_strings()) {
       const float bias = string_bias(after.value_string(), !after.in_value_string(), after);
       // A token that closes one value and opens the next (`","` between an array's strings):
