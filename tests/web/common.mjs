@@ -78,10 +78,11 @@ export function comparable(r, native) {
   if (native) {
     return { calls: native.calls, raw: native.raw, valid: native.valid, truncated: native.truncated,
              completed: native.completed, stopReason: native.stop_reason, tokens: native.tokens,
-             droppedCalls: native.dropped_calls, reason: native.reason };
+             droppedCalls: native.dropped_calls, reason: native.reason, repeatedCalls: native.repeated_calls };
   }
   return { calls: r.calls, raw: r.raw, valid: r.valid, truncated: r.truncated, completed: r.completed,
-           stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason };
+           stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason,
+           repeatedCalls: r.repeatedCalls };
 }
 
 export function readBytes(path) { return new Uint8Array(readFileSync(path)); }
