@@ -83,7 +83,7 @@ function runExample(page, id, k) {
     const r = await d.run(d.presets.find((p) => p.id === id).examples[k].query);
     return { r: r && { calls: r.calls, raw: r.raw, valid: r.valid, truncated: r.truncated, completed: r.completed,
                       stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason,
-                      build: r.build, threads: r.threads, inWorker: r.inWorker,
+                      repeatedCalls: r.repeatedCalls, build: r.build, threads: r.threads, inWorker: r.inWorker,
                       outputIds: r.outputIds, timings: r.timings },
              stream: document.getElementById("stream").textContent,
              cards: document.querySelectorAll("#cards .card").length,

@@ -224,7 +224,8 @@ try {
   const r = await tc.call(query, tools);
   window.__result = { ok: true, evalBlocked, probeReported, violations, build: tc.build, inWorker: tc.inWorker,
                       r: { calls: r.calls, raw: r.raw, valid: r.valid, truncated: r.truncated, completed: r.completed,
-                           stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason } };
+                           stopReason: r.stopReason, tokens: r.tokens, droppedCalls: r.droppedCalls, reason: r.reason,
+                           repeatedCalls: r.repeatedCalls } };
   await tc.dispose();
 } catch (e) {
   window.__result = { ok: false, evalBlocked, violations, error: String(e) };
