@@ -15,6 +15,7 @@
 
 #include "np/tools.h"
 #include "util/json_text.h"
+#include "util/text.h"
 
 namespace np::datagen {
 
@@ -50,12 +51,6 @@ bool is_snake(const std::string& s) {
   for (char c : s)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
   return s.back() != '_' && s.find("__") == std::string::npos;
-}
-
-std::string lower_ascii(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
 }
 
 // A string, or a non-empty array of non-empty strings -> *out.
@@ -293,7 +288,7 @@ Status load_tool(const json& jt, const std::string& where, const Category& cat,
     if (!text->is_string()) return bad(qat, "must be a string or {\"q\": string, \"args\": {...}}");
     NP_RETURN_IF_ERROR(parse_template(text->get<std::string>(), qat, &tool->params, &t));
     if (args) {
-      const std::string lit = lower_ascii(literal_text(t));
+      const std::string lit = ascii_lowered(literal_text(t));
       for (auto it = args->begin(); it != args->end(); ++it) {
         int32_t index = -1;
         for (size_t p = 0; p < tool->params.size(); ++p)
@@ -316,7 +311,7 @@ Status load_tool(const json& jt, const std::string& where, const Category& cat,
           case ParamType::kArray: ok = false; break;
         }
         if (!ok) return bad(qat, "\"args\" value of \"" + it.key() + "\" does not fit its type");
-        if (v.is_string() && lit.find(lower_ascii(v.get<std::string>())) == std::string::npos)
+        if (v.is_string() && lit.find(ascii_lowered(v.get<std::string>())) == std::string::npos)
           return bad(qat, "\"args\" value " + quote_for_message(v.get<std::string>()) +
                               " does not appear in the template text (values must be grounded)");
         if (v.is_number_integer() && lit.find(v.dump()) == std::string::npos)
@@ -476,14 +471,14 @@ Status content_load(const std::string& dir, Content* c) {
   // used by a train tool. Parameter synonyms of test tools that train uses are dropped.
   std::set<std::string> train_params, train_desc;
   for (int32_t i : c->train_tools) {
-    for (const auto& d : c->tools[i].descriptions) train_desc.insert(lower_ascii(d));
+    for (const auto& d : c->tools[i].descriptions) train_desc.insert(ascii_lowered(d));
     for (const auto& p : c->tools[i].params)
       for (const auto& n : p.names) train_params.insert(n);
   }
   for (int32_t i : c->test_tools) {
     ToolDef& t = c->tools[i];
     for (const auto& d : t.descriptions)
-      if (train_desc.count(lower_ascii(d))) return bad(t.where, "description " + quote_for_message(d) + " is also a train tool's");
+      if (train_desc.count(ascii_lowered(d))) return bad(t.where, "description " + quote_for_message(d) + " is also a train tool's");
     for (auto& p : t.params) {
       std::vector<std::string> kept;
       for (const auto& n : p.names)

@@ -18,6 +18,7 @@
 #include "np/tools.h"
 #include "tools/float_repr.h"
 #include "util/rng.h"
+#include "util/text.h"
 
 namespace np {
 
@@ -60,11 +61,6 @@ bool is_alpha(char c) { return is_lower(c) || is_upper(c); }
 char to_lower(char c) { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
 char to_upper(char c) { return is_lower(c) ? static_cast<char>(c - 'a' + 'A') : c; }
 
-std::string lower_ascii(std::string s) {
-  for (char& c : s) c = to_lower(c);
-  return s;
-}
-
 std::string number_text(const json& v) {
   if (v.is_number_integer()) return v.dump();
   std::string s = tools_detail::float_repr(v.get<double>());
@@ -103,7 +99,7 @@ json draw_slot_value(Rng& rng, const SlotList& slot) {
 // Appends literal text, with each occurrence of a fixed value (ASCII case-insensitive)
 // as its own value segment: "disarmed please" -> ["disarmed"(value), " please"].
 void split_fixed(const std::string& text, const std::vector<std::string>& fixed, Segs* segs) {
-  const std::string lower = lower_ascii(text);
+  const std::string lower = ascii_lowered(text);
   size_t i = 0;
   while (i < text.size()) {
     size_t best = std::string::npos, len = 0;
@@ -131,7 +127,7 @@ void render_template(Rng& rng, const QueryTemplate& t, const ToolDef* tool,
   std::vector<std::string> fixed;
   if (tool)
     for (auto it = t.fixed_args.begin(); it != t.fixed_args.end(); ++it)
-      if (it->is_string()) fixed.push_back(lower_ascii(it->get<std::string>()));
+      if (it->is_string()) fixed.push_back(ascii_lowered(it->get<std::string>()));
   for (const auto& part : t.parts) {
     if (!part.is_slot) {
       split_fixed(part.text, fixed, segs);
@@ -588,7 +584,7 @@ class Generator {
         else vals.push_back(*it);
         for (const auto& v : vals) {
           const std::string text = v.is_string() ? v.get<std::string>() : v.is_number() ? number_text(v) : "";
-          if (!text.empty() && lower_ascii(query).find(lower_ascii(text)) == std::string::npos)
+          if (!text.empty() && ascii_lowered(query).find(ascii_lowered(text)) == std::string::npos)
             return Status(Code::kInternal, "value " + text + " not in query: " + query);
         }
       }
@@ -612,7 +608,7 @@ class Generator {
     ex["meta"] = meta;
     *line = ex.dump(-1, ' ', false, json::error_handler_t::replace);
     d->cat_name = intents.empty() ? "none" : c_.categories[c_.tools[intents[0].tool].category].name;
-    d->query_key = lower_ascii(query);
+    d->query_key = ascii_lowered(query);
     return Status::Ok();
   }
 
@@ -632,7 +628,7 @@ class Generator {
     const std::string& t = segs->front().text;
     size_t n = 0;
     while (n < t.size() && is_alpha(t[n])) ++n;
-    const std::string verb = lower_ascii(t.substr(0, n));
+    const std::string verb = ascii_lowered(t.substr(0, n));
     if (std::find(c_.imperative_verbs.begin(), c_.imperative_verbs.end(), verb) == c_.imperative_verbs.end()) return;
     const std::string& w = pick(rng_, c_.wrappers);
     const size_t at = w.find("{q}");
@@ -810,11 +806,11 @@ std::string teacher_query(std::string r, const std::string& original, const std:
   };
   if (r.find('\n') != std::string::npos) return reject("more than one line");
   if (r.size() < 3 || r.size() > 400) return reject("length " + std::to_string(r.size()));
-  if (lower_ascii(r) == lower_ascii(original)) return reject("same as the query");
+  if (ascii_lowered(r) == ascii_lowered(original)) return reject("same as the query");
   for (const auto& v : exact)
     if (r.find(v) == std::string::npos) return reject("lost the value " + v);
   for (const auto& v : loose)
-    if (lower_ascii(r).find(lower_ascii(v)) == std::string::npos) return reject("lost the value " + v);
+    if (ascii_lowered(r).find(ascii_lowered(v)) == std::string::npos) return reject("lost the value " + v);
   return r;
 }
 
@@ -880,7 +876,7 @@ Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokeni
     auto avoid = read_examples(path, ro, nullptr);
     if (!avoid.ok()) return Status(avoid.status().code(), path + ": " + avoid.status().message());
     for (const auto& ex : avoid.value())
-      seen.insert(fnv1a(lower_ascii(ex.query) + "\x1f" + answer_text(ex.answers, nullptr)));
+      seen.insert(fnv1a(ascii_lowered(ex.query) + "\x1f" + answer_text(ex.answers, nullptr)));
     st.avoided_examples += static_cast<int64_t>(avoid.value().size());
   }
   std::vector<char> called(c.tools.size(), 0);
@@ -927,7 +923,7 @@ Status DataFactory::generate_to(const DatagenOptions& o, const Tokenizer* tokeni
       if (!line2.empty() && why.empty()) {
         teacher_used = true;  // counted as accepted once written (below)
         d.line = std::move(line2);
-        d.query_key = lower_ascii(q);
+        d.query_key = ascii_lowered(q);
         ex = std::move(ex2);
       } else if (reply.ok()) {
         ++st.teacher_rejected;

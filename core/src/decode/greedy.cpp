@@ -9,6 +9,7 @@
 
 #include "decode/tool_prior.h"
 #include "ops/softmax.h"
+#include "util/text.h"
 
 namespace np {
 
@@ -232,8 +233,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // value included (so a token that stops before a value does not lose to one that runs into
   // it). A query with no number grounds none: a token that commits the answer to a number gets
   // no bonus (copy_bias).
-  std::string source_folded(spec.copy_source);
-  for (char& ch : source_folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string source_folded = ascii_lowered(spec.copy_source);
   std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
   // Per source number, the word that follows it (the unit rule, DecodeSpec::tool_words): the
   // letter run right after it or after one space or '-' ("6 weeks", "21.1 km", "10-minute";
@@ -302,17 +302,14 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   };
   bool numbers_left = !source_numbers.empty();
   const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
-  // A word character of the folded query: a letter, a digit, or a byte of a non-ASCII letter.
-  const auto word_char = [&](char ch) {
-    return letter(ch) || (ch >= '0' && ch <= '9') || static_cast<unsigned char>(ch) >= 0x80;
-  };
   // Whether a piece [at, at + len) of the folded query starts at a word's start (and, when
   // `closed`, ends at a word's end): a piece's edge may cut no word.
-  const auto whole_piece = [&](size_t at, size_t len, bool closed) {
-    const std::string& q = source_folded;
-    const bool start = at == 0 || len == 0 || !word_char(q[at - 1]) || !word_char(q[at]);
-    const bool finish = !closed || len == 0 || at + len == q.size() || !word_char(q[at + len]) || !word_char(q[at + len - 1]);
-    return start && finish;
+  const auto whole_piece = [&](size_t at, size_t len, bool closed) { return whole_piece_at(source_folded, at, len, closed); };
+  // Whether the query names an enum literal (a JSON string: a whole-word piece of the query,
+  // letter case aside); number, boolean and null literals are named by none.
+  const auto names_literal = [&](const std::string& lit) {
+    if (lit.size() < 3 || lit.front() != '"' || lit.back() != '"') return false;
+    return holds_whole(source_folded, ascii_lowered(std::string_view(lit).substr(1, lit.size() - 2)));
   };
   std::string folded, word;
   std::vector<size_t> places;  // where the value being written occurs in the query as a piece
@@ -410,7 +407,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // word's start).
   const auto cue_before = [&](size_t at) -> uint8_t {
     const std::string& q = source_folded;
-    if (at >= q.size() || !word_char(q[at]) || (at > 0 && word_char(q[at - 1]))) return 0;
+    if (at >= q.size() || !word_byte(q[at]) || (at > 0 && word_byte(q[at - 1]))) return 0;
     std::string_view w;
     for (int words = 0; words < 2; ++words) {
       while (at > 0 && (q[at - 1] == ' ' || q[at - 1] == '"' || q[at - 1] == '\'')) --at;
@@ -468,8 +465,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // The copy and echo priors' part for a string value (`value`, as written; `closed` once its
   // quote is written) of the call `after` writes.
   auto string_bias = [&](const std::string& value, bool closed, const CallGrammar& after) -> float {
-    folded = value;
-    for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    folded = ascii_lowered(value);
     places.clear();
     // A piece as the query writes it (letter case too); an empty value, closed, is none.
     const size_t first = closed && folded.empty() ? std::string::npos : source_folded.find(folded);
@@ -495,14 +491,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       for (size_t i = 0; i < t.params.size(); ++i) {
         const GrammarParam& p = t.params[i];
         if (p.kind != ValueKind::kEnum || p.required) continue;
-        bool named = false;
-        for (const std::string& lit : p.literals) {
-          if (named || lit.size() < 3 || lit.front() != '"' || lit.back() != '"') continue;
-          std::string text = lit.substr(1, lit.size() - 2);
-          for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-          for (size_t at = source_folded.find(text); at != std::string::npos && !named; at = source_folded.find(text, at + 1))
-            named = whole_piece(at, text.size(), true);
-        }
+        const bool named = std::any_of(p.literals.begin(), p.literals.end(), names_literal);
         row[i] = named ? 0 : 1;
         unnamed_any = unnamed_any || !named;
       }
@@ -530,13 +519,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
       const std::string& written = after.literal_string();
       bool named_any = false, named_here = false;
       for (const std::string& lit : after.literal_candidates()) {
-        if (lit.size() < 3 || lit.front() != '"' || lit.back() != '"') continue;
-        std::string text = lit.substr(1, lit.size() - 2);
-        for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        bool named = false;
-        for (size_t at = source_folded.find(text); at != std::string::npos && !named; at = source_folded.find(text, at + 1))
-          named = whole_piece(at, text.size(), true);
-        if (!named) continue;
+        if (!names_literal(lit)) continue;
         named_any = true;
         if (lit.compare(0, written.size(), written) == 0) named_here = true;
       }

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "np/eval.h"
+#include "util/text.h"
 
 namespace np {
 
@@ -17,9 +18,7 @@ std::string trim_lower(const std::string& s) {
   size_t a = 0, b = s.size();
   while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
   while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  std::string out = s.substr(a, b - a);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return ascii_lowered(std::string_view(s).substr(a, b - a));
 }
 
 // A whole string that is a JSON-style decimal number -> true and its value.

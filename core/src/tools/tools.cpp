@@ -10,6 +10,7 @@
 
 #include "np/tools.h"
 #include "util/json_text.h"
+#include "util/text.h"
 
 namespace np {
 namespace {
@@ -437,28 +438,20 @@ void trim_free_text(Call* call, const ToolSet& tools) {
 
 namespace {
 
-// How many times `q` (lower-cased) writes `s` (lower-cased) with no word character on either
-// side: a letter, a digit, or a byte of a non-ASCII letter; for a number, no digit or '.'
-// before it and no digit after it.
+// How many times `q` (lower-cased) writes `s` (lower-cased): a string as a whole piece
+// (util/text.h); a number with no digit or '.' before it and no digit after it.
 size_t times_written(const std::string& q, const std::string& s, bool number) {
+  if (!number) return count_whole(q, s);
   if (s.empty()) return 0;
-  const auto word = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || static_cast<unsigned char>(c) >= 0x80;
-  };
   const auto digit = [](char c) { return c >= '0' && c <= '9'; };
   size_t n = 0;
   for (size_t at = q.find(s); at != std::string::npos; at = q.find(s, at + 1)) {
     const size_t end = at + s.size();
-    const bool open = at == 0 || (number ? !digit(q[at - 1]) && q[at - 1] != '.' : !word(q[at - 1]) || !word(s.front()));
-    const bool close = end == q.size() || (number ? !digit(q[end]) : !word(q[end]) || !word(s.back()));
+    const bool open = at == 0 || (!digit(q[at - 1]) && q[at - 1] != '.');
+    const bool close = end == q.size() || !digit(q[end]);
     if (open && close) ++n;
   }
   return n;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The fewest times the query writes one of the values in `v` (0: it writes none of them).
@@ -468,7 +461,7 @@ size_t fewest_written(const std::string& q, const nlohmann::ordered_json& v) {
     if (n > 0 && (fewest == 0 || n < fewest)) fewest = n;
   };
   if (v.is_string()) {
-    std::string s = lower(v.get<std::string>());
+    std::string s = ascii_lowered(v.get<std::string>());
     const size_t b = s.find_first_not_of(" \t\n\r"), e = s.find_last_not_of(" \t\n\r");
     take(b == std::string::npos ? 0 : times_written(q, s.substr(b, e - b + 1), false));
   } else if (v.is_number_integer() || v.is_number_unsigned() || v.is_number_float()) {
@@ -482,7 +475,7 @@ size_t fewest_written(const std::string& q, const nlohmann::ordered_json& v) {
 }  // namespace
 
 std::vector<size_t> drop_repeated_calls(std::string_view query, std::vector<Call>* calls) {
-  const std::string q = lower(std::string(query));
+  const std::string q = ascii_lowered(query);
   std::vector<size_t> kept;
   std::vector<Call> out;
   for (size_t i = 0; i < calls->size(); ++i) {

@@ -16,6 +16,7 @@
 #include "np/tools.h"
 #include "train/data_internal.h"
 #include "util/rng.h"
+#include "util/text.h"
 
 namespace np {
 
@@ -26,13 +27,6 @@ namespace {
 bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 bool is_letter(char c) { return is_upper(c) || is_lower(c); }
-
-std::string lowered(std::string_view s) {
-  std::string r(s);
-  for (char& c : r)
-    if (is_upper(c)) c = static_cast<char>(c + 32);
-  return r;
-}
 
 // Calls f(pos, len) for each word piece of `text`: runs of ASCII letters, split before an
 // upper-case letter that follows a lower-case one ("setTimer" -> "set", "Timer").
@@ -64,7 +58,7 @@ bool is_common(const std::string& w) {
 void add_words(std::string_view text, std::set<std::string>* out) {
   for_each_piece(text, [&](size_t p, size_t n) {
     if (n >= 4) {
-      std::string w = lowered(text.substr(p, n));
+      std::string w = ascii_lowered(text.substr(p, n));
       if (!is_common(w)) out->insert(std::move(w));
     }
   });
@@ -76,7 +70,7 @@ std::string replace_pieces(std::string_view text, const std::map<std::string, st
   std::string out;
   size_t at = 0;
   for_each_piece(text, [&](size_t p, size_t n) {
-    const auto it = map.find(lowered(text.substr(p, n)));
+    const auto it = map.find(ascii_lowered(text.substr(p, n)));
     if (it == map.end()) return;
     out.append(text.substr(at, p - at));
     std::string r = it->second;
