@@ -957,6 +957,58 @@ TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip star
   }
 }
 
+TEST_CASE("the copy prior's naming rule: what follows \"as\", \"named\" or \"call it\" is the new name", "[decode]") {
+  auto parsed = np::parse_tools(R"([{"name":"duplicate_note","description":"Copy a note","parameters":{
+      "type":"object","properties":{
+        "template_heading":{"type":"string","description":"Note to copy."},
+        "clone_label":{"type":"string","description":"Name of the copy."}},"required":["template_heading","clone_label"]}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto words = np::tool_words(set);
+  REQUIRE(words.size() == 1);
+  CHECK(words[0].renames == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd});
+  struct Case {
+    const char* query;
+    bool rule;   // tool_words given
+    bool named;  // the new name ("Gifts draft") goes to clone_label (the script writes it in template_heading)
+  };
+  for (const Case& c : {Case{"duplicate Journal as Gifts draft", true, true},
+                        Case{"duplicate Journal as Gifts draft", false, false},
+                        Case{"make a copy of Journal named Gifts draft", true, true},
+                        Case{"copy the Journal note and call it Gifts draft", true, true},
+                        Case{"save Journal as 'Gifts draft'", true, true},
+                        Case{"copy Journal, Gifts draft", true, false}}) {  // no cue: left to the model
+    INFO(c.query << (c.rule ? " (rule on)" : " (rule off)"));
+    const PriorRun r = decode_with_priors(
+        "{\"name\":\"duplicate_note\",\"arguments\":{\"template_heading\":\"Gifts draft\",\"clone_label\":\"Journal\"}}", set,
+        c.query, 20.0f, c.rule ? &words : nullptr);
+    INFO(r.out.text);
+    const nlohmann::ordered_json& args = r.call.arguments;
+    REQUIRE(args.contains("template_heading"));
+    REQUIRE(args.contains("clone_label"));
+    // The rule says only where the new name goes; what the original is stays the model's
+    // choice (this script's is the new name, so it settles on another piece of the query).
+    CHECK((args["clone_label"].get<std::string>().rfind("Gifts", 0) == 0) == c.named);
+    CHECK((args["template_heading"].get<std::string>().rfind("Gifts", 0) == 0) == !c.named);
+  }
+
+  // Which parameters hold the thing as it is and what it becomes: the name's words alone
+  // ("Note to copy." in a description says nothing); a name that says both is neither.
+  auto renames = np::parse_tools(R"([{"name":"rename","description":"Rename","parameters":{
+      "old_name":{"type":"string"},
+      "newName":{"type":"string"},
+      "source_file":{"type":"string"},
+      "copy_heading":{"type":"string"},
+      "heading":{"type":"string","description":"Note to copy."},
+      "original_copy":{"type":"string"},
+      "news_topic":{"type":"string"}}}])");
+  REQUIRE(renames.ok());
+  const auto rw = np::tool_words(renames.value());
+  REQUIRE(rw.size() == 1);
+  CHECK(rw[0].renames == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd, np::ToolWords::kStart,
+                                             np::ToolWords::kEnd, 0, 0, 0});
+}
+
 TEST_CASE("the copy prior: number words ground numbers; without any number in the query an optional number key is left out", "[decode]") {
   const np::ToolSet set = tool_set();
   struct Case {
@@ -981,6 +1033,35 @@ TEST_CASE("the copy prior: number words ground numbers; without any number in th
       }
     }
   }
+}
+
+TEST_CASE("the copy prior never cuts a time, a date or a version: no value begins or ends inside one", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto run = [&](const char* call, const char* source, float weight) {
+    const PriorRun r = decode_with_priors(std::string("{\"name\":\"get_weather\",\"arguments\":") + call + "}", set, source, weight);
+    INFO(source << ", copy weight " << weight << ": " << r.out.text);
+    REQUIRE(r.call.arguments.contains("location"));
+    return r.call.arguments;
+  };
+  // A number inside "10:00" or "2026-12-01" grounds nothing: the optional days key is left out.
+  for (const char* source : {"weather in Oslo at 10:00", "weather in Oslo on 2026-12-01", "weather in Oslo, v1.2.3"}) {
+    const auto on = run("{\"location\":\"Oslo\",\"days\":12}", source, 20.0f);
+    const auto off = run("{\"location\":\"Oslo\",\"days\":12}", source, 0.0f);
+    INFO(source);
+    CHECK_FALSE(on.contains("days"));
+    CHECK(off.contains("days"));
+  }
+  // A number beside a unit still counts.
+  CHECK(run("{\"location\":\"Oslo\",\"days\":3}", "weather in Oslo at 10:00 for 3 days", 20.0f)["days"] == 3);
+  // A string may not stop inside a date ("on 2026") nor start inside a time ("00").
+  const auto date = run("{\"location\":\"Oslo on 2026\"}", "weather in Oslo on 2026-12-01", 20.0f);
+  CHECK(date["location"] != "Oslo on 2026");
+  CHECK(date["location"].get<std::string>().rfind("Oslo on 2026-12-01", 0) == 0);
+  CHECK(run("{\"location\":\"Oslo on 2026\"}", "weather in Oslo on 2026-12-01", 0.0f)["location"] == "Oslo on 2026");
+  CHECK(run("{\"location\":\"00\"}", "weather in Oslo at 10:00", 20.0f)["location"].get<std::string>().rfind("00", 0) != 0);
+  // Two times joined by one '-' are two units: either may be a value.
+  CHECK(run("{\"location\":\"7:30\"}", "weather in Oslo 9:15-7:30", 20.0f)["location"] == "7:30");
+  CHECK(run("{\"location\":\"9:15\"}", "weather in Oslo 9:15-7:30", 20.0f)["location"] == "9:15");
 }
 
 TEST_CASE("the copy prior leaves out an optional enum key whose values the query does not name, and a required one be", "[decode]") {

@@ -234,6 +234,34 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // it). A query with no number grounds none: a token that commits the answer to a number gets
   // no bonus (copy_bias).
   const std::string source_folded = ascii_lowered(spec.copy_source);
+  // The query's numeric units: digit runs joined by ':' or '.' ("10:00", "4.99", "2.1.3") or by
+  // two '-' or more ("2026-12-01", "555-123-4567"). A value never begins or ends inside one
+  // (none of 124,537 training strings and 16,972 numbers does): no "on 2026" from "on
+  // 2026-12-01", no 10 from "10:00". inside_unit[k]: position k of the query is strictly inside
+  // one (its first and last positions are not).
+  std::vector<uint8_t> inside_unit(source_folded.size() + 1, 0);
+  {
+    const std::string& q = source_folded;
+    const auto digit = [&](size_t j) { return j < q.size() && q[j] >= '0' && q[j] <= '9'; };
+    const auto run_end = [&](size_t j) {
+      while (digit(j)) ++j;
+      return j;
+    };
+    for (size_t i = 0; i < q.size();) {
+      if (!digit(i)) {
+        ++i;
+        continue;
+      }
+      const size_t j = run_end(i);
+      size_t dotted = j, dashed = j;
+      int dashes = 0;
+      while ((q[dotted] == ':' || q[dotted] == '.') && digit(dotted + 1)) dotted = run_end(dotted + 1);
+      while (dashed < q.size() && q[dashed] == '-' && digit(dashed + 1)) dashed = run_end(dashed + 1), ++dashes;
+      const size_t end = std::max(dotted, dashes >= 2 ? dashed : j);
+      for (size_t k = i + 1; k < end; ++k) inside_unit[k] = 1;
+      i = end;
+    }
+  }
   std::vector<std::string> source_numbers;  // digit runs, one inner '.' allowed ("42.2"), signed after '-'
   // Per source number, the word that follows it (the unit rule, DecodeSpec::tool_words): the
   // letter run right after it or after one space or '-' ("6 weeks", "21.1 km", "10-minute";
@@ -259,6 +287,10 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     while (digit(j)) ++j;
     if (j + 1 < spec.copy_source.size() && spec.copy_source[j] == '.' && digit(j + 1))
       for (++j; digit(j); ++j) {}
+    if (inside_unit[i] || inside_unit[j]) {  // a piece of a time, a date or a version: no number
+      i = j;
+      continue;
+    }
     source_numbers.emplace_back(spec.copy_source.substr(i, j - i));
     source_units.push_back(units_after(j));
     if (i > 0 && spec.copy_source[i - 1] == '-') {  // "-20" too
@@ -303,8 +335,10 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   bool numbers_left = !source_numbers.empty();
   const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
   // Whether a piece [at, at + len) of the folded query starts at a word's start (and, when
-  // `closed`, ends at a word's end): a piece's edge may cut no word.
-  const auto whole_piece = [&](size_t at, size_t len, bool closed) { return whole_piece_at(source_folded, at, len, closed); };
+  // `closed`, ends at a word's end): a piece's edge may cut no word and no numeric unit.
+  const auto whole_piece = [&](size_t at, size_t len, bool closed) {
+    return whole_piece_at(source_folded, at, len, closed) && !inside_unit[at] && (!closed || !inside_unit[at + len]);
+  };
   // Whether the query names an enum literal (a JSON string: a whole-word piece of the query,
   // letter case aside); number, boolean and null literals are named by none.
   const auto names_literal = [&](const std::string& lit) {
@@ -402,62 +436,87 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
   // "source_language" and "target_language", "from" and "to"), a string value the query puts
   // right after "from" (over "my", "the"...) gains unit_weight in the first and loses as much
   // in the second, and one after "to" the other way round ("from Brussels to Port Louis").
-  // 1 where the word before [at] in the query (over spaces, quotes and one determiner) is
-  // "from", 2 where it is "to", "into", "toward" or "towards", else 0 (and 0 where [at] is no
-  // word's start).
+  // The naming rule does the same for what a thing becomes: a value right after "as",
+  // "named", "called", "titled" or "call it" ("duplicate Journal as Trip ideas", "copy the
+  // Recipes note and call it Gifts draft") goes to the parameter that holds the new name
+  // (ToolWords::renames: "clone_label" over "template_heading"), with no second cue needed.
+  // kFrom where the word before [at] in the query (over spaces, quotes and one determiner) is
+  // "from", kTo where it is "to", "into", "toward" or "towards", kAs for a naming cue, else 0
+  // (and 0 where [at] is no word's start).
+  constexpr uint8_t kFrom = 1, kTo = 2, kAs = 4;
   const auto cue_before = [&](size_t at) -> uint8_t {
     const std::string& q = source_folded;
     if (at >= q.size() || !word_byte(q[at]) || (at > 0 && word_byte(q[at - 1]))) return 0;
-    std::string_view w;
-    for (int words = 0; words < 2; ++words) {
+    // The word before [at] (over spaces and quotes); `at` moves to its start.
+    const auto word_before = [&]() {
       while (at > 0 && (q[at - 1] == ' ' || q[at - 1] == '"' || q[at - 1] == '\'')) --at;
       size_t b = at;
       while (b > 0 && letter(q[b - 1])) --b;
-      w = std::string_view(q.data() + b, at - b);
+      const std::string_view w(q.data() + b, at - b);
       at = b;
+      return w;
+    };
+    std::string_view w;
+    for (int words = 0; words < 2; ++words) {
+      w = word_before();
       if (!(w == "my" || w == "the" || w == "a" || w == "an" || w == "our" || w == "your" || w == "his" ||
             w == "her" || w == "their" || w == "this" || w == "that"))
         break;
     }
-    if (w == "from") return 1;
-    return w == "to" || w == "into" || w == "toward" || w == "towards" ? 2 : 0;
+    if (w == "from") return kFrom;
+    if (w == "to" || w == "into" || w == "toward" || w == "towards") return kTo;
+    if (w == "as" || w == "named" || w == "called" || w == "titled") return kAs;
+    if (w == "it") {
+      w = word_before();
+      return w == "call" || w == "name" || w == "title" ? kAs : 0;
+    }
+    return 0;
   };
   uint8_t cues = 0;  // the cues the query holds (bits as above)
   if (words_on && spec.copy_weight > 0.0f)
-    for (size_t at = 0; at < source_folded.size() && cues != 3; ++at) cues |= cue_before(at);
-  // Per tool, its parameters' directions where it has both a start and an end parameter.
-  std::vector<const std::vector<uint8_t>*> param_ends;
-  bool ends_any = false;
-  if (cues == 3)
-    for (const ToolWords& tw : *spec.tool_words) {
-      const auto& d = tw.directions;
-      const bool both = std::count(d.begin(), d.end(), ToolWords::kStart) > 0 && std::count(d.begin(), d.end(), ToolWords::kEnd) > 0;
-      param_ends.push_back(both ? &d : nullptr);
-      ends_any = ends_any || both;
-    }
-  const bool cues_any = ends_any;
-  // Whether the direction rule may act on the call `g` writes.
-  const auto directed = [&](const CallGrammar& g) {
-    const int t = g.tool_index();
-    return cues_any && t >= 0 && static_cast<size_t>(t) < param_ends.size() && param_ends[static_cast<size_t>(t)];
+    for (size_t at = 0; at < source_folded.size() && cues != (kFrom | kTo | kAs); ++at) cues |= cue_before(at);
+  const bool from_to = (cues & (kFrom | kTo)) == (kFrom | kTo), naming = (cues & kAs) != 0;
+  // Per tool, its parameters' roles for each rule the query cues, where it has a parameter of
+  // both roles (else null).
+  std::vector<const std::vector<uint8_t>*> param_ends, param_names;
+  bool cues_any = false;
+  const auto both_roles = [](const std::vector<uint8_t>& d) {
+    return std::count(d.begin(), d.end(), ToolWords::kStart) > 0 && std::count(d.begin(), d.end(), ToolWords::kEnd) > 0;
   };
-  // The rule's part for the value at `places`: its best over the places (a value the query
+  if (from_to || naming)
+    for (const ToolWords& tw : *spec.tool_words) {
+      param_ends.push_back(from_to && both_roles(tw.directions) ? &tw.directions : nullptr);
+      param_names.push_back(naming && both_roles(tw.renames) ? &tw.renames : nullptr);
+      cues_any = cues_any || param_ends.back() || param_names.back();
+    }
+  // Whether the direction or naming rule may act on the call `g` writes.
+  const auto directed = [&](const CallGrammar& g) {
+    const auto t = static_cast<size_t>(g.tool_index());
+    return cues_any && g.tool_index() >= 0 && t < param_ends.size() && (param_ends[t] || param_names[t]);
+  };
+  // The rules' part for the value at `places`: its best over the places (a value the query
   // says twice, "from my savings into savings", may be either).
   const auto direction_bias = [&](const CallGrammar& after) -> float {
     const int t = after.tool_index(), p = after.param_index();
     if (!directed(after) || places.empty() || p < 0) return 0.0f;
-    const std::vector<uint8_t>& ends = *param_ends[static_cast<size_t>(t)];
-    if (static_cast<size_t>(p) >= ends.size()) return 0.0f;
     const std::vector<GrammarParam>& kinds = (*spec.tools)[static_cast<size_t>(t)].params;
-    const auto other_holds = [&](uint8_t cue) {
-      for (size_t q = 0; q < ends.size() && q < kinds.size(); ++q)
-        if (q != static_cast<size_t>(p) && kinds[q].kind == ValueKind::kString && ends[q] == cue) return true;
-      return false;
+    // +unit_weight where parameter p has the role `role` in `roles`, -unit_weight where another
+    // string parameter has it, else 0.
+    const auto judge = [&](const std::vector<uint8_t>* roles, uint8_t role) -> float {
+      if (!roles || static_cast<size_t>(p) >= roles->size()) return 0.0f;
+      if ((*roles)[static_cast<size_t>(p)] == role) return unit_weight;
+      for (size_t q = 0; q < roles->size() && q < kinds.size(); ++q)
+        if (q != static_cast<size_t>(p) && kinds[q].kind == ValueKind::kString && (*roles)[q] == role) return -unit_weight;
+      return 0.0f;
     };
     float best = -std::numeric_limits<float>::infinity();
     for (const size_t at : places) {
       const uint8_t cue = cue_before(at);
-      best = std::max(best, cue == 0 ? 0.0f : ends[static_cast<size_t>(p)] == cue ? unit_weight : other_holds(cue) ? -unit_weight : 0.0f);
+      const float b = cue == kAs ? judge(param_names[static_cast<size_t>(t)], ToolWords::kEnd)
+                      : cue == kFrom ? judge(param_ends[static_cast<size_t>(t)], ToolWords::kStart)
+                      : cue == kTo ? judge(param_ends[static_cast<size_t>(t)], ToolWords::kEnd)
+                                   : 0.0f;
+      best = std::max(best, b);
       if (best > 0.0f) break;
     }
     return best;

@@ -147,6 +147,23 @@ uint8_t direction_of(std::string_view name, const std::vector<std::string>& word
   return start == end ? 0 : start ? ToolWords::kStart : ToolWords::kEnd;
 }
 
+// ToolWords::renames for one parameter, from its name's words (as prior_words reads them).
+uint8_t renaming_of(std::string_view name) {
+  std::vector<std::string> words;
+  add_words(name, &words);
+  const auto starts = [](const std::string& w, std::initializer_list<std::string_view> stems) {
+    for (const std::string_view st : stems)
+      if (w.compare(0, st.size(), st) == 0) return true;
+    return false;
+  };
+  bool old = false, now = false;
+  for (const std::string& w : words) {
+    old = old || w == "old" || starts(w, {"curr", "exist", "orig", "sourc", "templat"});
+    now = now || w == "new" || w == "copy" || w == "copi" || starts(w, {"clon", "dupl", "renam"});
+  }
+  return old == now ? 0 : old ? ToolWords::kStart : ToolWords::kEnd;
+}
+
 void sort_unique(std::vector<std::string>* words) {
   std::sort(words->begin(), words->end());
   words->erase(std::unique(words->begin(), words->end()), words->end());
@@ -169,6 +186,7 @@ std::vector<ToolWords> tool_words(const ToolSet& set) {
       add_words(p.description, &w.params.back());
       w.text.insert(w.text.end(), w.params.back().begin(), w.params.back().end());
       w.directions.push_back(direction_of(p.name, w.params.back()));
+      w.renames.push_back(renaming_of(p.name));
       sort_unique(&w.params.back());
       for (const auto& v : p.enum_values)
         if (v.is_string()) add_words(v.get_ref<const std::string&>(), &w.text);

@@ -52,6 +52,12 @@ struct ToolWords {
   // date.", "start_time": a when, not a where).
   static constexpr uint8_t kStart = 1, kEnd = 2;
   std::vector<uint8_t> directions;
+  // The copy prior's naming rule (docs/engine.md, "Copy prior"): per parameter, kStart where
+  // its name says it holds the thing as it is ("template_heading", "source_file", "old_name",
+  // "originalTitle"), kEnd where it says it holds what the thing becomes ("clone_label",
+  // "copy_heading", "new_name"), 0 for neither or both. Only the name counts: descriptions of
+  // both sides talk of the copy ("Note to copy.", "Name of the copy.").
+  std::vector<uint8_t> renames;
 };
 
 // Per tool of `set`, in its order.
