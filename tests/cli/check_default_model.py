@@ -17,27 +17,25 @@ import tempfile
 FAILURES = []
 
 # Floors: a little under what the shipped model measures on these samples (docs/models.md,
-# v0.7.2 = v0.7's weights (v0.6 fine-tuned on the factory's 58 categories) decoding with the
-# whole-word, case-keeping copy prior at 10 (enum values the query names, numbers only from the
-# query's), the echo prior at 5 (every word of a value), the sole-match tool prior at 3 and
-# later calls named from the rest of the request, calibrated with them on a dev split of the
-# 58 categories: 300 unseen-tool examples: exact match 0.650, name F1 0.861, no-call accuracy
-# 0.806, recall@5 0.378, ECE 0.164; 200 in-distribution examples: exact match 0.680, name F1
-# 0.897, ECE 0.066). Raised when a better
-# model ships; a worse engine or model fails them (v0.7.1 measured 0.610, 0.812, 0.806, ECE
-# 0.150 on the unseen sample and 0.670 / 0.891 / 0.066 in distribution; v0.7 0.587, 0.815, 0.806;
-# v0.6 0.577, 0.803, 0.806, recall@5 0.337; v0.5 0.490, 0.752, 0.548; v0.4.1 0.517, 0.752,
-# 0.581; v0.4 0.483, 0.713, 0.581; v0.3 0.413, 0.669, 0.548; v0.2, without the priors, 0.220 and
-# 0.385). The in-distribution sample draws from all 777 train tools, 208 of which v0.7 saw in
-# one short fine-tune (3,000 steps) and 416 in at most two: on it v0.7.2 measures 0.680 / 0.897
-# / ECE 0.066, v0.7 0.665 / 0.891 / 0.065 and v0.6, which never saw the newest 208, 0.570 /
-# 0.832 / 0.119 (on the 569 tools of the 42 categories v0.6 measured 0.725 / 0.894 here).
-# MAX_ECE on unseen tools is loose on purpose: the confidence is calibrated on
-# in-distribution examples and is overconfident on tools it never saw (a known failure,
-# docs/models.md); the bound still catches a calibration that stopped working at all.
-FLOORS = {"exact_match": 0.58, "name_f1": 0.80, "no_call_accuracy": 0.70, "recall@5": 0.32}
+# v0.7.3 = v0.7.2's weights and priors, calibrated on in-distribution and unseen-tool examples
+# together, with the twentieth session's engine: 300 unseen-tool examples: exact match 0.677,
+# name F1 0.860, no-call accuracy 0.839, recall@5 0.378, ECE 0.099; 200 in-distribution
+# examples: exact match 0.690, name F1 0.897, ECE 0.062). Raised when a better model ships; a
+# worse engine or model fails them (v0.7.2, calibrated on in-distribution examples alone,
+# measured 0.650, 0.861, 0.806, ECE 0.164 on the unseen sample and 0.680 / 0.897 / ECE 0.066 in
+# distribution; v0.7.1 0.610, 0.812, 0.806, ECE 0.150, and 0.670 / 0.891 / 0.066; v0.7 0.587,
+# 0.815, 0.806; v0.6 0.577, 0.803, 0.806, recall@5 0.337; v0.5 0.490, 0.752, 0.548; v0.4.1
+# 0.517, 0.752, 0.581; v0.4 0.483, 0.713, 0.581; v0.3 0.413, 0.669, 0.548; v0.2, without the
+# priors, 0.220 and 0.385). The in-distribution sample draws from all 777 train tools, 208 of
+# which v0.7 saw in one short fine-tune (3,000 steps) and 416 in at most two: on it v0.7 measured
+# 0.665 / 0.891 / ECE 0.065 and v0.6, which never saw the newest 208, 0.570 / 0.832 / 0.119 (on
+# the 569 tools of the 42 categories v0.6 measured 0.725 / 0.894 here).
+# MAX_ECE on unseen tools: until v0.7.3 the confidence was calibrated on in-distribution
+# examples alone and overconfident on tools it never saw (ECE 0.15-0.16 on every unseen-tool
+# set, bound 0.4); calibrated on both kinds it measures 0.06-0.10, bound 0.2.
+FLOORS = {"exact_match": 0.62, "name_f1": 0.82, "no_call_accuracy": 0.78, "recall@5": 0.32}
 SEEN_FLOORS = {"exact_match": 0.62, "name_f1": 0.86}
-MAX_ECE = 0.4
+MAX_ECE = 0.2
 SEEN_MAX_ECE = 0.08
 MAX_BYTES = 16 * 1024 * 1024
 
