@@ -412,6 +412,71 @@ np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>
 
 }  // namespace
 
+TEST_CASE("first_call_ban keeps one tool out of the first call only", "[decode]") {
+  const np::ToolSet set = tool_set();
+  const auto tools = grammar_of(set);
+  // The script wants lights_set twice; with it barred from the first call the first call names
+  // the other tool and the second may still be lights_set (the script's name after noise).
+  const std::string want =
+      "<tool_call> [{\"name\":\"lights_set\",\"arguments\":{\"on\":true}},{\"name\":\"lights_set\",\"arguments\":{\"on\":false}}]";
+  const std::vector<float> scores = {0.0f, 0.0f};
+  for (const int ban : {-1, 1, 0}) {
+    INFO("ban " << ban);
+    Script s{want};
+    np::DecodeSpec spec;
+    spec.budget = 200;
+    spec.tools = &tools;
+    spec.tool_scores = &scores;
+    spec.name_weight = 1.0f;
+    spec.first_call_ban = ban;
+    const np::DecodeOutput out = decode_spec(s, spec);
+    INFO(out.text);
+    auto calls = np::parse_calls(out.text, set);
+    REQUIRE(calls.ok());
+    REQUIRE(calls.value().size() >= 1);
+    CHECK(calls.value()[0].name == (ban == 1 ? "getWeather" : "Lights.Set"));
+    if (ban == 0) {  // barring the tool the script does not want changes nothing
+      CHECK(out.text == want.substr(std::string("<tool_call> ").size()));
+    }
+  }
+}
+
+TEST_CASE("second_look_tool: a first call that took the second request's tool", "[decode]") {
+  auto parsed = np::parse_tools(R"([
+    {"name":"air_fryer_cook","description":"Run the air fryer for a dish.","parameters":{
+      "dish_item":{"type":"string","description":"What to cook."},"crisp_minutes":{"type":"integer"}}},
+    {"name":"candle_flicker_effect","description":"Make lights flicker like candles.","parameters":{
+      "enclosure":{"type":"string","description":"Room."}}},
+    {"name":"whitelist_correspondent","description":"Make sure mail from an address never lands in junk.","parameters":{
+      "trusted_mailbox":{"type":"string"}}}])");
+  REQUIRE(parsed.ok());
+  const np::ToolSet set = parsed.take();
+  const auto words = np::tool_words(set);
+  const auto calls = [&](const char* json) {
+    auto c = np::parse_calls(json, set);
+    REQUIRE(c.ok());
+    return c.take();
+  };
+  const char* fryer_twice = R"([{"name":"air_fryer_cook","arguments":{"dish_item":"fake candlelight"}},
+                               {"name":"air_fryer_cook","arguments":{"dish_item":"falafel","crisp_minutes":12}}])";
+  CHECK(np::second_look_tool("fake candlelight in the balcony, then air fryer, falafel, 12 minutes", calls(fryer_twice), words) == 0);
+  CHECK(np::second_look_tool("Fake candlelight in the balcony; Air Fryer, falafel", calls(fryer_twice), words) == 0);
+  // The tool is named before or among the first call's values: one tool twice, as asked.
+  CHECK(np::second_look_tool("air fryer: fake candlelight, then falafel", calls(fryer_twice), words) == -1);
+  CHECK(np::second_look_tool("fake candlelight in the air fryer, then falafel", calls(fryer_twice), words) == -1);
+  // Named after the values but with no break before it: still the first request.
+  const char* trust_twice = R"([{"name":"whitelist_correspondent","arguments":{"trusted_mailbox":"bookings@hotel.it"}},
+                               {"name":"whitelist_correspondent","arguments":{"trusted_mailbox":"sofia@uni.edu"}}])";
+  CHECK(np::second_look_tool("bookings@hotel.it keeps going to junk, fix that. also, trust sofia@uni.edu", calls(trust_twice), words) == -1);
+  // Not the case: two tools, one call, no word of the tool at all, a value the query lacks.
+  CHECK(np::second_look_tool("fake candlelight in the balcony, then air fryer, falafel",
+                             calls(R"([{"name":"candle_flicker_effect","arguments":{"enclosure":"balcony"}},
+                                       {"name":"air_fryer_cook","arguments":{"dish_item":"falafel"}}])"), words) == -1);
+  CHECK(np::second_look_tool("fake candlelight, then air fryer", calls(R"([{"name":"air_fryer_cook","arguments":{"dish_item":"fake candlelight"}}])"), words) == -1);
+  CHECK(np::second_look_tool("fake candlelight, then falafel", calls(fryer_twice), words) == -1);
+  CHECK(np::second_look_tool("something else, then air fryer, falafel", calls(fryer_twice), words) == -1);
+}
+
 TEST_CASE("the lexical tool prior moves the name choice only as far as its weight", "[decode]") {
   const np::ToolSet set = tool_set();
   const auto tools = grammar_of(set);

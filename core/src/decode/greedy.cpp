@@ -210,19 +210,26 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     if (rest_on)
       for (const std::vector<float>& row : *spec.rest_scores) gains(row.size() == spec.tools->size() ? row : *spec.tool_scores);
   }
+  // A banned name (DecodeSpec::first_call_ban) loses this much: no logit comes near it.
+  constexpr float kBanned = 1e4f;
   auto name_bias = [&](const CallGrammar& before, const CallGrammar& after) -> float {
     if (after.done() && before.before_first_call()) return empty_bias;  // "[]"
     const int prev = before.names_chosen() > 0 ? before.tool_index() : -1;
     const std::vector<float>& g = name_gain[rest_on && prev >= 0 ? 1 + static_cast<size_t>(prev) : 0];
+    const int ban = before.names_chosen() == 0 ? spec.first_call_ban : -1;
     if (after.in_name()) {  // the best of the names this prefix leaves
       const std::string_view p = after.name_prefix();
       float best = -std::numeric_limits<float>::infinity();
+      bool banned_only = false;
       for (size_t i = 0; i < g.size(); ++i)
-        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) best = std::max(best, g[i]);
-      return std::isfinite(best) ? best : 0.0f;
+        if ((*spec.tools)[i].name.compare(0, p.size(), p) == 0) {
+          if (static_cast<int>(i) == ban) banned_only = true;
+          else best = std::max(best, g[i]);
+        }
+      return std::isfinite(best) ? best : banned_only ? -kBanned : 0.0f;
     }
     if (after.names_chosen() > before.names_chosen() && after.tool_index() >= 0)
-      return g[static_cast<size_t>(after.tool_index())];
+      return after.tool_index() == ban ? -kBanned : g[static_cast<size_t>(after.tool_index())];
     return 0.0f;
   };
   // The copy prior: 0 for a token that makes the string value being written stop being a

@@ -56,6 +56,9 @@ struct DecodeSpec {
   // per tool over the query words t does not match (tool_prior.h, lexical_tool_scores's
   // `rest`); the row of the call before is used.
   const std::vector<std::vector<float>>* rest_scores = nullptr;
+  // With the tool prior on (tool_scores): a tool (index into tools) the answer's first call
+  // may not name (the tool caller's second look, tool_prior.h, second_look_tool). -1: none.
+  int first_call_ban = -1;
   // Copy prior, constrained only: where a value may be written, every allowed token gains
   // copy_weight except those that make a string value stop being a piece of `copy_source` (the
   // query, as it writes it: letter case too; an empty value is none) or a number stop being

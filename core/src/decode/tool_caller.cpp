@@ -446,13 +446,35 @@ Result<CallResult> ToolCaller::call(std::string_view query, std::string_view too
       return s;
     };
   }
-  DecodeOutput dec;
-  NP_RETURN_IF_ERROR(greedy_decode(spec, [&](int32_t token, float* logits) {
+  const auto step = [&](int32_t token, float* logits) {
     const auto t = Clock::now();
     Status s = model_->decode_step(enc, state, token, logits);
     r.timings.steps_ms += ms_since(t);
     return s;
-  }, &dec));
+  };
+  DecodeOutput dec;
+  NP_RETURN_IF_ERROR(greedy_decode(spec, step, &dec));
+  // The second look (tool_prior.h, second_look_tool): an answer whose first call took the
+  // tool the request's second part asks for, with the first part's values, is decoded again
+  // with that tool barred from the first call; the new answer is kept where it still calls
+  // the tool later. Not while streaming: the tokens already went out.
+  if (spec.tool_scores && !spec.on_token && dec.calls_closed >= 2) {
+    auto first = parse_calls(dec.text, set);
+    const int again = first.ok() ? second_look_tool(query, first.value(), words) : -1;
+    if (again >= 0) {
+      state = model_->new_decoder_state();
+      spec.first_call_ban = again;
+      DecodeOutput look;
+      NP_RETURN_IF_ERROR(greedy_decode(spec, step, &look));
+      auto second = parse_calls(look.text, set);
+      const auto later = [&](const std::vector<Call>& cs) {
+        return std::any_of(cs.begin() + 1, cs.end(), [&](const Call& c) { return static_cast<int>(c.tool_index) == again; });
+      };
+      if (second.ok() && look.calls_closed >= 2 && second.value().size() >= 2 &&
+          static_cast<int>(second.value()[0].tool_index) != again && later(second.value()))
+        dec = std::move(look);
+    }
+  }
   r.output_ids = dec.ids;
   r.output_tokens = static_cast<int32_t>(dec.ids.size());
   r.forced_tokens = dec.forced_tokens;

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iterator>
 #include <string_view>
 
 #include "np/tools.h"
+#include "util/text.h"
 
 namespace np {
 
@@ -226,6 +228,52 @@ bool echoes_tool_word(std::string_view word, const std::vector<std::string>& too
   for (const std::string& t : tool_words)
     if (word_match(w, t) > 0.0f) return true;
   return false;
+}
+
+int second_look_tool(std::string_view query, const std::vector<Call>& calls, const std::vector<ToolWords>& words) {
+  if (calls.size() < 2 || calls[0].tool_index != calls[1].tool_index || calls[0].tool_index >= words.size()) return -1;
+  const std::string q = ascii_lowered(query);
+  // Where the first call's string values (array items too) end in the query, the last of them.
+  size_t values_end = 0;
+  bool any = false;
+  const std::function<void(const nlohmann::ordered_json&)> reach = [&](const nlohmann::ordered_json& v) {
+    if (v.is_string()) {
+      const std::string s = ascii_lowered(v.get_ref<const std::string&>());
+      const size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
+      if (b == std::string::npos) return;
+      const size_t at = q.find(std::string_view(s).substr(b, e - b + 1));
+      if (at == std::string::npos) return;
+      values_end = std::max(values_end, at + (e - b + 1));
+      any = true;
+    } else if (v.is_array() || v.is_object()) {
+      for (const auto& item : v) reach(item);
+    }
+  };
+  reach(calls[0].arguments);
+  if (!any) return -1;
+  // Every word that echoes the tool must come after the first call's values and after a break
+  // that follows them (',', ';', '.', or the word "then", "also", "and" or "plus"): "junk"
+  // in "bookings@hotel.it keeps going to junk, fix that. also, trust sofia@uni.edu" still
+  // names the tool in the first request.
+  const std::vector<std::string>& echo = words[calls[0].tool_index].echo;
+  bool after = false, broken = false;
+  for (size_t i = 0; i < q.size();) {
+    if (!(q[i] >= 'a' && q[i] <= 'z')) {
+      broken = broken || (i >= values_end && (q[i] == ',' || q[i] == ';' || q[i] == '.'));
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < q.size() && q[j] >= 'a' && q[j] <= 'z') ++j;
+    const std::string_view w = std::string_view(q).substr(i, j - i);
+    if (echoes_tool_word(w, echo)) {
+      if (i < values_end || !broken) return -1;  // the tool is named in the first request
+      after = true;
+    }
+    broken = broken || (i >= values_end && (w == "then" || w == "also" || w == "and" || w == "plus"));
+    i = j;
+  }
+  return after ? static_cast<int>(calls[0].tool_index) : -1;
 }
 
 }  // namespace np

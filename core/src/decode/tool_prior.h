@@ -19,6 +19,7 @@
 namespace np {
 
 struct ToolSet;
+struct Call;
 
 // The words of a text as the prior reads them (for tests and the docs' examples):
 // prior_words("Set alarms_forTomorrow") -> {"set", "alarm", "for", "tomorrow"} minus
@@ -77,5 +78,15 @@ std::vector<float> lexical_tool_scores(std::string_view query, const ToolSet& se
 // a function word, and after prior_words' stemming the same word as one of them or, four
 // letters or more, a prefix of one or one of them a prefix of it.
 bool echoes_tool_word(std::string_view word, const std::vector<std::string>& tool_words);
+
+// The tool caller's second look (docs/engine.md, "Second look"): for an answer whose first two
+// calls name the same tool, where every word of the query that echoes that tool (ToolWords::
+// echo) comes after all of the first call's string values ("fake candlelight in the balcony,
+// then air fryer, falafel, 12 minutes" -> air_fryer_cook twice, the first with
+// "fake candlelight"): the tool's index, the first call having taken the second request's
+// tool. Else -1 (also where the first call has no string value the query holds, or the query
+// names the tool before it: "erase the background behind my car and erase the background
+// behind the van" is one tool twice).
+int second_look_tool(std::string_view query, const std::vector<Call>& calls, const std::vector<ToolWords>& words);
 
 }  // namespace np
