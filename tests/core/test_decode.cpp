@@ -398,11 +398,14 @@ namespace {
 
 np::DecodeOutput decode_with_prior(Script& s, const std::vector<np::GrammarTool>& tools, const std::vector<float>& scores,
                                    float name_weight, float call_weight, float call_margin = 0.0f,
-                                   float sole_weight = 0.0f) {
+                                   float sole_weight = 0.0f, const std::vector<std::vector<float>>* rest = nullptr,
+                                   int first_call_ban = -1) {
   np::DecodeSpec spec;
   spec.budget = 200;
   spec.tools = &tools;
   spec.tool_scores = &scores;
+  spec.rest_scores = rest;
+  spec.first_call_ban = first_call_ban;
   spec.name_weight = name_weight;
   spec.call_weight = call_weight;
   spec.call_margin = call_margin;
@@ -423,13 +426,7 @@ TEST_CASE("first_call_ban keeps one tool out of the first call only", "[decode]"
   for (const int ban : {-1, 1, 0}) {
     INFO("ban " << ban);
     Script s{want};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.tool_scores = &scores;
-    spec.name_weight = 1.0f;
-    spec.first_call_ban = ban;
-    const np::DecodeOutput out = decode_spec(s, spec);
+    const np::DecodeOutput out = decode_with_prior(s, tools, scores, 1.0f, 0.0f, 0.0f, 0.0f, nullptr, ban);
     INFO(out.text);
     auto calls = np::parse_calls(out.text, set);
     REQUIRE(calls.ok());
@@ -546,13 +543,7 @@ TEST_CASE("a call after the first is named from the rest of the request", "[deco
   for (const bool with_rest : {false, true}) {
     INFO("rest scores " << with_rest);
     Script s{want};
-    np::DecodeSpec spec;
-    spec.budget = 200;
-    spec.tools = &tools;
-    spec.tool_scores = &scores;
-    spec.rest_scores = with_rest ? &rest : nullptr;
-    spec.name_weight = 1.0f;
-    const np::DecodeOutput out = decode_spec(s, spec);
+    const np::DecodeOutput out = decode_with_prior(s, tools, scores, 1.0f, 0.0f, 0.0f, 0.0f, with_rest ? &rest : nullptr);
     INFO(out.text);
     auto calls = np::parse_calls(out.text, set);
     REQUIRE(calls.ok());
@@ -1010,6 +1001,12 @@ TEST_CASE("the copy prior's direction rule: from X to Y puts X where a trip star
   const auto fw = np::tool_words(flights.value());
   REQUIRE(fw.size() == 1);
   CHECK(fw[0].directions == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd, 0, 0, 0});
+  // The name's words split as the lexical prior splits them: capitals after capitals are one
+  // word ("FROM_CITY" says from; "TOTAL" says no "to").
+  auto caps = np::parse_tools(R"([{"name":"book_bus","description":"Bus tickets","parameters":{
+      "FROM_CITY":{"type":"string"},"INTO_CITY":{"type":"string"},"TOTAL":{"type":"string"}}}])");
+  REQUIRE(caps.ok());
+  CHECK(np::tool_words(caps.value())[0].directions == std::vector<uint8_t>{np::ToolWords::kStart, np::ToolWords::kEnd, 0});
   // A value the query says twice may be either: the model's shorter one stays.
   for (const bool rule : {true, false}) {
     INFO("savings twice" << (rule ? " (rule on)" : " (rule off)"));

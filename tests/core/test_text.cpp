@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "util/text.h"
 
@@ -51,4 +53,46 @@ TEST_CASE("count_whole and holds_whole count whole pieces only", "[text]") {
   CHECK(np::holds_whole("set the mode to eco", "eco"));
   CHECK_FALSE(np::holds_whole("economy class", "eco"));
   CHECK_FALSE(np::holds_whole("anything", ""));
+}
+
+TEST_CASE("next_word and word_start walk the letter runs of folded text", "[text]") {
+  const std::string q = "fly from oslo, then 2 nights";
+  np::WordSpan w = np::next_word(q, 0);
+  CHECK(w.of(q) == "fly");
+  w = np::next_word(q, w.end);
+  CHECK(w.of(q) == "from");
+  w = np::next_word(q, q.find("oslo") + 2);  // a run begun before `from` counts from there
+  CHECK(w.of(q) == "lo");
+  w = np::next_word(q, q.find(", then"));
+  CHECK(w.of(q) == "then");
+  w = np::next_word(q, q.find("2"));  // digits are no letters
+  CHECK(w.of(q) == "nights");
+  CHECK(np::next_word(q, q.size()).empty());
+  CHECK(np::next_word(q, q.size() + 5).begin == q.size());
+  CHECK(np::next_word("", 0).empty());
+  CHECK(np::next_word("12 ,.", 0).empty());
+  CHECK(np::word_start(q, q.find(" oslo")) == q.find("from"));
+  CHECK(np::word_start(q, q.find("oslo") + 4) == q.find("oslo"));
+  CHECK(np::word_start(q, q.find(", then")) == q.find("oslo"));
+  CHECK(np::word_start(q, q.find(" nights")) == q.find(" nights"));  // a digit before: no word
+  CHECK(np::word_start(q, 0) == 0);
+}
+
+TEST_CASE("for_each_word splits identifiers and text as the lexical prior reads them", "[text]") {
+  const auto words = [](std::string_view text) {
+    std::vector<std::string> out;
+    np::for_each_word(text, [&](const std::string& w) { out.push_back(w); });
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(words("leavingSpot") == V{"leaving", "spot"});
+  CHECK(words("PlanScenicDetour") == V{"plan", "scenic", "detour"});
+  CHECK(words("translate.subtitleVideoIn") == V{"translate", "subtitle", "video", "in"});
+  CHECK(words("feed-pet-now") == V{"feed", "pet", "now"});
+  CHECK(words("URL_to") == V{"url", "to"});          // capitals after capitals stay one word
+  CHECK(words("FROM") == V{"from"});
+  CHECK(words("playlist2go") == V{"playlist", "go"});  // digits end a word
+  CHECK(words("Caf\xC3\xA9 Ol\xC3\xA9") == V{"caf", "ol"});  // so do UTF-8 bytes
+  CHECK(words("").empty());
+  CHECK(words(" 42 !").empty());
 }

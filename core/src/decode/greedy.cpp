@@ -315,20 +315,12 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
         {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20}, {"thirty", 30}, {"forty", 40},
         {"fifty", 50}, {"sixty", 60}, {"seventy", 70}, {"eighty", 80}, {"ninety", 90},
         {"hundred", 100}, {"thousand", 1000}, {"dozen", 12}};
-    std::string w;
-    for (size_t i = 0; i <= source_folded.size(); ++i) {
-      const char ch = i < source_folded.size() ? source_folded[i] : ' ';
-      if (ch >= 'a' && ch <= 'z') {
-        w.push_back(ch);
-        continue;
-      }
+    for (WordSpan w = next_word(source_folded, 0); !w.empty(); w = next_word(source_folded, w.end))
       for (const auto& [word, value] : kNumberWords)
-        if (w == word) {
+        if (w.of(source_folded) == word) {
           source_numbers.push_back(std::to_string(value));
-          source_units.push_back(units_after(i));
+          source_units.push_back(units_after(w.end));
         }
-      w.clear();
-    }
   }
   // Numbers said once fill one parameter: per call, the numbers its values took so far; a
   // number of the query is no longer grounding in that call once it took as many as the query
@@ -340,7 +332,6 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     return std::count(source_numbers.begin(), source_numbers.end(), n) > std::count(call_numbers.begin(), call_numbers.end(), n);
   };
   bool numbers_left = !source_numbers.empty();
-  const auto letter = [](char ch) { return ch >= 'a' && ch <= 'z'; };
   // Whether a piece [at, at + len) of the folded query starts at a word's start (and, when
   // `closed`, ends at a word's end): a piece's edge may cut no word and no numeric unit.
   const auto whole_piece = [&](size_t at, size_t len, bool closed) {
@@ -367,13 +358,9 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     const auto content = [](const std::string& w) { return w.size() >= 3 && !is_function_word(w); };
     bool only_function_words = true, any_word = false, any_content = false;
     const size_t n = folded.size();
-    for (size_t i = 0;;) {
-      while (i < n && !letter(folded[i])) ++i;
-      if (i == n) break;
-      size_t j = i;
-      while (j < n && letter(folded[j])) ++j;
-      if (j == n && open) break;  // unfinished: read on in the query below
-      word.assign(folded, i, j - i);
+    for (WordSpan w = next_word(folded, 0); !w.empty(); w = next_word(folded, w.end)) {
+      if (w.end == n && open) break;  // unfinished: read on in the query below
+      word.assign(w.of(folded));
       if (content(word)) {
         if (echoes_tool_word(word, words)) return -spec.echo_weight;
         any_content = true;
@@ -381,30 +368,22 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
         any_word = true;
         only_function_words = only_function_words && is_function_word(word);
       }
-      i = j;
     }
     if (!open) return !any_content && any_word && only_function_words ? -spec.echo_weight : 0.0f;
     // Still open: the unfinished word as the query goes on at each place (and, with no content
     // word finished yet, on to the query's next content word).
-    size_t tail = n;  // the unfinished word's start in the value (n: none)
-    while (tail > 0 && letter(folded[tail - 1])) --tail;
+    const size_t tail = word_start(folded, n);  // the unfinished word's start in the value (n: none)
     if (any_content && tail == n) return 0.0f;
     for (const size_t at : places) {
       const std::string& q = source_folded;
-      size_t k = at + tail;
       bool echo = false;
-      while (k < q.size()) {
-        while (k < q.size() && !letter(q[k])) ++k;
-        size_t e = k;
-        while (e < q.size() && letter(q[e])) ++e;
-        if (e == k) break;
-        word.assign(q, k, e - k);
+      for (WordSpan w = next_word(q, at + tail); !w.empty(); w = next_word(q, w.end)) {
+        word.assign(w.of(q));
         if (content(word)) {
           echo = echoes_tool_word(word, words);
           break;
         }
         if (any_content) break;
-        k = e;
       }
       if (!echo) return 0.0f;
     }
@@ -457,8 +436,7 @@ Status greedy_decode(const DecodeSpec& spec, const StepFn& step, DecodeOutput* o
     // The word before [at] (over spaces and quotes); `at` moves to its start.
     const auto word_before = [&]() {
       while (at > 0 && (q[at - 1] == ' ' || q[at - 1] == '"' || q[at - 1] == '\'')) --at;
-      size_t b = at;
-      while (b > 0 && letter(q[b - 1])) --b;
+      const size_t b = word_start(q, at);
       const std::string_view w(q.data() + b, at - b);
       at = b;
       return w;

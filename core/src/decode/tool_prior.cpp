@@ -35,25 +35,9 @@ std::string stem(std::string w) {
 }
 
 void add_words(std::string_view text, std::vector<std::string>* out) {
-  std::string cur;
-  const auto flush = [&] {
-    if (!cur.empty()) {
-      if (cur.size() > 1 && !is_function_word(cur)) out->push_back(stem(cur));
-      cur.clear();
-    }
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
-    if (!upper && !lower) {
-      flush();
-      continue;
-    }
-    // camelCase and PascalCase: a capital after a lowercase letter starts a word.
-    if (upper && i > 0 && text[i - 1] >= 'a' && text[i - 1] <= 'z') flush();
-    cur.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
-  }
-  flush();
+  for_each_word(text, [&](const std::string& w) {
+    if (w.size() > 1 && !is_function_word(w)) out->push_back(stem(w));
+  });
 }
 
 // 1 for the same word, 0.8 where the shorter (at least 4 letters) begins the longer, else 0.
@@ -132,19 +116,12 @@ uint8_t direction_of(std::string_view name, const std::vector<std::string>& word
     return false;
   };
   if (says(kTimeStems)) return 0;
-  // The name's letter runs, split at case changes as prior_words splits them.
+  // The name's words as prior_words splits them, function words kept.
   bool from = false, to = false;
-  std::string cur;
-  for (size_t i = 0; i <= name.size(); ++i) {
-    const char c = i < name.size() ? name[i] : ' ';
-    const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
-    if ((!upper && !lower) || (upper && !cur.empty())) {
-      from = from || cur == "from";
-      to = to || cur == "to" || cur == "into";
-      cur.clear();
-    }
-    if (upper || lower) cur.push_back(upper ? static_cast<char>(c - 'A' + 'a') : c);
-  }
+  for_each_word(name, [&](const std::string& w) {
+    from = from || w == "from";
+    to = to || w == "to" || w == "into";
+  });
   const bool start = from || says(kStartStems), end = to || says(kEndStems);
   return start == end ? 0 : start ? ToolWords::kStart : ToolWords::kEnd;
 }
@@ -257,21 +234,17 @@ int second_look_tool(std::string_view query, const std::vector<Call>& calls, con
   // names the tool in the first request.
   const std::vector<std::string>& echo = words[calls[0].tool_index].echo;
   bool after = false, broken = false;
-  for (size_t i = 0; i < q.size();) {
-    if (!(q[i] >= 'a' && q[i] <= 'z')) {
-      broken = broken || (i >= values_end && (q[i] == ',' || q[i] == ';' || q[i] == '.'));
-      ++i;
-      continue;
-    }
-    size_t j = i;
-    while (j < q.size() && q[j] >= 'a' && q[j] <= 'z') ++j;
-    const std::string_view w = std::string_view(q).substr(i, j - i);
-    if (echoes_tool_word(w, echo)) {
-      if (i < values_end || !broken) return -1;  // the tool is named in the first request
+  for (size_t gap = 0; gap < q.size();) {
+    const WordSpan w = next_word(q, gap);
+    for (size_t i = std::max(gap, values_end); i < w.begin; ++i) broken = broken || q[i] == ',' || q[i] == ';' || q[i] == '.';
+    if (w.empty()) break;
+    if (echoes_tool_word(w.of(q), echo)) {
+      if (w.begin < values_end || !broken) return -1;  // the tool is named in the first request
       after = true;
     }
-    broken = broken || (i >= values_end && (w == "then" || w == "also" || w == "and" || w == "plus"));
-    i = j;
+    const std::string_view word = w.of(q);
+    broken = broken || (w.begin >= values_end && (word == "then" || word == "also" || word == "and" || word == "plus"));
+    gap = w.end;
   }
   return after ? static_cast<int>(calls[0].tool_index) : -1;
 }
