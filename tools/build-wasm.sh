@@ -16,6 +16,12 @@ JOBS=${JOBS:-$(nproc)}
 export NODE_PATH=/usr/share/nodejs   # Debian emscripten runs acorn from Debian node-acorn
 command -v emcmake >/dev/null || { echo "emcmake not found: run tools/install-deps.sh" >&2; exit 1; }
 
+# The web tooling (TypeScript, esbuild; npm ci only when the lock file changed): esbuild
+# minifies the glue below, tsc compiles the runtime in step 2.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 for v in "${VARIANTS[@]}"; do
   case "$v" in
     mt) dir=build-wasm-mt; threads=ON ;;
@@ -32,7 +38,15 @@ for v in "${VARIANTS[@]}"; do
   cmake --build "$dir" -j"$JOBS" --target np_wasm_$v
   out=npm/dist/wasm/$v
   mkdir -p "$out"
-  cp "$dir/wasm/$v/needlepoint.mjs" "$dir/wasm/$v/needlepoint.wasm" "$out/"
+  cp "$dir/wasm/$v/needlepoint.wasm" "$out/"
+  # Emscripten 3.1.6 folds the glue's white space but keeps its names (its --closure pass
+  # needs the Closure Compiler, which Debian's emscripten does not ship): esbuild renames the
+  # locals (the glue is one function; the module's only export, the factory, stays
+  # `default`) and keeps property names, so Module["locateFile"] and the pthread worker's
+  # messages are untouched. ES2020: no syntax newer than the glue's own import.meta.
+  # gzip: mt 34.3 -> 26.9 KB, st 27.1 -> 21.4, edge 13.0 -> 9.8.
+  web/node_modules/.bin/esbuild "$dir/wasm/$v/needlepoint.mjs" --minify --format=esm --target=es2020 \
+    --log-level=warning --outfile="$out/needlepoint.mjs"
   if [ "$v" = mt ]; then
     # The pthread worker script is CommonJS: keep it out of the package's "type": "module".
     cp "$dir/wasm/$v/needlepoint.worker.js" "$out/"
@@ -50,10 +64,7 @@ for v in "${VARIANTS[@]}"; do
   echo "wasm $v: needlepoint.wasm $w B (gz $gz), needlepoint.mjs $j B (gz $gj), worker gz $gw B, total gz $((gz + gj + gw)) B"
 done
 
-# 2. TypeScript runtime (npm ci only when the lock file changed).
-if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
-  (cd web && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# 2. TypeScript runtime.
 (cd web && node_modules/.bin/tsc -p tsconfig.json)
 chmod +x npm/dist/cli.js
 # The in-page example synthesizer's word lists: the data factory's shared content.
