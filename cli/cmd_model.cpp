@@ -229,6 +229,32 @@ int cmd_make_model(const Args& args) {
   return 0;
 }
 
+int cmd_quantize(const Args& args) {
+  std::string in, out, type_name;
+  if (!arg_value(args, "--model", &in) || !arg_value(args, "--out", &out) || !arg_value(args, "--type", &type_name))
+    return usage_error("quantize needs --model, --type and --out");
+  np::GgmlType type;
+  if (!parse_type(type_name, &type)) return usage_error("--type must be f32, f16, bf16, q8_0 or q4_0");
+  auto f = np::GgufFile::open_file(in);
+  if (!f.ok()) return fail_status(f.status());
+  np::GgufWriter w;
+  np::Status s = np::requantize_model(*f.value(), type, &w);
+  if (!s.ok()) return fail_status(s);
+  // The result must load as a model before it is written (a failed write leaves no file).
+  auto bytes = w.to_bytes();
+  if (!bytes.ok()) return fail_status(bytes.status());
+  const size_t written = bytes.value().size();
+  auto check = np::GgufFile::open_bytes(bytes.take());
+  if (!check.ok()) return fail_status(check.status());
+  auto m = np::Model::load(check.value());
+  if (!m.ok()) return fail_status(m.status());
+  s = w.write_file(out);
+  if (!s.ok()) return fail_status(s);
+  std::printf("{\"model\":\"%s\",\"type\":\"%s\",\"bytes_in\":%zu,\"bytes_out\":%zu}\n", out.c_str(), type_name.c_str(),
+              f.value()->size(), written);
+  return 0;
+}
+
 int cmd_pack_tokenizer(const Args& args) {
   std::string spm, in, out;
   if (!arg_value(args, "--spm", &spm) || !arg_value(args, "--model", &in) || !arg_value(args, "--out", &out))

@@ -17,6 +17,7 @@ int cmd_embed(const Args& args);          // cmd_model.cpp
 int cmd_inspect(const Args& args);        // cmd_model.cpp
 int cmd_make_model(const Args& args);     // cmd_model.cpp
 int cmd_pack_tokenizer(const Args& args); // cmd_model.cpp
+int cmd_quantize(const Args& args);       // cmd_model.cpp
 int cmd_tokenize(const Args& args);       // cmd_tokenize.cpp
 int cmd_detokenize(const Args& args);     // cmd_tokenize.cpp
 int cmd_normalize_tools(const Args& args);// cmd_tools.cpp

@@ -30,6 +30,8 @@ const char* kUsage =
     "        write a random-weight model (for tests and benchmarks)\n"
     "  pack-tokenizer --spm file.model --model in.gguf --out out.gguf\n"
     "        replace a model's tokenizer with a SentencePiece .model\n"
+    "  quantize --model in.gguf --type f32|f16|bf16|q8_0|q4_0 --out out.gguf\n"
+    "        the same model with its matrices stored as --type (metadata kept; docs/models.md)\n"
     "  normalize-tools --tools JSON|@file   the flat, compact tools JSON the model sees\n"
     "  train --data D.jsonl --out M.gguf [--config small|needle] [--model base.gguf]\n"
     "        [--d-model N --heads N --kv-heads N --enc-layers N --dec-layers N --d-ff N]\n"
@@ -83,6 +85,7 @@ const Command kCommands[] = {
     {"inspect", np_cli::cmd_inspect},
     {"make-model", np_cli::cmd_make_model},
     {"pack-tokenizer", np_cli::cmd_pack_tokenizer},
+    {"quantize", np_cli::cmd_quantize},
     {"normalize-tools", np_cli::cmd_normalize_tools},
     {"train-grads", np_cli::cmd_train_grads},
     {"train", np_cli::cmd_train},

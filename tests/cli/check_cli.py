@@ -91,6 +91,27 @@ def main():
     rc, out, err = run(cli, "logits", "--model", model, "--enc-ids", "10,x", "--dec-ids", "1")
     check(rc == 2, "logits with malformed ids: usage error")
 
+    # quantize: the q8_0 model as q4_0 (smaller, loads, same metadata), back to q8_0 from
+    # the q8_0 file unchanged; bad types and files that are no model are refused, no file left.
+    q4 = os.path.join(tmp, "m-q4.gguf")
+    rc, out, err = run(cli, "quantize", "--model", model, "--type", "q4_0", "--out", q4)
+    check(rc == 0 and json.loads(out)["bytes_out"] == os.path.getsize(q4) < os.path.getsize(model),
+          "quantize q8_0 -> q4_0 writes a smaller file")
+    rc, out, _ = run(cli, "inspect", "--model", q4)
+    check(rc == 0 and "model check: ok" in out and "Q4_0" in out, "the q4_0 file loads and holds Q4_0 tensors")
+    q8 = os.path.join(tmp, "m-q8.gguf")
+    rc, _, _ = run(cli, "quantize", "--model", model, "--type", "q8_0", "--out", q8)
+    check(rc == 0 and open(q8, "rb").read() == open(model, "rb").read(), "quantize q8_0 -> q8_0 is byte for byte the same")
+    rc, out, err = run(cli, "quantize", "--model", model, "--type", "q3_k", "--out", q8 + "x")
+    check(rc == 2 and "--type" in err and not os.path.exists(q8 + "x"), "quantize: an unknown type is a usage error")
+    notes = os.path.join(tmp, "notes.txt")
+    with open(notes, "w") as fh:
+        fh.write("not a model")
+    rc, out, err = run(cli, "quantize", "--model", notes, "--type", "q4_0", "--out", q8 + "y")
+    check(rc == 1 and "BAD_MAGIC" in err and not os.path.exists(q8 + "y"), "quantize: a file that is no GGUF is refused")
+    rc, out, err = run(cli, "quantize", "--model", model, "--type", "q4_0")
+    check(rc == 2 and "--out" in err, "quantize: --out is required")
+
     # The catalog encoder mask (docs/engine.md): a catalog model, its block prefix, bench.
     cat = os.path.join(tmp, "cat.gguf")
     rc, out, err = run(cli, "make-model", "--out", cat, "--config", "small", "--encoder-mask", "catalog", "--seed", "4")
