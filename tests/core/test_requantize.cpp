@@ -69,6 +69,7 @@ TEST_CASE("requantize_model: f32 -> q4_0 keeps keys and tensors, quantizes the m
     INFO(a.name);
     REQUIRE(b.name == a.name);
     REQUIRE(b.dims == a.dims);
+    // The small config's matrices and embedding are the 2-D tensors; all have whole 32-value rows.
     const bool matrix = a.dims.size() >= 2 && a.dims[0] % 32 == 0;
     CHECK(b.type == (matrix ? np::GgmlType::Q4_0 : np::GgmlType::F32));
     quantized += matrix;

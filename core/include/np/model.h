@@ -272,8 +272,8 @@ GgmlType matrix_storage_type(GgmlType type, int64_t ne0);
 Status model_write_random(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed,
                           GgmlType type, GgufWriter* w);
 
-// Writes the model in `in` with its matrices and embedding (tensors of two dimensions or
-// more) re-encoded as `type` (f32, f16, bf16, q8_0 or q4_0; under q8_0/q4_0 a matrix whose
+// Writes the model in `in` with its matrices and embedding (the tensor table's kMatrix
+// tensors) re-encoded as `type` (f32, f16, bf16, q8_0 or q4_0; under q8_0/q4_0 a matrix whose
 // rows are no whole number of 32-value blocks stays f32), every other tensor as f32, and
 // every metadata key (priors, calibration, tokenizer) kept but the file type. The values go
 // through f32: q8_0 -> q4_0 quantizes the q8_0 values (their error is about a sixteenth of
