@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,15 +18,7 @@
 #include "np/model.h"
 #include "np/tools.h"
 #include "schema_check.h"
-
-namespace {
-
-const np::Tokenizer& tokenizer() {
-  static const np::Tokenizer tok = np::synthetic_tokenizer(512).take();
-  return tok;
-}
-
-}  // namespace
+#include "scripted_model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* zero = static_cast<const uint8_t*>(std::memchr(data, 0, size));
@@ -40,25 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (tools.is_discarded()) std::abort();  // parse_tools accepted it
   const std::vector<np::GrammarTool> gtools = np::grammar_tools(set.value());
 
-  const np::Tokenizer& tok = tokenizer();
+  const np::Tokenizer& tok = fuzz::scripted_tokenizer();
+  fuzz::ScriptedModel model(tok, choices, n_choices);
   np::DecodeSpec spec;
   spec.tokenizer = &tok;
-  spec.budget = static_cast<int32_t>(n_choices < 300 ? n_choices + 1 : 300);
+  spec.budget = model.budget();
   spec.tools = &gtools;
-  size_t step = 0;
   np::DecodeOutput out;
-  np::Status st = np::greedy_decode(spec, [&](int32_t, float* logits) {
-    if (!logits) return np::Status::Ok();  // a token jump-forward appends: nothing to choose
-    for (int32_t i = 0; i < tok.vocab_size(); ++i) logits[i] = static_cast<float>(i % 7) * 0.01f;
-    if (step < n_choices) {
-      const int32_t id = (choices[2 * step] | (choices[2 * step + 1] << 8)) % tok.vocab_size();
-      logits[id] = 10.0f;
-    } else {
-      logits[1] = 10.0f;  // EOS once the choices run out
-    }
-    ++step;
-    return np::Status::Ok();
-  }, &out);
+  np::Status st = np::greedy_decode(spec, std::ref(model), &out);
   if (!st.ok()) std::abort();
   auto calls = np::parse_calls(out.text, set.value());
   if (!calls.ok()) std::abort();

@@ -1,6 +1,6 @@
 // fuzz_priors.cpp — libFuzzer target: the decoding priors over any query.
 // Input: a query, a 0x00 byte, a tools JSON list, a 0x00 byte, then token choices (two bytes
-// per step pick the token the "model" prefers, as in fuzz_grammar). The decoder runs with every
+// per step pick the token the "model" prefers: scripted_model.h). The decoder runs with every
 // prior the shipped model uses on (the lexical tool prior with the rest-of-request scores and
 // the sole match, the copy prior and its unit, direction and naming rules, the echo prior,
 // numeric units, a first-call ban from the first choice byte) at the default model's weights,
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,13 +25,9 @@
 #include "np/model.h"
 #include "np/tools.h"
 #include "schema_check.h"
+#include "scripted_model.h"
 
 namespace {
-
-const np::Tokenizer& tokenizer() {
-  static const np::Tokenizer tok = np::synthetic_tokenizer(512).take();
-  return tok;
-}
 
 // The next 0x00-terminated part of [*at, end): the bytes before the 0x00 (all that is left
 // where there is none); *at moves past it.
@@ -69,10 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const float s : row)
       if (!std::isfinite(s) || s < 0.0f) std::abort();
 
-  const np::Tokenizer& tok = tokenizer();
+  const np::Tokenizer& tok = fuzz::scripted_tokenizer();
+  fuzz::ScriptedModel model(tok, choices, n_choices);
   np::DecodeSpec spec;
   spec.tokenizer = &tok;
-  spec.budget = static_cast<int32_t>(n_choices < 300 ? n_choices + 1 : 300);
+  spec.budget = model.budget();
   spec.tools = &gtools;
   spec.tool_scores = &scores;
   spec.rest_scores = &rest;
@@ -86,20 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.echo_weight = 5.0f;
   if (n_choices > 0 && !gtools.empty() && (choices[0] & 1))
     spec.first_call_ban = static_cast<int>(choices[1] % gtools.size());
-  size_t step = 0;
   np::DecodeOutput out;
-  np::Status st = np::greedy_decode(spec, [&](int32_t, float* logits) {
-    if (!logits) return np::Status::Ok();  // a token jump-forward appends: nothing to choose
-    for (int32_t i = 0; i < tok.vocab_size(); ++i) logits[i] = static_cast<float>(i % 7) * 0.01f;
-    if (step < n_choices) {
-      const int32_t id = (choices[2 * step] | (choices[2 * step + 1] << 8)) % tok.vocab_size();
-      logits[id] = 10.0f;
-    } else {
-      logits[1] = 10.0f;  // EOS once the choices run out
-    }
-    ++step;
-    return np::Status::Ok();
-  }, &out);
+  np::Status st = np::greedy_decode(spec, std::ref(model), &out);
   if (!st.ok()) std::abort();
   auto calls = np::parse_calls(out.text, set.value());
   if (!calls.ok()) std::abort();
