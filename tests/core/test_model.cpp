@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "np/model.h"
+#include "np/quant.h"
 
 using np::Code;
 using np::GgmlType;
@@ -255,4 +256,73 @@ TEST_CASE("decoding is deterministic and the cache only sees the past", "[model]
   REQUIRE(a[2] == b[2]);
   REQUIRE(a[3] != b[3]);
   REQUIRE(run({1, 4, 100, 200}) == a);  // bit-identical on a rerun
+}
+
+TEST_CASE("a Q4_0 model runs on Q8_0 blocks: its values and outputs are those of the same blocks widened",
+          "[model][quantize]") {
+  // The engine widens Q4_0 matrices to Q8_0 blocks at load (exact: -8..7 fit int8), so the
+  // int8 kernels run them. The same model written as Q8_0 with those blocks gives the same bits.
+  const std::vector<uint8_t> q4_bytes = random_model_bytes(np::ModelConfig::small(), GgmlType::Q4_0, 13);
+  auto f4 = np::GgufFile::open_bytes(q4_bytes);
+  REQUIRE(f4.ok());
+  const np::GgufFile& file4 = *f4.value();
+  np::GgufWriter w;
+  for (const auto& kv : file4.kvs()) w.set_kv(kv.key, kv.value);
+  int widened = 0;
+  for (const auto& t : file4.tensors()) {
+    uint64_t nbytes = 0;
+    REQUIRE(np::ggml_row_bytes(t.type, t.n_elements(), &nbytes).ok());
+    if (t.type != GgmlType::Q4_0) {
+      REQUIRE(w.add_tensor_raw(t.name, t.dims, t.type, file4.tensor_data(t), nbytes).ok());
+      continue;
+    }
+    std::vector<uint8_t> q8(static_cast<size_t>(t.n_elements() / 32 * 34));
+    np::widen_q4_0_to_q8_0(file4.tensor_data(t), q8.data(), t.n_elements() / 32);
+    REQUIRE(w.add_tensor_raw(t.name, t.dims, GgmlType::Q8_0, q8.data(), q8.size()).ok());
+    ++widened;
+  }
+  REQUIRE(widened > 0);
+  const np::GgufTensorInfo* emb_info = file4.find_tensor("token_embd.weight");
+  REQUIRE(emb_info != nullptr);
+  REQUIRE(emb_info->type == GgmlType::Q4_0);
+  std::vector<float> embedding_values(static_cast<size_t>(emb_info->n_elements()));
+  np::dequantize_to_f32(GgmlType::Q4_0, file4.tensor_data(*emb_info), embedding_values.data(), emb_info->n_elements());
+  auto q8_bytes = w.to_bytes();
+  REQUIRE(q8_bytes.ok());
+  auto m4 = np::Model::load(f4.take());
+  auto f8 = np::GgufFile::open_bytes(q8_bytes.take());
+  REQUIRE(f8.ok());
+  auto m8 = np::Model::load(f8.take());
+  REQUIRE(m4.ok());
+  REQUIRE(m8.ok());
+  const np::Model& a = *m4.value();
+  const np::Model& b = *m8.value();
+
+  // Held as blocks, no f32 copy; each row the file's Q4_0 values.
+  const np::Matrix& emb = a.embedding();
+  CHECK(emb.q8());
+  CHECK(emb.storage.empty());
+  CHECK(a.encoder_layers()[0].attn.wq.q8());
+  CHECK(a.decoder_layers()[0].cross_attn.wo.q8());
+  REQUIRE(emb.rows * emb.cols == static_cast<int64_t>(embedding_values.size()));
+  std::vector<float> row(static_cast<size_t>(emb.cols));
+  for (int64_t r : {int64_t{0}, int64_t{7}, emb.rows - 1}) {
+    emb.row(r, row.data());
+    CHECK(std::memcmp(row.data(), embedding_values.data() + r * emb.cols, row.size() * sizeof(float)) == 0);
+  }
+
+  // The same encoder states and logits as the Q8_0 file, bit for bit.
+  const std::vector<int32_t> ids = {30, 31, 5, 40, 41, 42, 7, 9};
+  np::EncoderOutput ea, eb;
+  REQUIRE(a.encode(ids, &ea).ok());
+  REQUIRE(b.encode(ids, &eb).ok());
+  CHECK(ea.out == eb.out);
+  const size_t V = a.config().vocab_size;
+  np::DecoderState sa = a.new_decoder_state(), sb = b.new_decoder_state();
+  std::vector<float> la(V), lb(V);
+  for (int32_t tok : {1, 4, 100, 200}) {
+    REQUIRE(a.decode_step(ea, sa, tok, la.data()).ok());
+    REQUIRE(b.decode_step(eb, sb, tok, lb.data()).ok());
+    CHECK(la == lb);
+  }
 }

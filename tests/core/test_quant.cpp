@@ -481,3 +481,35 @@ TEST_CASE("ggml type table and row sizes", "[quant][gguf]") {
   CHECK(np::ggml_type_block_bytes(np::GgmlType::BF16) == 2);
   CHECK(std::string(np::ggml_type_name(np::GgmlType::Q8_0)) == "Q8_0");
 }
+
+TEST_CASE("Q4_0 widens to Q8_0 blocks with the same values, bit for bit", "[quant]") {
+  // Every byte value in every nibble position, scales of both signs, zero, a subnormal half and
+  // the largest half; source and destination unaligned.
+  std::mt19937 rng(123);
+  const uint16_t scales[] = {0x3c00, 0xbc00, 0x0000, 0x8000, 0x0001, 0x7bff, 0x2e66, 0xd140};
+  const int n_blocks = 16 * static_cast<int>(sizeof scales / sizeof scales[0]);
+  std::vector<uint8_t> q4(1 + static_cast<size_t>(n_blocks) * 18), q8(3 + static_cast<size_t>(n_blocks) * 34, 0xAB);
+  for (int b = 0; b < n_blocks; ++b) {
+    uint8_t* blk = q4.data() + 1 + b * 18;
+    const uint16_t d = scales[b / 16];
+    std::memcpy(blk, &d, 2);
+    for (int j = 0; j < 16; ++j) blk[2 + j] = static_cast<uint8_t>(b % 16 == 0 ? 16 * j + (15 - j) : rng() & 0xff);
+  }
+  np::widen_q4_0_to_q8_0(q4.data() + 1, q8.data() + 3, n_blocks);
+  std::vector<float> from4(static_cast<size_t>(n_blocks) * 32), from8(from4.size());
+  np::dequantize_to_f32(np::GgmlType::Q4_0, q4.data() + 1, from4.data(), static_cast<int64_t>(from4.size()));
+  np::dequantize_to_f32(np::GgmlType::Q8_0, q8.data() + 3, from8.data(), static_cast<int64_t>(from8.size()));
+  int differ = 0;
+  for (size_t i = 0; i < from4.size(); ++i) differ += bits(from4[i]) != bits(from8[i]);
+  CHECK(differ == 0);
+  for (int b = 0; b < n_blocks; ++b) {  // the scale's bytes as stored; values -8..7
+    CHECK(std::memcmp(q4.data() + 1 + b * 18, q8.data() + 3 + b * 34, 2) == 0);
+    for (int j = 0; j < 32; ++j) {
+      const int8_t v = static_cast<int8_t>(q8[3 + b * 34 + 2 + j]);
+      REQUIRE((v >= -8 && v <= 7));
+    }
+  }
+  CHECK(q8[0] == 0xAB);  // nothing written outside the blocks
+  CHECK(q8[1] == 0xAB);
+  CHECK(q8[2] == 0xAB);
+}

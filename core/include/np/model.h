@@ -75,10 +75,17 @@ struct Matrix {
   int64_t rows = 0, cols = 0;
   GgmlType type = GgmlType::F32;
   const uint8_t* raw = nullptr;
-  const float* f32 = nullptr;   // (rows, cols), or null for a Q8_0 matrix read in place
+  const float* f32 = nullptr;   // (rows, cols), or null for a matrix held as Q8_0 blocks
   std::vector<float> storage;   // owns f32 when it is a copy
-  std::vector<float> q8_scales; // (rows, cols / 32) block scales of a Q8_0 matrix read in place
-  bool q8() const { return f32 == nullptr && type == GgmlType::Q8_0; }
+  std::vector<uint8_t> q8_blocks; // owns raw when a Q4_0 matrix is held widened to Q8_0 blocks
+  std::vector<float> q8_scales; // (rows, cols / 32) block scales of a matrix held as Q8_0 blocks
+  Matrix() = default;
+  Matrix(Matrix&&) = default;  // raw and f32 may point into the vectors above: moves keep them
+  Matrix& operator=(Matrix&&) = default;
+  Matrix(const Matrix&) = delete;  // a copy would point into the original's storage
+  Matrix& operator=(const Matrix&) = delete;
+  // Held as Q8_0 blocks at raw (a Q8_0 file's in place, a Q4_0 file's widened exactly).
+  bool q8() const { return f32 == nullptr && (type == GgmlType::Q8_0 || type == GgmlType::Q4_0); }
   // Row r as floats (cols of them), whatever the storage.
   void row(int64_t r, float* out) const;
 };

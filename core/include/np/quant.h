@@ -37,6 +37,11 @@ void dequantize_row_q8_0_ref(const BlockQ8_0* x, float* y, int64_t k);
 void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k);
 void dequantize_row_q4_0_ref(const BlockQ4_0* x, float* y, int64_t k);
 
+// Q4_0 -> Q8_0 without loss: each block keeps its scale d and its values (q-8) in -8..7, which
+// int8 holds exactly, so the Q8_0 block's values are the Q4_0 block's bit for bit. src and dst
+// are byte arrays (18 and 34 bytes a block; either may be unaligned); n_blocks blocks.
+void widen_q4_0_to_q8_0(const uint8_t* src, uint8_t* dst, int64_t n_blocks);
+
 // Any supported type -> f32 (n values; for quantized types n a multiple of kQK).
 // src may be unaligned.
 void dequantize_to_f32(GgmlType type, const void* src, float* dst, int64_t n);

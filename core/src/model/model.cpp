@@ -1,6 +1,7 @@
 // model.cpp — loading a needle model: metadata -> config, tokenizer, validation of every
 // tensor against the table, and binding weights (F32 read in place when aligned, Q8_0 in
-// place with its scales as floats; other types dequantized once into an f32 copy).
+// place with its scales as floats, Q4_0 widened exactly to Q8_0 blocks; other types
+// dequantized once into an f32 copy).
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -102,7 +103,12 @@ struct Binder {
       m->f32 = reinterpret_cast<const float*>(m->raw);
       return;
     }
-    if (t.type == GgmlType::Q8_0 && m->cols % 32 == 0) {  // in place; the scales as floats, by row quads
+    if (t.type == GgmlType::Q4_0 && m->cols % 32 == 0) {  // widened to Q8_0 blocks, exactly
+      m->q8_blocks.resize(static_cast<size_t>(n / 32 * 34));
+      widen_q4_0_to_q8_0(m->raw, m->q8_blocks.data(), n / 32);
+      m->raw = m->q8_blocks.data();
+    }
+    if ((t.type == GgmlType::Q8_0 || t.type == GgmlType::Q4_0) && m->cols % 32 == 0) {  // the scales as floats, by row quads
       const int64_t nb = m->cols / 32;
       m->q8_scales.assign(static_cast<size_t>(q8_scales_size(m->rows, nb)), 0.0f);
       for (int64_t r = 0; r < m->rows; ++r)
@@ -192,11 +198,13 @@ uint64_t model_load_bytes(const GgufFile& f, const ModelConfig& c) {
   uint64_t bytes = 0;
   for (const GgufTensorInfo& t : f.tensors()) {
     // Aligned F32 and Q8_0 matrices are read in place (Binder::matrix; Q8_0 with its scales
-    // as floats); everything else gets an f32 copy (other types dequantized, vectors copied).
+    // as floats), Q4_0 ones widened to Q8_0 blocks (34 bytes and a float scale per 32 values);
+    // everything else gets an f32 copy (other types dequantized, vectors copied).
     const bool in_place = t.type == GgmlType::F32 && t.dims.size() >= 2 &&
                           reinterpret_cast<uintptr_t>(f.tensor_data(t)) % alignof(float) == 0;
-    const bool q8_in_place = t.type == GgmlType::Q8_0 && t.dims.size() >= 2 && t.dims[0] % 32 == 0;
-    if (q8_in_place) bytes += static_cast<uint64_t>(t.n_elements()) / 32 * sizeof(float);  // scales
+    const bool blocks = t.dims.size() >= 2 && t.dims[0] % 32 == 0;
+    if (blocks && t.type == GgmlType::Q8_0) bytes += static_cast<uint64_t>(t.n_elements()) / 32 * sizeof(float);  // scales
+    else if (blocks && t.type == GgmlType::Q4_0) bytes += static_cast<uint64_t>(t.n_elements()) / 32 * (34 + sizeof(float));
     else if (!in_place) bytes += static_cast<uint64_t>(t.n_elements()) * sizeof(float);
   }
   const uint64_t rope = 2ull * static_cast<uint64_t>(c.max_enc_len > c.max_dec_len ? c.max_enc_len : c.max_dec_len) *

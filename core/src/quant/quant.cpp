@@ -186,6 +186,19 @@ void dequantize_row_q4_0_ref(const BlockQ4_0* x, float* y, int64_t k) {
 }
 
 // src/dst may be unaligned: every access goes through memcpy of one element or block.
+void widen_q4_0_to_q8_0(const uint8_t* src, uint8_t* dst, int64_t n_blocks) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* in = src + b * sizeof(BlockQ4_0);
+    uint8_t* out = dst + b * sizeof(BlockQ8_0);
+    std::memcpy(out, in, sizeof(uint16_t));  // d, as stored
+    for (int j = 0; j < kQK / 2; ++j) {
+      const uint8_t byte = in[sizeof(uint16_t) + j];
+      out[sizeof(uint16_t) + j] = static_cast<uint8_t>(static_cast<int8_t>((byte & 0x0f) - 8));
+      out[sizeof(uint16_t) + j + kQK / 2] = static_cast<uint8_t>(static_cast<int8_t>((byte >> 4) - 8));
+    }
+  }
+}
+
 void dequantize_to_f32(GgmlType type, const void* src, float* dst, int64_t n) {
   const uint8_t* p = static_cast<const uint8_t*>(src);
   switch (type) {
