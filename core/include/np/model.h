@@ -260,8 +260,9 @@ class Model {
   RopeTable rope_;
 };
 
-// Bytes Model::load allocates besides the file it reads: f32 copies of every tensor that is
-// not an aligned F32 matrix, the RoPE table, the tokenizer's tables (an upper bound, from the
+// Bytes Model::load allocates besides the file it reads: the float scales of Q8_0 matrices,
+// the widened blocks and scales of Q4_0 ones, f32 copies of every other tensor that is not an
+// aligned F32 matrix, the RoPE table, the tokenizer's tables (an upper bound, from the
 // header alone, so a host can refuse a model before loading it). The file must have passed
 // model_config_from_gguf.
 uint64_t model_load_bytes(const GgufFile& f, const ModelConfig& config);
