@@ -1,4 +1,5 @@
 // args.cpp — tiny argument helpers for the CLI (no dependency on any parsing library).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -53,6 +54,62 @@ int fail(const std::string& message) {
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "error: %s\n(run `needlepoint help` for usage)\n", message.c_str());
   return 2;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+int check_options(const std::string& command, const Args& args, const char* spec) {
+  std::vector<std::string> valued, switches;
+  std::istringstream in(spec);
+  for (std::string opt; in >> opt;) {
+    if (opt.back() == '=') valued.push_back(opt.substr(0, opt.size() - 1));
+    else switches.push_back(opt);
+  }
+  const auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 3 || a.compare(0, 2, "--") != 0) continue;
+    const size_t eq = a.find('=');
+    const std::string name = a.substr(0, eq);
+    if (has(valued, name)) {
+      if (eq == std::string::npos) ++i;  // its value, whatever it looks like
+      continue;
+    }
+    if (has(switches, name)) {
+      if (eq != std::string::npos) return usage_error(name + " takes no value (`" + command + "`)");
+      continue;
+    }
+    std::string best;
+    size_t best_d = 4;
+    for (const auto* list : {&valued, &switches})
+      for (const std::string& o : *list) {
+        const bool prefix = o.compare(0, std::min(o.size(), name.size()), name, 0, std::min(o.size(), name.size())) == 0;
+        const size_t d = prefix ? 1 : edit_distance(name, o);
+        if (d < best_d) best_d = d, best = o;
+      }
+    return usage_error("unknown option " + name + " for `" + command + "`" +
+                       (best.empty() ? std::string() : "; did you mean " + best + "?"));
+  }
+  return 0;
 }
 
 bool read_examples_in_order(const std::string& path, std::vector<np::Example>* out, np::DataReport* report,

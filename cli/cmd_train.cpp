@@ -188,8 +188,6 @@ int train_command(const Args& args, bool finetune) {
     }
     tc.train_base = f.has("--train-base");
   }
-  if (!have_data || !have_out) return usage_error(std::string(cmd) + " needs --data D.jsonl and --out M.gguf");
-  if (finetune && !have_base) return usage_error("finetune needs --model base.gguf");
   tc.optim = have_base ? np::OptimConfig::finetuning(tc.steps) : np::OptimConfig::pretraining(tc.steps);
   if (tc.lora.rank > 0) tc.optim.adamw.lr = 1e-3;  // adapters start at zero: they need a larger step
   f.num("--lr", &tc.optim.adamw.lr);
@@ -281,6 +279,9 @@ int train_command(const Args& args, bool finetune) {
   const bool have_spm = f.str("--spm", &spm);
   const bool bf16 = f.has("--bf16");
   if (!f.check_unknown()) return usage_error(f.error);
+  // After every option is known: an unknown one is named first, even where these are missing.
+  if (!have_data || !have_out) return usage_error(std::string(cmd) + " needs --data D.jsonl and --out M.gguf");
+  if (finetune && !have_base) return usage_error("finetune needs --model base.gguf");
   // bf16 products (fp32 accumulation, fp32 master weights): docs/benchmarks.md.
   if (bf16 && !np::set_matmul_precision(np::MatmulPrecision::kBf16))
     return fail("UNSUPPORTED: --bf16 needs a CPU with AVX-512 BF16 (and a build for it)");

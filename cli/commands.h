@@ -48,6 +48,13 @@ int fail(const std::string& message);     // prints "error: message", returns 1
 bool read_examples_in_order(const std::string& path, std::vector<np::Example>* out, np::DataReport* report,
                             std::string* error);
 int usage_error(const std::string& message);  // prints message + hint, returns 2
+// Refuses an option the command does not know, before it runs: `spec` lists the command's
+// options, space-separated, "--name=" for one that takes a value (the next argument, or
+// "--name=value") and "--name" for a switch. Every argument that begins with "--" (and is not
+// a value) must be one of them; other arguments (values, "-k", positional files) pass. Returns
+// 0, or the usage error's exit code (2) with a message naming the option and, where one is
+// close, the option meant.
+int check_options(const std::string& command, const Args& args, const char* spec);
 // --tool-prior NAME[,CALL]: the lexical tool prior's weights for run/eval/bench (CallOptions
 // tool_prior_name/_call; CALL defaults to NAME); false with *error set on a bad value.
 // --copy-prior W: the copy prior's weight (CallOptions::copy_prior); --echo-prior W: the echo

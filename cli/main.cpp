@@ -58,8 +58,10 @@ const char* kUsage =
     "        decode tokens/s, warm call p50/p95 with the catalog cache off/on (docs/benchmarks.md);\n"
     "        [--calls-only]: the calls alone (the cached ones for a catalog model), for profiling\n"
     "  generate-data --out D.jsonl --count N [--seed S] [--split train|dev|test]\n"
+    "        [--multi 0.1] [--none 0.1] [--typos 0.1] [--max-tools 10] [--avoid A.jsonl[,B.jsonl]]\n"
     "        [--stats stats.json] [--content DIR] [--model M | --spm F]\n"
-    "        [--teacher-url http://host:port/v1 [--teacher-share X] [--teacher-model NAME]]\n"
+    "        [--teacher-url http://host:port/v1 [--teacher-share X] [--teacher-model NAME]\n"
+    "         [--teacher-timeout S]]\n"
     "        procedural Needle-format training data (docs/data.md);\n"
     "        --check-disjoint TRAIN.jsonl TEST.jsonl, --validate (content only)\n"
     "  train-grads --model M --batch B.json --out G.gguf\n"
@@ -69,36 +71,51 @@ const char* kUsage =
     "  bench-peak [--seconds S] [--gemm-size N]   measured FMA/bf16 peaks, GEMM rate (JSON)\n"
     "  bench-bf16 [--config small] [--steps N]   fp32 vs bf16 loss curves (JSON)\n"
     "\n"
-    "Every command takes --threads N (default: all cores).\n";
+    "Every command takes --threads N (default: all cores). An option a command does not know is\n"
+    "refused (exit 2) before it runs.\n";
+
+// The decoding priors' options (read_tool_prior), taken by the commands that decode calls.
+#define NP_PRIOR_OPTIONS " --tool-prior= --copy-prior= --echo-prior="
 
 struct Command {
   const char* name;
   int (*fn)(const np_cli::Args&);
+  // Its options for check_options ("--x=" takes a value); null: the command checks its own
+  // (train and finetune read theirs strictly, cmd_train.cpp).
+  const char* options;
 };
 
 const Command kCommands[] = {
-    {"run", np_cli::cmd_run},
-    {"tokenize", np_cli::cmd_tokenize},
-    {"detokenize", np_cli::cmd_detokenize},
-    {"logits", np_cli::cmd_logits},
-    {"embed", np_cli::cmd_embed},
-    {"inspect", np_cli::cmd_inspect},
-    {"make-model", np_cli::cmd_make_model},
-    {"pack-tokenizer", np_cli::cmd_pack_tokenizer},
-    {"quantize", np_cli::cmd_quantize},
-    {"normalize-tools", np_cli::cmd_normalize_tools},
-    {"train-grads", np_cli::cmd_train_grads},
-    {"train", np_cli::cmd_train},
-    {"finetune", np_cli::cmd_finetune},
-    {"eval", np_cli::cmd_eval},
-    {"bench", np_cli::cmd_bench},
-    {"bench-train", np_cli::cmd_bench_train},
-    {"bench-peak", np_cli::cmd_bench_peak},
-    {"bench-bf16", np_cli::cmd_bench_bf16},
-    {"generate-data", np_cli::cmd_generate_data},
-    {"retrieve", np_cli::cmd_retrieve},
-    {"eval-retrieval", np_cli::cmd_eval_retrieval},
-    {"calibrate", np_cli::cmd_calibrate},
+    {"run", np_cli::cmd_run,
+     "--model= --query= --tools= --max-tokens= --no-constrain --jump-forward --full-logits --preselect-above= "
+     "--preselect-k=" NP_PRIOR_OPTIONS},
+    {"tokenize", np_cli::cmd_tokenize, "--model= --spm= --write-gguf="},
+    {"detokenize", np_cli::cmd_detokenize, "--model= --spm="},
+    {"logits", np_cli::cmd_logits, "--model= --enc-ids= --dec-ids= --all --block-prefix="},
+    {"embed", np_cli::cmd_embed, "--model= --enc-ids="},
+    {"inspect", np_cli::cmd_inspect, "--model="},
+    {"make-model", np_cli::cmd_make_model,
+     "--out= --config= --type= --seed= --d-ff= --ffn= --no-retrieval --encoder-mask= --spm="},
+    {"pack-tokenizer", np_cli::cmd_pack_tokenizer, "--spm= --model= --out="},
+    {"quantize", np_cli::cmd_quantize, "--model= --out= --type="},
+    {"normalize-tools", np_cli::cmd_normalize_tools, "--tools="},
+    {"train-grads", np_cli::cmd_train_grads, "--model= --batch= --out="},
+    {"train", np_cli::cmd_train, nullptr},
+    {"finetune", np_cli::cmd_finetune, nullptr},
+    {"eval", np_cli::cmd_eval,
+     "--model= --data= --json --out= --failures= --limit= --preselect-above= --preselect-k= --jump-forward "
+     "--full-logits" NP_PRIOR_OPTIONS},
+    {"bench", np_cli::cmd_bench, "--model= --tools= --query= --n= --max-tokens= --calls-only --full-logits"},
+    {"bench-train", np_cli::cmd_bench_train, "--config= --batch= --enc-len= --dec-len= --warmup= --iters= --bf16 --seed="},
+    {"bench-peak", np_cli::cmd_bench_peak, "--seconds= --gemm-size= --reps="},
+    {"bench-bf16", np_cli::cmd_bench_bf16, "--config= --batch= --enc-len= --dec-len= --steps="},
+    {"generate-data", np_cli::cmd_generate_data,
+     "--out= --count= --seed= --split= --multi= --none= --typos= --max-tools= --avoid= --stats= --content= "
+     "--model= --spm= --teacher-url= --teacher-model= --teacher-timeout= --teacher-share= --validate "
+     "--check-disjoint"},
+    {"retrieve", np_cli::cmd_retrieve, "--model= --query= --tools= --k="},
+    {"eval-retrieval", np_cli::cmd_eval_retrieval, "--model= --data= --k="},
+    {"calibrate", np_cli::cmd_calibrate, "--model= --data= --out= --knots=" NP_PRIOR_OPTIONS},
 };
 
 }  // namespace
@@ -119,7 +136,11 @@ int main(int argc, char** argv) {
       args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
       break;
     }
-  for (const auto& c : kCommands)
-    if (!std::strcmp(argv[1], c.name)) return c.fn(args);
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    if (c.options)
+      if (const int rc = np_cli::check_options(c.name, args, c.options)) return rc;
+    return c.fn(args);
+  }
   return np_cli::usage_error(std::string("unknown command '") + argv[1] + "'");
 }

@@ -4,6 +4,7 @@ codes, and its errors on bad input. Usage: check_cli.py --cli PATH. Exits non-ze
 first failure, printing what differed."""
 import argparse
 import json
+import re
 import os
 import subprocess
 import sys
@@ -234,6 +235,39 @@ def main():
     check(rc == 0 and 0 <= r["confidence"] <= 1, "run on the calibrated model")
     rc, out, err = run(cli, "calibrate", "--model", model, "--data", data)
     check(rc == 2, "calibrate without --out: usage error")
+
+    # Options a command does not know are refused before it runs (check_options, cli/args.cpp).
+    rc, help_text, _ = run(cli, "help")
+    blocks, current = {}, None
+    for line in help_text.split("\n"):
+        m = re.match(r"^  ([a-z][a-z-]*) ", line)
+        if m:
+            current = m.group(1)
+            blocks.setdefault(current, [])
+        if current and (m or line.startswith("        ")):
+            blocks[current] += re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line)
+    check(len(blocks) >= 20, "help lists %d commands" % len(blocks))
+    for command, options in sorted(blocks.items()):
+        rc, out, err = run(cli, command, "--no-such-option")
+        check(rc == 2 and "unknown option --no-such-option" in err, "%s refuses an unknown option: %s" % (command, err.strip()[:120]))
+        if command in ("train", "finetune"):
+            continue  # they check their own options after reading them (cmd_train.cpp), tested in train_cli
+        # Every option the help names is known: with it (and a value for it), the first
+        # option refused is still the unknown one.
+        for opt in sorted(set(options)):
+            rc, out, err = run(cli, command, opt, "X", "--no-such-option")
+            check(rc == 2 and "unknown option --no-such-option" in err, "%s knows %s: %s" % (command, opt, err.strip()[:120]))
+    rc, out, err = run(cli, "eval", "--model", model, "--data", data, "--limt", "2")
+    check(rc == 2 and "unknown option --limt" in err and "did you mean --limit?" in err, "a misspelt option names the one meant")
+    rc, out, err = run(cli, "generate-data", "--out", os.path.join(tmp, "g.jsonl"), "--count", "2", "--multi-share", "0")
+    check(rc == 2 and "did you mean --multi?" in err and not os.path.exists(os.path.join(tmp, "g.jsonl")),
+          "generate-data --multi-share: refused, nothing written")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "x", "--tools", tools, "--full-logits=yes")
+    check(rc == 2 and "takes no value" in err, "a switch given a value is refused")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "--weather in Paris?", "--tools", tools)
+    check(rc == 0 and json.loads(out)["valid"], "a value that begins with -- is a value")
+    rc, out, err = run(cli, "run", "--model=" + model, "--query=weather in Paris?", "--tools=" + tools, "--threads", "1")
+    check(rc == 0 and json.loads(out)["valid"], "--name=value and --threads pass")
 
     print("cli: %d passed, %d failed" % (PASSED[0], len(FAILURES)))
     sys.exit(1 if FAILURES else 0)
