@@ -1,5 +1,7 @@
 // args.cpp — tiny argument helpers for the CLI (no dependency on any parsing library).
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -54,6 +56,35 @@ int fail(const std::string& message) {
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "error: %s\n(run `needlepoint help` for usage)\n", message.c_str());
   return 2;
+}
+
+bool int_option(const Args& args, const std::string& name, long long lo, long long hi, long long* out, int* rc) {
+  std::string v;
+  if (!arg_value(args, name, &v)) return true;
+  errno = 0;
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi) {
+    *rc = usage_error(name + " needs an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + v + "'");
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+bool number_option(const Args& args, const std::string& name, double lo, double hi, double* out, int* rc) {
+  std::string v;
+  if (!arg_value(args, name, &v)) return true;
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x) || x < lo || x > hi) {
+    std::ostringstream range;
+    range << lo << " to " << hi;
+    *rc = usage_error(name + " needs a number from " + range.str() + ", got '" + v + "'");
+    return false;
+  }
+  *out = x;
+  return true;
 }
 
 namespace {

@@ -50,10 +50,7 @@ bool config_by_name(const std::string& name, np::ModelConfig* c) {
   return true;
 }
 
-int int_arg(const Args& args, const std::string& name, int def) {
-  std::string v;
-  return arg_value(args, name, &v) ? std::atoi(v.c_str()) : def;
-}
+
 
 // A full (unpadded) synthetic batch: random non-special ids, every decoder position a target.
 struct SyntheticBatch {
@@ -99,15 +96,18 @@ int cmd_bench_train(const Args& args) {
   arg_value(args, "--config", &cfg_name);
   np::ModelConfig cfg;
   if (!config_by_name(cfg_name, &cfg)) return usage_error("--config must be needle, 5m or small");
-  const int B = int_arg(args, "--batch", 16), Te = int_arg(args, "--enc-len", 160), Td = int_arg(args, "--dec-len", 32);
-  const int warmup = int_arg(args, "--warmup", 1), iters = int_arg(args, "--iters", 3);
-  if (B < 1 || Te < 1 || Td < 1 || iters < 1 || warmup < 0) return usage_error("bad --batch/--enc-len/--dec-len/--iters/--warmup");
+  int B = 16, Te = 160, Td = 32, warmup = 1, iters = 3, rc = 0;
+  long long seed = 1;
+  if (!int_option(args, "--batch", 1, 4096, &B, &rc) || !int_option(args, "--enc-len", 1, 1 << 16, &Te, &rc) ||
+      !int_option(args, "--dec-len", 1, 1 << 16, &Td, &rc) || !int_option(args, "--warmup", 0, 1 << 20, &warmup, &rc) ||
+      !int_option(args, "--iters", 1, 1 << 20, &iters, &rc) || !int_option(args, "--seed", 0, 1ll << 62, &seed, &rc))
+    return rc;
   cfg.max_enc_len = std::max(cfg.max_enc_len, Te);
   cfg.max_dec_len = std::max(cfg.max_dec_len, Td);
   const bool bf16 = arg_flag(args, "--bf16");
   if (bf16 && !np::set_matmul_precision(np::MatmulPrecision::kBf16))
     return fail("UNSUPPORTED: this build or CPU has no bf16 dot product (AVX-512 BF16)");
-  auto model = np::TrainModel::create(cfg, static_cast<uint64_t>(int_arg(args, "--seed", 1)));
+  auto model = np::TrainModel::create(cfg, static_cast<uint64_t>(seed));
   if (!model.ok()) return fail(model.status().to_string());
   np::TrainModel& m = model.value();
   SyntheticBatch batch(cfg, B, Te, Td, 7);
@@ -151,9 +151,11 @@ int cmd_bench_train(const Args& args) {
 }
 
 int cmd_bench_peak(const Args& args) {
-  std::string v;
-  const double seconds = arg_value(args, "--seconds", &v) ? std::atof(v.c_str()) : 0.5;
-  const int n = int_arg(args, "--gemm-size", 1536), reps = int_arg(args, "--reps", 3);
+  double seconds = 0.5;
+  int n = 1536, reps = 3, rc = 0;
+  if (!number_option(args, "--seconds", 0.001, 3600, &seconds, &rc) || !int_option(args, "--gemm-size", 1, 16384, &n, &rc) ||
+      !int_option(args, "--reps", 1, 1 << 20, &reps, &rc))
+    return rc;
   json out = {{"threads", np::num_threads()},
               {"fma_peak_gflops", np::perf_peak_gflops(np::MatmulPrecision::kF32, seconds)},
               {"bf16_peak_gflops", np::perf_peak_gflops(np::MatmulPrecision::kBf16, seconds)},
@@ -174,8 +176,10 @@ int cmd_bench_bf16(const Args& args) {
   np::ModelConfig cfg;
   if (!config_by_name(cfg_name, &cfg)) return usage_error("--config must be needle, 5m or small");
   if (!np::matmul_bf16_supported()) return fail("UNSUPPORTED: this build or CPU has no bf16 dot product (AVX-512 BF16)");
-  const int B = int_arg(args, "--batch", 8), Te = int_arg(args, "--enc-len", 48), Td = int_arg(args, "--dec-len", 16);
-  const int steps = int_arg(args, "--steps", 60);
+  int B = 8, Te = 48, Td = 16, steps = 60, rc = 0;
+  if (!int_option(args, "--batch", 1, 4096, &B, &rc) || !int_option(args, "--enc-len", 1, 1 << 16, &Te, &rc) ||
+      !int_option(args, "--dec-len", 1, 1 << 16, &Td, &rc) || !int_option(args, "--steps", 1, 1 << 24, &steps, &rc))
+    return rc;
   cfg.max_enc_len = std::max(cfg.max_enc_len, Te);
   cfg.max_dec_len = std::max(cfg.max_dec_len, Td);
   // A fixed set of synthetic batches whose targets are a function of the input (copy the

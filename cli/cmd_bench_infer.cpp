@@ -54,14 +54,12 @@ int cmd_bench(const Args& args) {
   if (!arg_value(args, "--model", &model_path)) return usage_error("--model is required");
   arg_value(args, "--tools", &tools_arg);
   arg_value(args, "--query", &query);
-  const int n = arg_value(args, "--n", &v) ? std::max(1, std::atoi(v.c_str())) : 20;
+  int rc = 0, n = 20;
+  if (!int_option(args, "--n", 1, 1 << 20, &n, &rc)) return rc;
   // The calls' generated-token budget (0: the model's decoder context), so a random-weight
   // model, which rarely closes its answer, can be timed at a realistic answer length.
   int max_tokens = 0;
-  if (arg_value(args, "--max-tokens", &v)) {
-    max_tokens = std::atoi(v.c_str());
-    if (max_tokens < 1) return usage_error("--max-tokens must be a positive integer");
-  }
+  if (!int_option(args, "--max-tokens", 1, 1 << 20, &max_tokens, &rc)) return rc;
   if (!text_or_file(tools_arg, &tools)) return fail("IO_ERROR: cannot read " + tools_arg.substr(1));
   const auto t_load = Clock::now();
   auto loaded = np::Model::load_file(model_path);

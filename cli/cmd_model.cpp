@@ -2,6 +2,7 @@
 // pack-tokenizer. Exact ids in, exact numbers out: no prompt building here.
 #include <cinttypes>
 #include <cstdio>
+#include <limits>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -185,11 +186,10 @@ int cmd_inspect(const Args& args) {
 }
 
 int cmd_make_model(const Args& args) {
-  std::string out, config_name = "small", type_name = "f32", spm, seed_s = "1", dff_s, act;
+  std::string out, config_name = "small", type_name = "f32", spm, act;
   if (!arg_value(args, "--out", &out)) return usage_error("--out is required");
   arg_value(args, "--config", &config_name);
   arg_value(args, "--type", &type_name);
-  arg_value(args, "--seed", &seed_s);
   np::ModelConfig c;
   if (config_name == "small") {
     c = np::ModelConfig::small();
@@ -204,7 +204,10 @@ int cmd_make_model(const Args& args) {
   }
   np::GgmlType type;
   if (!parse_type(type_name, &type)) return usage_error("--type must be f32, f16, bf16, q8_0 or q4_0");
-  if (arg_value(args, "--d-ff", &dff_s)) c.d_ff = std::atoi(dff_s.c_str());
+  int rc = 0;
+  if (!int_option(args, "--d-ff", 0, 1 << 16, &c.d_ff, &rc)) return rc;
+  long long seed = 1;
+  if (!int_option(args, "--seed", 0, std::numeric_limits<long long>::max(), &seed, &rc)) return rc;
   if (arg_value(args, "--ffn", &act)) {
     if (act == "drelu") c.ffn_act = np::FfnActivation::kDRelu;
     else if (act == "swiglu") c.ffn_act = np::FfnActivation::kSwiGlu;
@@ -222,7 +225,7 @@ int cmd_make_model(const Args& args) {
                                                                  : np::synthetic_tokenizer(c.vocab_size);
   if (!tok.ok()) return fail_status(tok.status());
   np::GgufWriter w;
-  np::Status s = np::model_write_random(c, tok.value(), std::strtoull(seed_s.c_str(), nullptr, 10), type, &w);
+  np::Status s = np::model_write_random(c, tok.value(), static_cast<uint64_t>(seed), type, &w);
   if (!s.ok()) return fail_status(s);
   s = w.write_file(out);
   if (!s.ok()) return fail_status(s);

@@ -8,13 +8,14 @@
 namespace np_cli {
 
 int cmd_run(const Args& args) {
-  std::string model_path, query, tools_arg, tools, max_s;
+  std::string model_path, query, tools_arg, tools;
   if (!arg_value(args, "--model", &model_path)) return usage_error("--model is required");
   if (!arg_value(args, "--query", &query)) return usage_error("--query is required");
   if (!arg_value(args, "--tools", &tools_arg)) return usage_error("--tools is required (JSON text or @file)");
   if (!text_or_file(tools_arg, &tools)) return fail("IO_ERROR: cannot read " + tools_arg.substr(1));
   np::CallOptions opt;
-  if (arg_value(args, "--max-tokens", &max_s)) opt.max_tokens = std::atoi(max_s.c_str());
+  int rc = 0;
+  if (!int_option(args, "--max-tokens", 0, 1 << 20, &opt.max_tokens, &rc)) return rc;
   opt.constrained = !arg_flag(args, "--no-constrain");
   opt.jump_forward = arg_flag(args, "--jump-forward");
   opt.sparse_logits = !arg_flag(args, "--full-logits");
@@ -22,8 +23,8 @@ int cmd_run(const Args& args) {
     std::string prior_error;
     if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.tool_prior_sole, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
   }
-  if (arg_value(args, "--preselect-above", &max_s)) opt.preselect_above = std::atoi(max_s.c_str());
-  if (arg_value(args, "--preselect-k", &max_s)) opt.preselect_k = std::atoi(max_s.c_str());
+  if (!int_option(args, "--preselect-above", -1, 1 << 20, &opt.preselect_above, &rc)) return rc;
+  if (!int_option(args, "--preselect-k", 1, 1 << 20, &opt.preselect_k, &rc)) return rc;
   auto model = np::Model::load_file(model_path);
   if (!model.ok()) return fail(model.status().to_string());
   np::ToolCaller caller(model.take());

@@ -431,7 +431,7 @@ int cmd_finetune(const Args& args) { return train_command(args, true); }
 // ---- eval ----------------------------------------------------------------------------------
 
 int cmd_eval(const Args& args) {
-  std::string model_path, data, preds_path, fail_s;
+  std::string model_path, data, preds_path;
   if (!arg_value(args, "--model", &model_path) || !arg_value(args, "--data", &data))
     return usage_error("eval needs --model M and --data D.jsonl");
   auto model = np::Model::load_file(model_path);
@@ -442,9 +442,9 @@ int cmd_eval(const Args& args) {
   if (!read_examples_in_order(data, &examples, &report, &read_error)) return fail(read_error);
   np::ToolCaller caller(model.take());
   np::CallOptions opt;
-  std::string num_s;
-  if (arg_value(args, "--preselect-above", &num_s)) opt.preselect_above = std::atoi(num_s.c_str());
-  if (arg_value(args, "--preselect-k", &num_s)) opt.preselect_k = std::atoi(num_s.c_str());
+  int rc = 0;
+  if (!int_option(args, "--preselect-above", -1, 1 << 20, &opt.preselect_above, &rc)) return rc;
+  if (!int_option(args, "--preselect-k", 1, 1 << 20, &opt.preselect_k, &rc)) return rc;
   opt.jump_forward = arg_flag(args, "--jump-forward");
   opt.sparse_logits = !arg_flag(args, "--full-logits");
   {
@@ -452,7 +452,11 @@ int cmd_eval(const Args& args) {
     if (!read_tool_prior(args, &opt.tool_prior_name, &opt.tool_prior_call, &opt.tool_prior_margin, &opt.tool_prior_sole, &opt.copy_prior, &opt.echo_prior, &prior_error)) return usage_error(prior_error);
   }
   size_t limit = examples.size();
-  if (arg_value(args, "--limit", &num_s)) limit = std::min(limit, static_cast<size_t>(std::max(0, std::atoi(num_s.c_str()))));
+  long long limit_opt = static_cast<long long>(limit);
+  if (!int_option(args, "--limit", 0, 1ll << 40, &limit_opt, &rc)) return rc;
+  limit = std::min(limit, static_cast<size_t>(limit_opt));
+  int nfail = 0;
+  if (!int_option(args, "--failures", 0, 1 << 20, &nfail, &rc)) return rc;
   std::vector<double> confidence;
   std::vector<int> correct;
   std::FILE* preds = nullptr;
@@ -510,7 +514,6 @@ int cmd_eval(const Args& args) {
     for (auto it = j.begin(); it != j.end(); ++it)
       if (!it.value().is_object()) std::printf("%-24s %s\n", it.key().c_str(), it.value().dump().c_str());
   }
-  const int nfail = arg_value(args, "--failures", &fail_s) ? std::atoi(fail_s.c_str()) : 0;
   int shown = 0;
   for (size_t i = 0; i < evs.size() && shown < nfail; ++i) {
     if (np::eval_exact_match(evs[i])) continue;

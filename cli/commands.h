@@ -48,6 +48,19 @@ int fail(const std::string& message);     // prints "error: message", returns 1
 bool read_examples_in_order(const std::string& path, std::vector<np::Example>* out, np::DataReport* report,
                             std::string* error);
 int usage_error(const std::string& message);  // prints message + hint, returns 2
+// "--name N" read strictly: *out is set when the option is there with an integer in
+// [lo, hi] (decimal, nothing after it) and left alone when it is absent; anything else
+// prints a usage error naming the option and returns false with *rc = 2.
+bool int_option(const Args& args, const std::string& name, long long lo, long long hi, long long* out, int* rc);
+template <class T>
+bool int_option(const Args& args, const std::string& name, long long lo, long long hi, T* out, int* rc) {
+  long long v = static_cast<long long>(*out);
+  if (!int_option(args, name, lo, hi, &v, rc)) return false;
+  *out = static_cast<T>(v);
+  return true;
+}
+// The same for a finite number in [lo, hi].
+bool number_option(const Args& args, const std::string& name, double lo, double hi, double* out, int* rc);
 // Refuses an option the command does not know, before it runs: `spec` lists the command's
 // options, space-separated, "--name=" for one that takes a value (the next argument, or
 // "--name=value") and "--name" for a switch. Every argument that begins with "--" (and is not

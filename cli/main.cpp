@@ -130,9 +130,11 @@ int main(int argc, char** argv) {
   // --threads N (any command): the thread pool size, the caller included.
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--threads") {
-      const int n = std::atoi(args[i + 1].c_str());
-      if (n < 1) return np_cli::usage_error("--threads needs a positive number");
-      np::set_num_threads(n);
+      char* end = nullptr;
+      const long n = std::strtol(args[i + 1].c_str(), &end, 10);
+      if (args[i + 1].empty() || *end != '\0' || n < 1 || n > 1024)
+        return np_cli::usage_error("--threads needs a number of threads from 1 to 1024, got '" + args[i + 1] + "'");
+      np::set_num_threads(static_cast<int>(n));
       args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
       break;
     }

@@ -269,6 +269,24 @@ def main():
     rc, out, err = run(cli, "run", "--model=" + model, "--query=weather in Paris?", "--tools=" + tools, "--threads", "1")
     check(rc == 0 and json.loads(out)["valid"], "--name=value and --threads pass")
 
+    # Numbers are read strictly: a malformed one is a usage error naming the option, never a
+    # silent 0 (before: atoi, so `eval --limit 5x` evaluated 5 and `--limit x` nothing).
+    for argv, opt in ((("run", "--model", model, "--query", "x", "--tools", tools, "--max-tokens", "abc"), "--max-tokens"),
+                      (("run", "--model", model, "--query", "x", "--tools", tools, "--preselect-k", "0"), "--preselect-k"),
+                      (("eval", "--model", model, "--data", data, "--limit", "5x"), "--limit"),
+                      (("eval", "--model", model, "--data", data, "--failures", "-2"), "--failures"),
+                      (("bench", "--model", model, "--n", "1e3"), "--n"),
+                      (("make-model", "--out", os.path.join(tmp, "mm.gguf"), "--seed", "-1"), "--seed"),
+                      (("make-model", "--out", os.path.join(tmp, "mm.gguf"), "--d-ff", "ninety"), "--d-ff"),
+                      (("bench-peak", "--seconds", "fast"), "--seconds"),
+                      (("bench-train", "--batch", "0"), "--batch"),
+                      (("run", "--model", model, "--query", "x", "--tools", tools, "--threads", "2x"), "--threads")):
+        rc, out, err = run(cli, *argv)
+        check(rc == 2 and opt in err and out == "", "%s %s: a usage error naming it: %s" % (argv[0], opt, err.strip()[:100]))
+    check(not os.path.exists(os.path.join(tmp, "mm.gguf")), "make-model with a bad number writes nothing")
+    rc, out, err = run(cli, "eval", "--model", model, "--data", data, "--limit", "2", "--json")
+    check(rc == 0 and json.loads(out)["examples"] == 2, "eval --limit 2 evaluates 2")
+
     print("cli: %d passed, %d failed" % (PASSED[0], len(FAILURES)))
     sys.exit(1 if FAILURES else 0)
 
