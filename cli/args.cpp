@@ -106,6 +106,18 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string closest_option(const std::string& name, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = 4;
+  for (const std::string& o : known) {
+    const size_t n = std::min(o.size(), name.size());
+    const bool prefix = o.compare(0, n, name, 0, n) == 0;
+    const size_t d = prefix ? 1 : edit_distance(name, o);
+    if (d < best_d) best_d = d, best = o;
+  }
+  return best;
+}
+
 int check_options(const std::string& command, const Args& args, const char* spec) {
   std::vector<std::string> valued, switches;
   std::istringstream in(spec);
@@ -129,14 +141,9 @@ int check_options(const std::string& command, const Args& args, const char* spec
       if (eq != std::string::npos) return usage_error(name + " takes no value (`" + command + "`)");
       continue;
     }
-    std::string best;
-    size_t best_d = 4;
-    for (const auto* list : {&valued, &switches})
-      for (const std::string& o : *list) {
-        const bool prefix = o.compare(0, std::min(o.size(), name.size()), name, 0, std::min(o.size(), name.size())) == 0;
-        const size_t d = prefix ? 1 : edit_distance(name, o);
-        if (d < best_d) best_d = d, best = o;
-      }
+    std::vector<std::string> known = valued;
+    known.insert(known.end(), switches.begin(), switches.end());
+    const std::string best = closest_option(name, known);
     return usage_error("unknown option " + name + " for `" + command + "`" +
                        (best.empty() ? std::string() : "; did you mean " + best + "?"));
   }

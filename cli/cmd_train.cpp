@@ -73,7 +73,8 @@ struct Flags {
       if (a.size() < 3 || a.compare(0, 2, "--") != 0) continue;
       const std::string name = a.substr(0, a.find('='));
       if (!known.count(name)) {
-        if (error.empty()) error = "unknown option " + name;
+        const std::string meant = closest_option(name, std::vector<std::string>(known.begin(), known.end()));
+        if (error.empty()) error = "unknown option " + name + (meant.empty() ? "" : "; did you mean " + meant + "?");
         return false;
       }
     }

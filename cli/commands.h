@@ -68,6 +68,8 @@ bool number_option(const Args& args, const std::string& name, double lo, double 
 // 0, or the usage error's exit code (2) with a message naming the option and, where one is
 // close, the option meant.
 int check_options(const std::string& command, const Args& args, const char* spec);
+// The known option closest to `name` (a prefix of it, or within 3 edits), or "" when none is.
+std::string closest_option(const std::string& name, const std::vector<std::string>& known);
 // --tool-prior NAME[,CALL]: the lexical tool prior's weights for run/eval/bench (CallOptions
 // tool_prior_name/_call; CALL defaults to NAME); false with *error set on a bad value.
 // --copy-prior W: the copy prior's weight (CallOptions::copy_prior); --echo-prior W: the echo

@@ -284,6 +284,9 @@ def main():
         rc, out, err = run(cli, *argv)
         check(rc == 2 and opt in err and out == "", "%s %s: a usage error naming it: %s" % (argv[0], opt, err.strip()[:100]))
     check(not os.path.exists(os.path.join(tmp, "mm.gguf")), "make-model with a bad number writes nothing")
+    rc, out, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "t.gguf"), "--step", "3")
+    check(rc == 2 and "did you mean --steps?" in err and not os.path.exists(os.path.join(tmp, "t.gguf")),
+          "train --step: refused, the option meant named")
     rc, out, err = run(cli, "eval", "--model", model, "--data", data, "--limit", "2", "--json")
     check(rc == 0 and json.loads(out)["examples"] == 2, "eval --limit 2 evaluates 2")
 
