@@ -168,6 +168,8 @@ async function errorCases(np, { worker }) {
   out.badTools = await classify(tc.call("hi", "[{"), np.InvalidToolsError);
   out.badToolsCore = await classify(tc.call("hi", [{ description: "no name" }]), np.InvalidToolsError);
   out.emptyQuery = await classify(tc.call("", []), np.InvalidInputError);
+  out.unknownOption = await classify(tc.call("hi", [], { maxToken: 3 }), np.InvalidInputError);
+  out.unknownCreate = await classify(np.createToolCaller({ modle: "/models/small-f32.gguf", worker }), np.InvalidInputError);
   const ac = new AbortController();
   let n = 0;
   out.abort = await classify(tc.call("What's the weather?", [{ name: "w", parameters: {} }],
@@ -193,6 +195,8 @@ for (const [label, server, worker] of [["COOP/COEP, Worker proxy", () => isolate
     assert.deepEqual(v.badTools, { cls: true, base: true, code: "INVALID_TOOLS", name: "InvalidToolsError" });
     assert.deepEqual(v.badToolsCore, { cls: true, base: true, code: "INVALID_TOOLS", name: "InvalidToolsError" });
     assert.deepEqual(v.emptyQuery, { cls: true, base: true, code: "INVALID_INPUT", name: "InvalidInputError" });
+    assert.deepEqual(v.unknownOption, { cls: true, base: true, code: "INVALID_INPUT", name: "InvalidInputError" });
+    assert.deepEqual(v.unknownCreate, { cls: true, base: true, code: "INVALID_INPUT", name: "InvalidInputError" });
     assert.deepEqual(v.abort, { cls: true, base: true, code: "ABORTED", name: "AbortError" });
     assert.deepEqual(v.preAborted, { cls: true, base: true, code: "ABORTED", name: "AbortError" });
     assert.equal(v.afterAbort, true);

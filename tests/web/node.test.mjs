@@ -210,6 +210,25 @@ test("bad options: InvalidInputError", async () => {
   await assert.rejects(np.createToolCaller({ model: models.small_f32, build: "edge" }), np.InvalidInputError);
 });
 
+test("an option the API does not have is refused, naming the one meant", async () => {
+  const named = (key, meant) => (err) => err instanceof np.InvalidInputError && err.message.includes(`"${key}"`) &&
+    (meant ? err.message.includes(`did you mean "${meant}"`) : !err.message.includes("did you mean"));
+  await assert.rejects(np.createToolCaller({ modle: models.small_f32 }), named("modle", "model"));
+  await assert.rejects(np.createToolCaller({ model: models.small_f32, Threads: 2 }), named("Threads", "threads"));
+  await assert.rejects(np.createToolCaller({ model: models.small_f32, gpu: true }), named("gpu", ""));
+  const tc = await np.createToolCaller({ model: models.small_f32, build: "st" });
+  try {
+    await assert.rejects(tc.call("weather in Paris", TOOLS.flat, { maxToken: 3 }), named("maxToken", "maxTokens"));
+    await assert.rejects(tc.call("weather in Paris", TOOLS.flat, { fulllogits: true }), named("fulllogits", "fullLogits"));
+    await assert.rejects(tc.call("weather in Paris", TOOLS.flat, "fast"), np.InvalidInputError);
+    // the right spelling runs, and the engine is still usable after the refusals
+    const r = await tc.call("weather in Paris", TOOLS.flat, { maxTokens: 3 });
+    assert.ok(r.tokens.output <= 3);
+  } finally {
+    await tc.dispose();
+  }
+});
+
 test("model from an HTTP URL: download progress, SHA-256 check, HTTP errors", async () => {
   const server = await startServer({ pkgDir: DIST, modelsDir: dir, isolated: false });
   try {

@@ -3,7 +3,7 @@
 // never waits for a worker to load), load the model, report progress.
 import { AbortError, InvalidInputError, asNeedlepointError } from "./errors.js";
 import type { NativeModule } from "./glue.js";
-import { InThreadEngine } from "./engine.js";
+import { CREATE_OPTION_KEYS, InThreadEngine, checkOptionKeys } from "./engine.js";
 import { bytesStream, checkSha256, classifySource, loadModelFromUrl, writeModel, type ByteStream } from "./model.js";
 import type { Build, CreateOptions, ModelSource } from "./types.js";
 
@@ -32,6 +32,7 @@ export function resolveThreads(build: Build, requested: number | undefined, plat
 export async function createInThread(platform: Platform, build: Build, options: CreateOptions,
                                      inWorker: boolean): Promise<InThreadEngine> {
   const t0 = performance.now();
+  checkOptionKeys(options, CREATE_OPTION_KEYS, "createToolCaller options");
   const { onProgress, signal } = options;
   if (signal?.aborted) throw new AbortError("createToolCaller was aborted");
   const threads = resolveThreads(build, options.threads, platform);

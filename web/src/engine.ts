@@ -12,6 +12,8 @@ import type { Build, CallOptions, CallResult, CatalogStatus, PreparedTools, Fine
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
+const INTERNAL_CALL_OPTION_KEYS: readonly string[] = ["maxTokens", "constrained", "preselectAbove", "preselectK", "priors",
+  "fullLogits", "fallback", "confidenceThreshold", "onToken", "signal", "shouldStop"];
 
 /** Tools as the JSON text the core parses. @throws {InvalidToolsError} */
 export function toolsToJson(tools: Tool[] | string | unknown): string {
@@ -39,6 +41,41 @@ interface CoreResultJson {
   tokens: { input: number; output: number; forced: number; sparse: number };
   prior_overrides: number;
   timings: { tokenize_ms: number; retrieve_ms: number; encode_ms: number; decode_ms: number; steps_ms: number; total_ms: number };
+}
+
+/** The keys of CallOptions and CreateOptions (types.ts). A key outside them is a mistake (a
+ * misspelt `maxToken` would otherwise be ignored and the call run with the default). */
+export const CALL_OPTION_KEYS: readonly string[] = ["maxTokens", "constrained", "preselectAbove", "preselectK", "priors",
+  "fullLogits", "fallback", "confidenceThreshold", "onToken", "signal"];
+export const CREATE_OPTION_KEYS: readonly string[] = ["model", "threads", "build", "worker", "cache", "memoryLimit",
+  "catalogCacheBytes", "onProgress", "signal", "fallback", "confidenceThreshold", "fallbackWhen"];
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** @throws {InvalidInputError} when `options` is not an object or holds a key outside `known`
+ * (naming it, and the key meant where one is within 3 edits or differs only in case). */
+export function checkOptionKeys(options: unknown, known: readonly string[], what: string): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidInputError(`${what} must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    let meant = "", best = 4;
+    for (const k of known) {
+      const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
+      if (d < best) { best = d; meant = k; }
+    }
+    throw new InvalidInputError(`${what}: unknown option "${key}"${meant ? `; did you mean "${meant}"?` : ""}`);
+  }
 }
 
 /** A pre-selection option: an integer (-1 allowed for preselectAbove: never). */
@@ -104,6 +141,7 @@ export class InThreadEngine implements ToolCaller {
     const native = this.native;
     if (!native) throw new DisposedError();
     if (typeof query !== "string") throw new InvalidInputError("query must be a string");
+    checkOptionKeys(options, INTERNAL_CALL_OPTION_KEYS, "call options");
     const toolsJson = toolsToJson(tools);
     const { signal, onToken, shouldStop } = options;
     if (signal?.aborted) throw new AbortError("the call was aborted before it started");

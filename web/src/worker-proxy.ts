@@ -4,7 +4,7 @@
 // isolated pages) a shared flag stops the running call within one token; without it the
 // promise rejects at once and the Worker's late answer is dropped.
 import { AbortError, DisposedError, InternalError, InvalidInputError, errorFromWire } from "./errors.js";
-import { preselectOptions, priorWeights, toolsToJson } from "./engine.js";
+import { CALL_OPTION_KEYS, CREATE_OPTION_KEYS, checkOptionKeys, preselectOptions, priorWeights, toolsToJson } from "./engine.js";
 import { checkFallbackOptions, withFallback, type FallbackSettings } from "./fallback.js";
 import { planFinetune } from "./finetune.js";
 import type { Reply, Request, WireModel } from "./protocol.js";
@@ -80,6 +80,7 @@ class WorkerToolCaller implements ToolCaller {
 
   async call(query: string, tools: Tool[] | string, options: CallOptions = {}): Promise<CallResult> {
     if (!this.worker) throw new DisposedError();
+    checkOptionKeys(options, CALL_OPTION_KEYS, "call options");
     const toolsJson = toolsToJson(tools);
     const { signal } = options;
     if (signal?.aborted) throw new AbortError("the call was aborted before it started");
@@ -174,6 +175,7 @@ class WorkerToolCaller implements ToolCaller {
 
 /** Starts the engine Worker and creates the engine inside it. */
 export async function createWorkerToolCaller(build: Build, options: CreateOptions): Promise<ToolCaller> {
+  checkOptionKeys(options, CREATE_OPTION_KEYS, "createToolCaller options");
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "needlepoint" });
   const proxy = new WorkerToolCaller(worker,
     { fallback: options.fallback, confidenceThreshold: options.confidenceThreshold, fallbackWhen: options.fallbackWhen });
