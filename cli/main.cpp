@@ -127,17 +127,20 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   np_cli::Args args(argv + 2, argv + argc);
-  // --threads N (any command): the thread pool size, the caller included.
-  for (size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == "--threads") {
-      char* end = nullptr;
-      const long n = std::strtol(args[i + 1].c_str(), &end, 10);
-      if (args[i + 1].empty() || *end != '\0' || n < 1 || n > 1024)
-        return np_cli::usage_error("--threads needs a number of threads from 1 to 1024, got '" + args[i + 1] + "'");
-      np::set_num_threads(static_cast<int>(n));
-      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
-      break;
-    }
+  // --threads N or --threads=N (any command): the thread pool size, the caller included.
+  for (size_t i = 0; i < args.size(); ++i) {
+    const bool joined = args[i].compare(0, 10, "--threads=") == 0;
+    if (args[i] != "--threads" && !joined) continue;
+    if (!joined && i + 1 == args.size()) return np_cli::usage_error("--threads needs a number of threads from 1 to 1024");
+    const std::string v = joined ? args[i].substr(10) : args[i + 1];
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 1 || n > 1024)
+      return np_cli::usage_error("--threads needs a number of threads from 1 to 1024, got '" + v + "'");
+    np::set_num_threads(static_cast<int>(n));
+    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + (joined ? 1 : 2));
+    break;
+  }
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     if (c.options)

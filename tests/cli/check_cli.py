@@ -284,6 +284,10 @@ def main():
         rc, out, err = run(cli, *argv)
         check(rc == 2 and opt in err and out == "", "%s %s: a usage error naming it: %s" % (argv[0], opt, err.strip()[:100]))
     check(not os.path.exists(os.path.join(tmp, "mm.gguf")), "make-model with a bad number writes nothing")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "x", "--tools", tools, "--threads")
+    check(rc == 2 and "--threads needs" in err, "--threads with no number: a usage error")
+    rc, out, err = run(cli, "run", "--model", model, "--query", "weather in Paris?", "--tools", tools, "--threads=1")
+    check(rc == 0 and json.loads(out)["valid"], "--threads=1 is read")
     rc, out, err = run(cli, "train", "--data", data, "--out", os.path.join(tmp, "t.gguf"), "--step", "3")
     check(rc == 2 and "did you mean --steps?" in err and not os.path.exists(os.path.join(tmp, "t.gguf")),
           "train --step: refused, the option meant named")
