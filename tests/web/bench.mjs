@@ -18,6 +18,14 @@ const QUERY = "What's the weather in San Francisco?";
 const TOOLS = JSON.parse(readFileSync(join(SOURCE_DIR, "data", "examples", "tools.json"), "utf8"));
 const WARM = 2, N = 7;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// A row that gives no answer in STALL_MS is reported as stalled and the others still run (one
+// run of this script once stalled in Chromium, 2026-11-30, and was not seen again).
+const STALL_MS = 120000;
+const withinStall = (promise, what) => {
+  let timer;
+  const stall = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${STALL_MS / 1000} s`)), STALL_MS); });
+  return Promise.race([promise, stall]).finally(() => clearTimeout(timer));
+};
 const rows = [];
 
 const native = [];
@@ -49,7 +57,7 @@ for (const isolated of [true, false]) {
   const server = await startServer({ pkgDir: DIST, modelsDir: dir, isolated });
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${server.origin}/blank.html`);
-  const r = await page.evaluate(async ({ QUERY, TOOLS, WARM, N }) => {
+  const r = await withinStall(page.evaluate(async ({ QUERY, TOOLS, WARM, N }) => {
     const np = await import("/pkg/browser.js");
     const tc = await np.createToolCaller({ model: "/models/model.gguf", threads: 2, cache: false });
     const ms = [];
@@ -61,7 +69,13 @@ for (const isolated of [true, false]) {
     const out = { build: tc.build, threads: tc.threads, inWorker: tc.inWorker, ms };
     await tc.dispose();
     return out;
-  }, { QUERY, TOOLS, WARM, N });
+  }, { QUERY, TOOLS, WARM, N }), `Chromium (${isolated ? "isolated" : "plain"} page)`).catch((e) => ({ stalled: e.message }));
+  await page.context().close();
+  if (r.stalled) {
+    console.log(r.stalled);
+    await server.close();
+    continue;
+  }
   rows.push([`Chromium ${r.build} (${r.inWorker ? "Worker" : "page"}, ${r.threads} thread${r.threads > 1 ? "s" : ""})`, median(r.ms)]);
   await server.close();
 }
@@ -74,7 +88,8 @@ try {
   const ms = [];
   for (let i = 0; i < WARM + N; i++) {
     const t0 = performance.now();
-    const res = await fetch(wd.url, { method: "POST", body: JSON.stringify({ query: QUERY, tools: TOOLS }) });
+    const res = await fetch(wd.url, { method: "POST", body: JSON.stringify({ query: QUERY, tools: TOOLS }),
+                                      signal: AbortSignal.timeout(STALL_MS) });
     const body = await res.json();
     if (res.status !== 200) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : JSON.stringify(body));
     if (i >= WARM) ms.push(performance.now() - t0);

@@ -12,8 +12,6 @@ import type { Build, CallOptions, CallResult, CatalogStatus, PreparedTools, Fine
 
 /** Internal extras: a stop check polled on every token (the Worker's shared abort flag). */
 export interface InternalCallOptions extends CallOptions { shouldStop?: () => boolean }
-const INTERNAL_CALL_OPTION_KEYS: readonly string[] = ["maxTokens", "constrained", "preselectAbove", "preselectK", "priors",
-  "fullLogits", "fallback", "confidenceThreshold", "onToken", "signal", "shouldStop"];
 
 /** Tools as the JSON text the core parses. @throws {InvalidToolsError} */
 export function toolsToJson(tools: Tool[] | string | unknown): string {
@@ -47,6 +45,7 @@ interface CoreResultJson {
  * misspelt `maxToken` would otherwise be ignored and the call run with the default). */
 export const CALL_OPTION_KEYS: readonly string[] = ["maxTokens", "constrained", "preselectAbove", "preselectK", "priors",
   "fullLogits", "fallback", "confidenceThreshold", "onToken", "signal"];
+const INTERNAL_CALL_OPTION_KEYS: readonly string[] = [...CALL_OPTION_KEYS, "shouldStop"];
 export const CREATE_OPTION_KEYS: readonly string[] = ["model", "threads", "build", "worker", "cache", "memoryLimit",
   "catalogCacheBytes", "onProgress", "signal", "fallback", "confidenceThreshold", "fallbackWhen"];
 
